@@ -1,0 +1,19 @@
+/* Capabilities and identity: names, and the drop to the tenant's uid/gid
+ * with only the kept capabilities left. */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* "CAP_NET_BIND_SERVICE" -> 10; -1 for a name this kernel/libcap doesn't know. */
+int caps_from_name(const char *name);
+/* Highest capability number the running kernel knows. */
+int caps_last_cap(void);
+
+/* In the child, as the last privileged step before no_new_privs and seccomp:
+ * clears supplementary groups, switches to uid/gid, and leaves exactly the
+ * capabilities in `keep` in the permitted, effective, inheritable and ambient
+ * sets (all others dropped from the bounding set too), with securebits
+ * locked so nothing can be regained. Async-signal-safe. Returns 0, or
+ * -errno with *step naming what failed. */
+int caps_drop_to(uid_t uid, gid_t gid, uint64_t keep, const char **step);

@@ -1,0 +1,37 @@
+/* __attribute__((cleanup)) helpers so every early return releases what it took. */
+#pragma once
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static inline void freep(void *p) { free(*(void **)p); }
+static inline void closep(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+}
+static inline void fclosep(FILE **f)
+{
+	if (*f)
+		fclose(*f);
+}
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _cleanup_free_ _cleanup_(freep)
+#define _cleanup_close_ _cleanup_(closep)
+#define _cleanup_fclose_ _cleanup_(fclosep)
+
+/* Hands ownership out of a cleanup variable. */
+#define TAKE_PTR(p)                                                            \
+	({                                                                     \
+		__typeof__(p) take_ptr_tmp_ = (p);                             \
+		(p) = NULL;                                                    \
+		take_ptr_tmp_;                                                 \
+	})
+#define TAKE_FD(fd)                                                            \
+	({                                                                     \
+		int take_fd_tmp_ = (fd);                                       \
+		(fd) = -1;                                                     \
+		take_fd_tmp_;                                                  \
+	})

@@ -1,0 +1,15 @@
+/* The filesystem view of a sandbox: a fresh tmpfs root holding only what the
+ * policy names, then pivot_root. */
+#pragma once
+
+#include "ward/error.h"
+#include "ward/profile.h"
+
+struct mount_plan {
+	const struct ward_filesystem *fs;
+	const char *data_src;  /* host path of the tenant's data dir (fs->data set) */
+};
+
+/* In the child, inside its new mount (and pid) namespace: builds the root
+ * and pivots into it. Returns 0 or -1 with err naming the step and path. */
+int mounts_apply(const struct mount_plan *plan, struct ward_err *err);

@@ -1,0 +1,39 @@
+/* Seccomp filters: systemd's syscall groups, compiling a policy to BPF with
+ * libseccomp (cached), and loading it. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ward/error.h"
+#include "ward/profile.h"
+
+/* A syscall name libseccomp knows for some ABI of this architecture. */
+bool seccomp_syscall_known(const char *name);
+/* "@system-service" etc.: systemd's group names and contents. */
+bool seccomp_group_known(const char *name);
+/* Calls fn for every syscall name of the group, nested groups expanded.
+ * Returns -1 for an unknown group. */
+int seccomp_group_foreach(const char *group, void (*fn)(const char *syscall, void *ud), void *ud);
+/* NULL-terminated list of all group names, for help and schema checks. */
+const char *const *seccomp_group_names(void);
+
+/* A compiled filter, ready to load in a child without libseccomp. */
+struct seccomp_program {
+	void *insns;       /* struct sock_filter[] */
+	size_t n_insns;
+	unsigned flags;    /* SECCOMP_FILTER_FLAG_* to pass at load (LOG) */
+};
+
+/* Compiles the policy. When cache_dir is non-NULL, a program compiled before
+ * for the same policy is read from there instead (and a new one stored).
+ * Returns 0 or -1 with err set. */
+int seccomp_compile(const struct ward_seccomp *policy, const char *cache_dir,
+		    struct seccomp_program *out, struct ward_err *err);
+void seccomp_program_free(struct seccomp_program *p);
+
+/* Installs the filter in the calling thread (no_new_privs must be set).
+ * Async-signal-safe: used in the forked child right before execve. Returns 0
+ * or -errno. */
+int seccomp_program_load(const struct seccomp_program *p);

@@ -1,0 +1,47 @@
+/* The error object: formatting and wrapping of messages. */
+#include "ward/error.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int ward_err_set(struct ward_err *err, int errnum, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!err)
+		return -1;
+	va_start(ap, fmt);
+	n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		err->msg[0] = '\0';
+	err->errnum = errnum;
+	if (errnum) {
+		size_t len = strlen(err->msg);
+		if (len < sizeof(err->msg))
+			snprintf(err->msg + len, sizeof(err->msg) - len, ": %s", strerror(errnum));
+	}
+	return -1;
+}
+
+int ward_err_wrap(struct ward_err *err, const char *fmt, ...)
+{
+	char prefix[512];
+	char old[sizeof(err->msg)];
+	va_list ap;
+	int n;
+
+	if (!err)
+		return -1;
+	va_start(ap, fmt);
+	n = vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -1;
+	memcpy(old, err->msg, sizeof(old));
+	/* Truncation only shortens the tail of a message meant for humans. */
+	n = snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+	(void)n;
+	return -1;
+}
