@@ -1,0 +1,489 @@
+/* The spawn sequence, top to bottom: one service started in its own
+ * namespaces under its policy. This file only orders the facility modules
+ * (mounts, caps, seccomp, netlink); see "The spawn sequence" in DESIGN.md.
+ *
+ *   parent                         sandbox init (pid 1)          service
+ *   clone3(new namespaces) ------> wait for "go"
+ *   write uid/gid maps, "go" ----> hostname, lo up, mounts,
+ *                                  pivot_root, fork ----------> setsid, stdio, rlimits,
+ *                                  drop own privileges           uid/caps, no_new_privs,
+ *                                  report RUNNING/FAILED  <----- close fds, seccomp, execve
+ *                                  reap, forward signals,
+ *                                  report EXITED
+ */
+#include "ward/launch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ward/caps.h"
+#include "ward/cleanup.h"
+#include "ward/mounts.h"
+#include "ward/netlink.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+/* Exit codes of a launch that never ran the service, as shells use them. */
+enum { EXIT_SETUP = 125, EXIT_NOEXEC = 126, EXIT_NOTFOUND = 127 };
+
+enum msg_kind { MSG_RUNNING = 1, MSG_FAILED, MSG_EXITED };
+
+struct msg {
+	int32_t kind;
+	int32_t status; /* EXITED: wait status; FAILED: exit code */
+	char text[768];
+};
+
+static void msg_send(int fd, enum msg_kind kind, int status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void msg_send(int fd, enum msg_kind kind, int status, const char *fmt, ...)
+{
+	struct msg m = {.kind = kind, .status = status};
+	va_list ap;
+
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(m.text, sizeof(m.text), fmt, ap);
+		va_end(ap);
+	}
+	/* SEQPACKET: one message, all or nothing. Nothing to do on failure:
+	 * the parent sees EOF and reports the sandbox as gone. */
+	if (send(fd, &m, sizeof(m), MSG_NOSIGNAL) < 0 && errno == ENOTSOCK)
+		(void)!write(fd, &m, sizeof(m)); /* the service's error pipe */
+}
+
+static unsigned long clone_flags(const struct ward_policy *p)
+{
+	unsigned long f = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
+			  CLONE_NEWCGROUP | CLONE_PIDFD;
+
+	if (p->user_namespace)
+		f |= CLONE_NEWUSER;
+	return f;
+}
+
+/* ---- the service, in the grandchild ---- */
+
+static void set_rlimit(int res, uint64_t v, int errfd, const char *name)
+{
+	struct rlimit rl = {.rlim_cur = v, .rlim_max = v};
+
+	if (v == WARD_UNSET)
+		return;
+	if (setrlimit(res, &rl) < 0) {
+		msg_send(errfd, MSG_FAILED, EXIT_SETUP, "rlimit %s: %s", name, strerror(errno));
+		_exit(EXIT_SETUP);
+	}
+}
+
+static void stdio_setup(const int stdio[3], int errfd)
+{
+	int tmp[3];
+
+	/* Two passes so that a source fd numbered 0-2 is not clobbered
+	 * before it is used. */
+	for (int i = 0; i < 3; i++) {
+		tmp[i] = fcntl(stdio[i], F_DUPFD_CLOEXEC, 3);
+		if (tmp[i] < 0) {
+			msg_send(errfd, MSG_FAILED, EXIT_SETUP, "stdio: %s", strerror(errno));
+			_exit(EXIT_SETUP);
+		}
+	}
+	for (int i = 0; i < 3; i++)
+		if (dup2(tmp[i], i) < 0) {
+			msg_send(errfd, MSG_FAILED, EXIT_SETUP, "stdio: %s", strerror(errno));
+			_exit(EXIT_SETUP);
+		}
+}
+
+static void close_other_fds(int keep)
+{
+	/* Everything but stdio goes; `keep` is the O_CLOEXEC error pipe that
+	 * carries an execve failure back and closes itself on success. */
+	if (keep > 3)
+		syscall(SYS_close_range, 3, keep - 1, 0);
+	syscall(SYS_close_range, keep + 1, ~0U, 0);
+}
+
+static __attribute__((noreturn)) void service_exec(const struct launch_spec *spec,
+						   char *const *argv, char *const *envp, int errfd)
+{
+	const struct ward_policy *p = spec->policy;
+	const struct ward_ids *ids = &spec->tenant->ids;
+	sigset_t none;
+	const char *step = NULL;
+	int r;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+
+	/* A new session: no controlling terminal, so no TIOCSTI into the
+	 * operator's tty even through an inherited fd. */
+	if (setsid() < 0) {
+		msg_send(errfd, MSG_FAILED, EXIT_SETUP, "setsid: %s", strerror(errno));
+		_exit(EXIT_SETUP);
+	}
+	stdio_setup(spec->stdio, errfd);
+	if (chdir(p->filesystem.data ? p->filesystem.data : "/") < 0) {
+		msg_send(errfd, MSG_FAILED, EXIT_SETUP, "chdir: %s", strerror(errno));
+		_exit(EXIT_SETUP);
+	}
+	set_rlimit(RLIMIT_NOFILE, p->limits.nofile, errfd, "nofile");
+	set_rlimit(RLIMIT_CORE, p->limits.core, errfd, "core");
+	/* Counted per user namespace: a fork bomb stops here even before the
+	 * cgroup's pids.max. */
+	set_rlimit(RLIMIT_NPROC, p->limits.pids, errfd, "nproc");
+
+	/* Identity and capabilities after everything that needs privilege. */
+	r = caps_drop_to(ids->uid, ids->uid, p->caps_keep, &step);
+	if (r < 0) {
+		msg_send(errfd, MSG_FAILED, EXIT_SETUP, "%s: %s", step, strerror(-r));
+		_exit(EXIT_SETUP);
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		msg_send(errfd, MSG_FAILED, EXIT_SETUP, "no_new_privs: %s", strerror(errno));
+		_exit(EXIT_SETUP);
+	}
+	close_other_fds(errfd);
+
+	/* Seccomp last: it would block the steps above. */
+	if (spec->seccomp) {
+		r = seccomp_program_load(spec->seccomp);
+		if (r < 0) {
+			msg_send(errfd, MSG_FAILED, EXIT_SETUP, "seccomp: %s", strerror(-r));
+			_exit(EXIT_SETUP);
+		}
+	}
+	if (strchr(argv[0], '/'))
+		execve(argv[0], argv, envp);
+	else
+		execvpe(argv[0], argv, envp);
+	r = errno;
+	msg_send(errfd, MSG_FAILED, r == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC, "exec %s: %s",
+		 argv[0], strerror(r));
+	_exit(r == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC);
+}
+
+/* ---- the sandbox init, pid 1 of the service's pid namespace ---- */
+
+static void noop_handler(int sig)
+{
+	(void)sig;
+}
+
+static __attribute__((noreturn)) void init_fail(int sync, struct ward_err *err)
+{
+	msg_send(sync, MSG_FAILED, EXIT_SETUP, "%s", err->msg);
+	_exit(EXIT_SETUP);
+}
+
+/* Waits for the service's execve: EOF on the CLOEXEC pipe means it ran. */
+static void init_report_exec(int sync, int errpipe, pid_t service)
+{
+	struct msg m;
+	ssize_t n;
+
+	do
+		n = read(errpipe, &m, sizeof(m));
+	while (n < 0 && errno == EINTR);
+	close(errpipe);
+	if (n == 0) {
+		msg_send(sync, MSG_RUNNING, 0, NULL);
+		return;
+	}
+	if (n != (ssize_t)sizeof(m))
+		msg_send(sync, MSG_FAILED, EXIT_SETUP, "service setup: lost its report");
+	else
+		(void)!send(sync, &m, sizeof(m), MSG_NOSIGNAL);
+	waitpid(service, NULL, 0);
+	_exit(EXIT_SETUP);
+}
+
+static void init_drop_privileges(const struct launch_spec *spec, int sync)
+{
+	const char *step = NULL;
+	int r;
+
+	/* The init needs no privilege to reap and forward signals. Not
+	 * dumpable: the service (same uid) can neither ptrace it nor read
+	 * its memory. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	r = caps_drop_to(spec->tenant->ids.uid, spec->tenant->ids.uid, 0, &step);
+	if (r < 0) {
+		msg_send(sync, MSG_FAILED, EXIT_SETUP, "init: %s: %s", step, strerror(-r));
+		_exit(EXIT_SETUP);
+	}
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	/* A credential change clears the parent-death signal: arm it again,
+	 * then make sure the parent did not die in between. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	{
+		struct pollfd pfd = {.fd = sync, .events = 0};
+		if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLERR)))
+			_exit(EXIT_SETUP);
+	}
+}
+
+static __attribute__((noreturn)) void init_loop(int sync, pid_t service, const sigset_t *set)
+{
+	for (;;) {
+		siginfo_t si;
+		int sig = sigwaitinfo(set, &si);
+		int st;
+		pid_t p;
+
+		if (sig < 0)
+			continue;
+		if (sig != SIGCHLD) {
+			kill(service, sig);
+			continue;
+		}
+		while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+			if (p != service)
+				continue;
+			/* Leaving pid 1 makes the kernel kill whatever the
+			 * service left behind in the namespace. */
+			msg_send(sync, MSG_EXITED, st, NULL);
+			_exit(0);
+		}
+	}
+}
+
+static __attribute__((noreturn)) void sandbox_init(const struct launch_spec *spec,
+						   char *const *argv, char *const *envp, int sync)
+{
+	static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
+	struct ward_err err = {0};
+	struct mount_plan plan = {
+		.fs = &spec->policy->filesystem,
+		.data_src = spec->data_dir,
+		.owner = spec->policy->user_namespace ? spec->tenant->ids.uid : 0,
+	};
+	char hostname[2 * WARD_NAME_MAX + 2];
+	int errpipe[2];
+	sigset_t set;
+	pid_t service;
+	char go;
+
+	/* Dies with its parent, from the first instruction on; the "go"
+	 * read below catches a parent that died before this line. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (read(sync, &go, 1) != 1)
+		_exit(EXIT_SETUP);
+
+	snprintf(hostname, sizeof(hostname), "%s.%s", spec->service->name, spec->tenant->name);
+	if (sethostname(hostname, strlen(hostname)) < 0) {
+		ward_err_set(&err, errno, "sethostname %s", hostname);
+		init_fail(sync, &err);
+	}
+	if (netlink_loopback_up(&err) < 0)
+		init_fail(sync, &err);
+	if (mounts_apply(&plan, &err) < 0)
+		init_fail(sync, &err);
+
+	/* Signals blocked before the fork, so none is lost before the loop;
+	 * a pid-namespace init only receives signals it has a handler for. */
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(forwarded) / sizeof(*forwarded); i++) {
+		sigaddset(&set, forwarded[i]);
+		signal(forwarded[i], noop_handler);
+	}
+	sigprocmask(SIG_BLOCK, &set, NULL);
+
+	if (pipe2(errpipe, O_CLOEXEC) < 0) {
+		ward_err_set(&err, errno, "pipe");
+		init_fail(sync, &err);
+	}
+	service = fork();
+	if (service < 0) {
+		ward_err_set(&err, errno, "fork service");
+		init_fail(sync, &err);
+	}
+	if (service == 0) {
+		close(errpipe[0]);
+		close(sync);
+		service_exec(spec, argv, envp, errpipe[1]);
+	}
+	close(errpipe[1]);
+	init_drop_privileges(spec, sync);
+	init_report_exec(sync, errpipe[0], service);
+	close_other_fds(sync);
+	init_loop(sync, service, &set);
+}
+
+/* ---- the parent's side ---- */
+
+static int write_file(const char *path, const char *text, struct ward_err *err)
+{
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+	size_t len = strlen(text);
+
+	if (fd < 0)
+		return ward_err_set(err, errno, "open %s", path);
+	if (write(fd, text, len) != (ssize_t)len)
+		return ward_err_set(err, errno, "write %s", path);
+	return 0;
+}
+
+static int write_id_maps(pid_t pid, const struct ward_ids *ids, struct ward_err *err)
+{
+	char path[64], map[64];
+
+	/* Identity map of the tenant's range: the tenant's uid is the same
+	 * number inside and on the host, and nothing else (root least of
+	 * all) is mapped. */
+	if (snprintf(map, sizeof(map), "%u %u %u\n", ids->uid, ids->uid, ids->count) >= (int)sizeof(map))
+		return ward_err_set(err, EOVERFLOW, "id map");
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
+	if (write_file(path, map, err) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%d/gid_map", pid);
+	return write_file(path, map, err);
+}
+
+static pid_t clone_sandbox(unsigned long flags, int *pidfd)
+{
+	struct clone_args args = {
+		.flags = flags,
+		.pidfd = (uint64_t)(uintptr_t)pidfd,
+		.exit_signal = SIGCHLD,
+	};
+
+	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+}
+
+int launch_start(const struct launch_spec *spec, struct launch_handle *h, struct ward_err *err)
+{
+	char *const *argv = spec->argv ? spec->argv : spec->service->exec;
+	const struct ward_policy *p = spec->policy;
+	_cleanup_free_ char **envp = NULL;
+	int sv[2];
+	int pidfd = -1;
+	pid_t pid;
+
+	*h = (struct launch_handle){.pid = -1, .pidfd = -1, .sync_fd = -1};
+	if (!spec->tenant->ids.set)
+		return ward_err_set(err, 0, "tenant %s has no ids", spec->tenant->name);
+	if (!argv || !argv[0])
+		return ward_err_set(err, 0, "service %s has nothing to run", spec->service->name);
+	/* The environment is exactly the policy's: nothing of ours leaks. */
+	envp = calloc(p->n_env + 1, sizeof(*envp));
+	if (!envp)
+		return ward_err_set(err, ENOMEM, "environment");
+	for (size_t i = 0; i < p->n_env; i++)
+		envp[i] = p->env[i];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return ward_err_set(err, errno, "socketpair");
+
+	pid = clone_sandbox(clone_flags(p), &pidfd);
+	if (pid < 0) {
+		int e = errno;
+		close(sv[0]);
+		close(sv[1]);
+		return ward_err_set(err, e, "clone");
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		sandbox_init(spec, argv, envp, sv[1]);
+	}
+	close(sv[1]);
+	h->pid = pid;
+	h->pidfd = pidfd;
+	h->sync_fd = sv[0];
+
+	if (p->user_namespace && write_id_maps(pid, &spec->tenant->ids, err) < 0)
+		goto fail;
+	if (write(h->sync_fd, "g", 1) != 1) {
+		ward_err_set(err, errno, "release sandbox");
+		goto fail;
+	}
+	return 0;
+fail:
+	launch_signal(h, SIGKILL);
+	launch_release(h);
+	return -1;
+}
+
+int launch_read_event(struct launch_handle *h, struct launch_event *ev)
+{
+	struct msg m;
+	ssize_t n;
+
+	memset(ev, 0, sizeof(*ev));
+	do
+		n = recv(h->sync_fd, &m, sizeof(m), 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -1;
+	if (n != (ssize_t)sizeof(m)) {
+		ev->kind = LAUNCH_EVENT_GONE;
+		return 0;
+	}
+	m.text[sizeof(m.text) - 1] = '\0';
+	switch (m.kind) {
+	case MSG_RUNNING:
+		ev->kind = LAUNCH_EVENT_RUNNING;
+		break;
+	case MSG_FAILED:
+		ev->kind = LAUNCH_EVENT_FAILED;
+		ev->status = m.status;
+		snprintf(ev->message, sizeof(ev->message), "%s", m.text);
+		break;
+	case MSG_EXITED:
+		ev->kind = LAUNCH_EVENT_EXITED;
+		ev->status = m.status;
+		break;
+	default:
+		ev->kind = LAUNCH_EVENT_GONE;
+	}
+	return 0;
+}
+
+int launch_signal(struct launch_handle *h, int sig)
+{
+	if (h->pidfd >= 0)
+		return (int)syscall(SYS_pidfd_send_signal, h->pidfd, sig, NULL, 0);
+	return h->pid > 0 ? kill(h->pid, sig) : -1;
+}
+
+void launch_release(struct launch_handle *h)
+{
+	if (h->pid > 0) {
+		while (waitpid(h->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		h->pid = -1;
+	}
+	if (h->pidfd >= 0)
+		close(h->pidfd);
+	if (h->sync_fd >= 0)
+		close(h->sync_fd);
+	h->pidfd = h->sync_fd = -1;
+}
+
+int launch_exit_code(int st)
+{
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	if (WIFSIGNALED(st))
+		return 128 + WTERMSIG(st);
+	return 255;
+}
