@@ -131,10 +131,13 @@ static __attribute__((noreturn)) void service_exec(const struct launch_spec *spe
 	const char *step = NULL;
 	int r;
 
+	/* execve resets handled signals to default but keeps ignored ones
+	 * and the mask: give the service a clean slate of both. */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (int s = 1; s < NSIG; s++)
-		signal(s, SIG_DFL);
+	for (int s = 1; s < SIGRTMIN; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			signal(s, SIG_DFL);
 
 	/* A new session: no controlling terminal, so no TIOCSTI into the
 	 * operator's tty even through an inherited fd. */

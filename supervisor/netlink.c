@@ -1,42 +1,50 @@
-/* Links, addresses and routes through rtnetlink (libnl-route-3). */
+/* Links, addresses and routes through rtnetlink. Bulk work (veths, addresses,
+ * routes) goes through libnl-route-3; the one message every launch sends
+ * (lo up, in the child) is built by hand: libnl's allocations and cache
+ * setup cost ~0.2 ms, a fifth of a whole launch. */
 #include "ward/netlink.h"
 
 #include <errno.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
-#include <netlink/netlink.h>
-#include <netlink/route/link.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "ward/cleanup.h"
 
-static void nl_socket_freep(struct nl_sock **sk)
-{
-	if (*sk)
-		nl_socket_free(*sk);
-}
-
-static void rtnl_link_putp(struct rtnl_link **l)
-{
-	if (*l)
-		rtnl_link_put(*l);
-}
-
 int netlink_loopback_up(struct ward_err *err)
 {
-	_cleanup_(nl_socket_freep) struct nl_sock *sk = nl_socket_alloc();
-	_cleanup_(rtnl_link_putp) struct rtnl_link *lo = rtnl_link_alloc();
-	_cleanup_(rtnl_link_putp) struct rtnl_link *change = rtnl_link_alloc();
-	int r;
+	struct {
+		struct nlmsghdr nh;
+		struct ifinfomsg ifi;
+	} req = {
+		.nh = {.nlmsg_len = sizeof(req), .nlmsg_type = RTM_NEWLINK,
+		       .nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK, .nlmsg_seq = 1},
+		/* A fresh network namespace always has lo as ifindex 1. */
+		.ifi = {.ifi_family = AF_UNSPEC, .ifi_index = 1, .ifi_flags = IFF_UP, .ifi_change = IFF_UP},
+	};
+	struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+	struct {
+		struct nlmsghdr nh;
+		struct nlmsgerr e;
+	} ack;
+	_cleanup_close_ int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	ssize_t n;
 
-	if (!sk || !lo || !change)
-		return ward_err_set(err, ENOMEM, "loopback up");
-	r = nl_connect(sk, NETLINK_ROUTE);
-	if (r < 0)
-		return ward_err_set(err, 0, "loopback up: netlink connect: %s", nl_geterror(r));
-	/* A fresh network namespace always has lo as ifindex 1. */
-	rtnl_link_set_ifindex(lo, 1);
-	rtnl_link_set_flags(change, IFF_UP);
-	r = rtnl_link_change(sk, lo, change, 0);
-	if (r < 0)
-		return ward_err_set(err, 0, "loopback up: %s", nl_geterror(r));
+	if (fd < 0)
+		return ward_err_set(err, errno, "loopback up: netlink socket");
+	if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
+		return ward_err_set(err, errno, "loopback up: send");
+	do
+		n = recv(fd, &ack, sizeof(ack), 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return ward_err_set(err, errno, "loopback up: receive");
+	if (n < (ssize_t)sizeof(ack) || ack.nh.nlmsg_type != NLMSG_ERROR)
+		return ward_err_set(err, EPROTO, "loopback up: unexpected reply");
+	if (ack.e.error)
+		return ward_err_set(err, -ack.e.error, "loopback up");
 	return 0;
 }
