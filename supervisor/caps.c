@@ -87,7 +87,7 @@ int caps_drop_to(uid_t uid, gid_t gid, uint64_t keep, const char **step)
 {
 	int last = caps_last_cap();
 	uint64_t all = last >= 63 ? UINT64_MAX : ((UINT64_C(1) << (last + 1)) - 1);
-	uint64_t eff, perm;
+	uint64_t eff = 0, perm = 0;
 	int r;
 
 	keep &= all;

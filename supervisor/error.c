@@ -40,8 +40,26 @@ int ward_err_wrap(struct ward_err *err, const char *fmt, ...)
 	if (n < 0)
 		return -1;
 	memcpy(old, err->msg, sizeof(old));
+	old[sizeof(old) - 1] = '\0';
 	/* Truncation only shortens the tail of a message meant for humans. */
-	n = snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
-	(void)n;
+	{
+		size_t plen = strnlen(prefix, sizeof(prefix) - 1);
+		size_t room = sizeof(err->msg) - 1;
+		size_t used = 0;
+
+		memcpy(err->msg, prefix, plen < room ? plen : room);
+		used = plen < room ? plen : room;
+		if (used + 2 <= room) {
+			memcpy(err->msg + used, ": ", 2);
+			used += 2;
+		}
+		{
+			size_t olen = strlen(old);
+			size_t take = olen < room - used ? olen : room - used;
+			memcpy(err->msg + used, old, take);
+			used += take;
+		}
+		err->msg[used] = '\0';
+	}
 	return -1;
 }

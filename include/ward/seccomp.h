@@ -13,8 +13,9 @@
 bool seccomp_syscall_known(const char *name);
 /* "@system-service" etc.: systemd's group names and contents. */
 bool seccomp_group_known(const char *name);
-/* Calls fn for every syscall name of the group, nested groups expanded.
- * Returns -1 for an unknown group. */
+/* Calls fn for every syscall name of the group, nested groups expanded, each
+ * name once, in strcmp order. Returns -1 for an unknown group (errno ENOENT)
+ * or when out of memory. */
 int seccomp_group_foreach(const char *group, void (*fn)(const char *syscall, void *ud), void *ud);
 /* NULL-terminated list of all group names, for help and schema checks. */
 const char *const *seccomp_group_names(void);
@@ -24,10 +25,14 @@ struct seccomp_program {
 	void *insns;       /* struct sock_filter[] */
 	size_t n_insns;
 	unsigned flags;    /* SECCOMP_FILTER_FLAG_* to pass at load (LOG) */
+	bool cached;       /* read from the cache rather than compiled */
 };
 
 /* Compiles the policy. When cache_dir is non-NULL, a program compiled before
  * for the same policy is read from there instead (and a new one stored).
+ * cache_dir is created (0700) if missing; a cache directory or entry that is
+ * a symlink, not owned by the euid, or writable by group or others is not
+ * used, and a damaged entry is replaced: the cache never causes an error.
  * Returns 0 or -1 with err set. */
 int seccomp_compile(const struct ward_seccomp *policy, const char *cache_dir,
 		    struct seccomp_program *out, struct ward_err *err);

@@ -1,0 +1,970 @@
+/* Unit tests of the seccomp module: systemd's groups, compiling, the cache,
+ * and what a loaded filter really does, observed in forked children. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ward/seccomp.h"
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* i386 and x32 numbers, for calls made through those ABIs. */
+#define I386_NR_IOCTL  54
+#define I386_NR_GETPID 20
+#define I386_NR_UNAME  122
+#define X32_BIT        0x40000000L
+#define X32_NR_GETPID  (X32_BIT | 39)
+#define X32_NR_UNAME   (X32_BIT | 63)
+#define X32_NR_IOCTL   (X32_BIT | 514)
+
+static char *hardened_deny[] = {"@privileged", "@mount", "@debug", "@module",   "@raw-io",
+				"@reboot",     "@swap",  "@clock", "@obsolete", "@cpu-emulation"};
+static char *system_service[] = {"@system-service"};
+
+/* allow @system-service, deny the hardened list: the shipped default. */
+static struct ward_seccomp hardened(void)
+{
+	return (struct ward_seccomp){.default_action = SECCOMP_DEFAULT_ERRNO,
+				     .allow = system_service,
+				     .n_allow = 1,
+				     .deny = hardened_deny,
+				     .n_deny = N_OF(hardened_deny),
+				     .log_denied = true};
+}
+
+static void compile_ok(const struct ward_seccomp *p, const char *cache_dir,
+		       struct seccomp_program *prog)
+{
+	struct ward_err err = {0};
+	int r = seccomp_compile(p, cache_dir, prog, &err);
+
+	if (r != 0)
+		fail_msg("seccomp_compile: %s", err.msg);
+	assert_non_null(prog->insns);
+	assert_true(prog->n_insns > 0 && prog->n_insns <= BPF_MAXINSNS);
+}
+
+/* ---- children ---- */
+
+/* Forks; the child sets no_new_privs, loads prog (unless NULL: the control
+ * run), runs fn and exits with its result (0: every check passed, else the
+ * number of the failed check). Returns the wait status. */
+static int run_child(const struct seccomp_program *prog, int (*fn)(void *), void *ud)
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* cmocka's handlers would turn a crash into a report from the
+		 * child, which would then run the remaining tests itself. */
+		static const int sigs[] = {SIGILL, SIGSEGV, SIGBUS, SIGFPE, SIGSYS};
+
+		for (size_t i = 0; i < N_OF(sigs); i++)
+			signal(sigs[i], SIG_DFL);
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+			_exit(120);
+		if (prog && seccomp_program_load(prog) != 0)
+			_exit(121);
+		_exit(fn(ud));
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+static int load_allow_all(void *ud)
+{
+	(void)ud;
+	return 0;
+}
+
+/* Seccomp filters can be loaded here: not so under valgrind (which does
+ * not know the syscall), nor in a sandbox that forbids it. */
+static void skip_unless_filters_work(void)
+{
+	static struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	const struct seccomp_program prog = {.insns = &allow, .n_insns = 1};
+	int status = run_child(&prog, load_allow_all, NULL);
+
+	/* Only valgrind, which cannot run filtered children, may skip these;
+	 * anywhere else a filter that does not load is a failure. */
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		if (getenv("WARD_TEST_UNDER_VALGRIND"))
+			skip();
+		fail_msg("cannot load a seccomp filter in a child");
+	}
+}
+
+static void assert_child_ok(int status)
+{
+	if (WIFSIGNALED(status))
+		fail_msg("child killed by signal %d", WTERMSIG(status));
+	if (WEXITSTATUS(status) != 0)
+		fail_msg("child failed check %d", WEXITSTATUS(status));
+}
+
+static void assert_child_sigsys(int status)
+{
+	if (!WIFSIGNALED(status))
+		fail_msg("child exited with %d instead of dying of SIGSYS", WEXITSTATUS(status));
+	assert_int_equal(WTERMSIG(status), SIGSYS);
+}
+
+static bool failed_with(long r, int e)
+{
+	return r == -1 && errno == e;
+}
+
+static long int80(long nr, long a, long b, long c)
+{
+	long r;
+
+	/* The compat entry clears r8-r11 on the way back. */
+	__asm__ volatile("int $0x80"
+			 : "=a"(r)
+			 : "a"(nr), "b"(a), "c"(b), "d"(c)
+			 : "memory", "r8", "r9", "r10", "r11");
+	return r;
+}
+
+/* ---- groups and names ---- */
+
+static void test_group_names(void **state)
+{
+	const char *const *names = seccomp_group_names();
+	size_t n = 0;
+
+	(void)state;
+	for (; names[n]; n++)
+		assert_true(seccomp_group_known(names[n]));
+	/* systemd's 29 plus @known. */
+	assert_int_equal(n, 30);
+	assert_false(seccomp_group_known("@nosuch"));
+	assert_false(seccomp_group_known("system-service"));
+	assert_false(seccomp_group_known(""));
+	assert_false(seccomp_group_known(NULL));
+}
+
+struct collected {
+	const char *v[1024];
+	size_t n;
+	bool ordered;
+};
+
+static void collect(const char *name, void *ud)
+{
+	struct collected *c = ud;
+
+	if (c->n > 0 && strcmp(c->v[c->n - 1], name) >= 0)
+		c->ordered = false;
+	if (c->n < N_OF(c->v))
+		c->v[c->n++] = name;
+}
+
+static bool collected_has(const struct collected *c, const char *name)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (strcmp(c->v[i], name) == 0)
+			return true;
+	return false;
+}
+
+static void group_collect(const char *group, struct collected *c)
+{
+	*c = (struct collected){.ordered = true};
+	assert_int_equal(seccomp_group_foreach(group, collect, c), 0);
+	assert_true(c->n > 0 && c->n < N_OF(c->v));
+	/* Once each, in order: strictly increasing. */
+	assert_true(c->ordered);
+}
+
+static void test_group_every_group_expands(void **state)
+{
+	const char *const *names = seccomp_group_names();
+	struct collected c;
+
+	(void)state;
+	/* Also proves every nested reference in the tables names a group. */
+	for (size_t i = 0; names[i]; i++) {
+		group_collect(names[i], &c);
+		for (size_t j = 0; j < c.n; j++)
+			assert_true(c.v[j][0] != '@');
+	}
+}
+
+static void test_group_nested(void **state)
+{
+	struct collected c;
+
+	(void)state;
+	group_collect("@system-service", &c);
+	assert_true(collected_has(&c, "read"));    /* via @basic-io */
+	assert_true(collected_has(&c, "write"));   /* via @basic-io */
+	assert_true(collected_has(&c, "openat"));  /* via @file-system */
+	assert_true(collected_has(&c, "close"));   /* in both, listed once */
+	assert_true(collected_has(&c, "getpid"));  /* via @default */
+	assert_true(collected_has(&c, "seccomp")); /* via @default > @sandbox */
+	assert_true(collected_has(&c, "ioctl"));
+	assert_false(collected_has(&c, "mount"));
+	assert_false(collected_has(&c, "reboot"));
+	assert_false(collected_has(&c, "ptrace"));
+
+	group_collect("@mount", &c);
+	assert_true(collected_has(&c, "mount"));
+	assert_true(collected_has(&c, "umount2"));
+	assert_true(collected_has(&c, "pivot_root"));
+
+	group_collect("@privileged", &c);
+	assert_true(collected_has(&c, "chown"));  /* via @chown */
+	assert_true(collected_has(&c, "reboot")); /* via @reboot */
+	assert_true(collected_has(&c, "setuid"));
+
+	group_collect("@known", &c);
+	assert_true(collected_has(&c, "_sysctl")); /* via @obsolete */
+	assert_true(collected_has(&c, "openat"));
+	assert_true(c.n > 400);
+}
+
+static void never(const char *name, void *ud)
+{
+	(void)name;
+	(void)ud;
+	fail_msg("callback for an unknown group");
+}
+
+static void test_group_unknown(void **state)
+{
+	(void)state;
+	assert_int_equal(seccomp_group_foreach("@nosuch", never, NULL), -1);
+	assert_int_equal(seccomp_group_foreach("read", never, NULL), -1);
+}
+
+static void test_syscall_known(void **state)
+{
+	(void)state;
+	assert_true(seccomp_syscall_known("read"));
+	assert_true(seccomp_syscall_known("openat"));
+	assert_true(seccomp_syscall_known("socketcall")); /* i386 only */
+	assert_true(seccomp_syscall_known("_llseek"));    /* i386 only */
+	assert_false(seccomp_syscall_known("nosuch"));
+	assert_false(seccomp_syscall_known("arm_fadvise64_64")); /* not on x86 */
+	assert_false(seccomp_syscall_known("@mount"));
+	assert_false(seccomp_syscall_known(""));
+	assert_false(seccomp_syscall_known(NULL));
+}
+
+/* ---- compiling ---- */
+
+static void compile_fails(const struct ward_seccomp *p, const char *needle)
+{
+	struct seccomp_program prog;
+	struct ward_err err = {0};
+
+	assert_int_equal(seccomp_compile(p, NULL, &prog, &err), -1);
+	assert_null(prog.insns);
+	if (!strstr(err.msg, needle))
+		fail_msg("error \"%s\" does not mention \"%s\"", err.msg, needle);
+}
+
+static void test_compile_errors(void **state)
+{
+	char *bad_group[] = {"@system-service", "@nosuch"};
+	char *bad_name[] = {"nosuch"};
+	char *bad_abi[] = {"arm"};
+	struct ward_seccomp p = hardened();
+
+	(void)state;
+	p.allow = bad_group;
+	p.n_allow = 2;
+	compile_fails(&p, "@nosuch");
+
+	p = hardened();
+	p.deny = bad_name;
+	p.n_deny = 1;
+	compile_fails(&p, "\"nosuch\"");
+
+	p = hardened();
+	p.abis = bad_abi;
+	p.n_abis = 1;
+	compile_fails(&p, "\"arm\"");
+}
+
+static void test_compile_shapes(void **state)
+{
+	char *known[] = {"@known"};
+	char *both[] = {"x86", "x32"};
+	struct ward_seccomp p = hardened();
+	struct seccomp_program prog;
+
+	(void)state;
+	compile_ok(&p, NULL, &prog);
+	assert_int_equal(prog.flags, SECCOMP_FILTER_FLAG_LOG);
+	assert_false(prog.cached);
+	seccomp_program_free(&prog);
+	assert_null(prog.insns);
+
+	p.log_denied = false;
+	compile_ok(&p, NULL, &prog);
+	assert_int_equal(prog.flags, 0);
+	seccomp_program_free(&prog);
+
+	p.abis = both;
+	p.n_abis = 2;
+	compile_ok(&p, NULL, &prog);
+	seccomp_program_free(&prog);
+
+	/* Every name systemd knows, most of them from other architectures. */
+	p = hardened();
+	p.allow = known;
+	compile_ok(&p, NULL, &prog);
+	seccomp_program_free(&prog);
+}
+
+static void test_load_rejects_empty(void **state)
+{
+	struct seccomp_program prog = {0};
+
+	(void)state;
+	assert_int_equal(seccomp_program_load(&prog), -EINVAL);
+	assert_int_equal(seccomp_program_load(NULL), -EINVAL);
+}
+
+/* ---- behaviour under a loaded filter ---- */
+
+/* Each of these succeeds unfiltered, even unprivileged, so an EPERM under
+ * the filter can only come from the filter. */
+static int check_service_calls(void *ud)
+{
+	struct utsname u;
+	unsigned cpu;
+	bool expect_denied = ud != NULL;
+
+	if (syscall(SYS_getcpu, &cpu, NULL, NULL) != 0) /* @system-service */
+		return 1;
+	if (getpid() <= 0) /* @default */
+		return 2;
+	if (expect_denied) {
+		if (!failed_with(syscall(SYS_uname, &u), EPERM)) /* denied by name */
+			return 3;
+		if (!failed_with(syscall(SYS_alarm, 0), EPERM)) /* denied via @timer */
+			return 4;
+		if (!failed_with(ptrace(PTRACE_TRACEME, 0, NULL, NULL), EPERM)) /* @debug */
+			return 5;
+	} else {
+		if (syscall(SYS_uname, &u) != 0)
+			return 3;
+		if (syscall(SYS_alarm, 0) < 0)
+			return 4;
+		if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) != 0)
+			return 5;
+	}
+	return 0;
+}
+
+static bool denied = true;
+
+/* Deny wins over an allowed group, by name (uname) and by group (@timer);
+ * @debug is not allowed at all. The control run proves that without the
+ * filter every call succeeds. */
+static void test_filter_deny_wins(void **state)
+{
+	char *deny[] = {"@debug", "uname", "@timer"};
+	struct ward_seccomp p = hardened();
+	struct seccomp_program prog;
+
+	(void)state;
+	skip_unless_filters_work();
+	p.deny = deny;
+	p.n_deny = N_OF(deny);
+	compile_ok(&p, NULL, &prog);
+	/* log_denied: loads with SECCOMP_FILTER_FLAG_LOG too. */
+	assert_int_equal(prog.flags, SECCOMP_FILTER_FLAG_LOG);
+	assert_child_ok(run_child(NULL, check_service_calls, NULL));
+	assert_child_ok(run_child(&prog, check_service_calls, &denied));
+	seccomp_program_free(&prog);
+}
+
+static int check_getcpu(void *ud)
+{
+	unsigned cpu;
+
+	(void)ud;
+	return syscall(SYS_getcpu, &cpu, NULL, NULL) == 0 ? 0 : 1;
+}
+
+static int call_uname(void *ud)
+{
+	struct utsname u;
+
+	(void)ud;
+	syscall(SYS_uname, &u);
+	return 0;
+}
+
+static int call_ptrace(void *ud)
+{
+	(void)ud;
+	ptrace(PTRACE_TRACEME, 0, NULL, NULL);
+	return 0;
+}
+
+static void test_filter_default_kill(void **state)
+{
+	char *deny[] = {"uname"};
+	struct ward_seccomp p = hardened();
+	struct seccomp_program prog;
+
+	(void)state;
+	skip_unless_filters_work();
+	p.default_action = SECCOMP_DEFAULT_KILL;
+	p.deny = deny;
+	p.n_deny = 1;
+	compile_ok(&p, NULL, &prog);
+	assert_child_ok(run_child(&prog, check_getcpu, NULL));
+	/* Denied although @system-service holds it, and not allowed at all. */
+	assert_child_sigsys(run_child(&prog, call_uname, NULL));
+	assert_child_sigsys(run_child(&prog, call_ptrace, NULL));
+	seccomp_program_free(&prog);
+}
+
+static int check_log_default(void *ud)
+{
+	struct utsname u;
+	struct winsize ws;
+	int fd = *(int *)ud;
+	char c = 'x';
+
+	if (check_getcpu(NULL) != 0) /* neither allowed nor denied: logged, runs */
+		return 1;
+	if (!failed_with(syscall(SYS_uname, &u), EPERM)) /* denied */
+		return 2;
+	if (ioctl(fd, TIOCGWINSZ, &ws) != 0) /* ioctl runs under log ... */
+		return 3;
+	if (!failed_with(ioctl(fd, TIOCSTI, &c), EPERM)) /* ... but not TIOCSTI */
+		return 4;
+	return 0;
+}
+
+/* ---- ABIs ---- */
+
+static int check_i386(void *ud)
+{
+	char *buf = ud; /* below 4 GiB: i386 pointers are 32 bits */
+
+	if (int80(I386_NR_GETPID, 0, 0, 0) != getpid())
+		return 1;
+	if (int80(I386_NR_UNAME, (long)buf, 0, 0) != -EPERM) /* denied */
+		return 2;
+	return 0;
+}
+
+static int call_i386_getpid(void *ud)
+{
+	(void)ud;
+	return int80(I386_NR_GETPID, 0, 0, 0) == getpid() ? 0 : 1;
+}
+
+static void *low_page(void)
+{
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT,
+		       -1, 0);
+
+	assert_true(p != MAP_FAILED);
+	return p;
+}
+
+static void test_abi_i386(void **state)
+{
+	char *deny[] = {"uname"};
+	char *x86[] = {"x86"};
+	struct ward_seccomp p = hardened();
+	struct seccomp_program prog;
+	void *page;
+
+	(void)state;
+	skip_unless_filters_work();
+	/* Unfiltered, int 0x80 works here (IA32 emulation is on)... */
+	if (!WIFEXITED(run_child(NULL, call_i386_getpid, NULL)))
+		skip();
+	assert_child_ok(run_child(NULL, call_i386_getpid, NULL));
+	page = low_page();
+	/* ... and the native-only filter kills it, although getpid is allowed. */
+	compile_ok(&p, NULL, &prog);
+	assert_child_sigsys(run_child(&prog, call_i386_getpid, NULL));
+	seccomp_program_free(&prog);
+
+	/* With "x86" in abis the same rules apply through int 0x80. */
+	p.abis = x86;
+	p.n_abis = 1;
+	p.deny = deny;
+	p.n_deny = 1;
+	compile_ok(&p, NULL, &prog);
+	assert_child_ok(run_child(&prog, check_i386, page));
+	seccomp_program_free(&prog);
+	munmap(page, 4096);
+}
+
+static int call_x32_getpid(void *ud)
+{
+	long r = syscall(X32_NR_GETPID);
+
+	(void)ud;
+	/* ENOSYS where the kernel has no x32 support, as here. */
+	return (r == getpid() || failed_with(r, ENOSYS)) ? 0 : 1;
+}
+
+static int check_x32(void *ud)
+{
+	struct winsize ws;
+	char c = 'x';
+
+	(void)ud;
+	if (call_x32_getpid(NULL) != 0)
+		return 1;
+	if (!failed_with(syscall(X32_NR_UNAME, 0), EPERM)) /* denied */
+		return 2;
+	/* The tty guard covers x32's ioctl too; other requests pass it. */
+	if (!failed_with(syscall(X32_NR_IOCTL, 0, TIOCSTI, &c), EPERM))
+		return 3;
+	if (failed_with(syscall(X32_NR_IOCTL, 0, TIOCGWINSZ, &ws), EPERM))
+		return 4;
+	return 0;
+}
+
+static void test_abi_x32(void **state)
+{
+	char *deny[] = {"uname"};
+	char *x32[] = {"x32"};
+	struct ward_seccomp p = hardened();
+	struct seccomp_program prog;
+
+	(void)state;
+	skip_unless_filters_work();
+	assert_child_ok(run_child(NULL, call_x32_getpid, NULL));
+	/* nr | 0x40000000 reaches the filter as AUDIT_ARCH_X86_64: the
+	 * native-only filter must still catch it. */
+	compile_ok(&p, NULL, &prog);
+	assert_child_sigsys(run_child(&prog, call_x32_getpid, NULL));
+	seccomp_program_free(&prog);
+
+	p.abis = x32;
+	p.n_abis = 1;
+	p.deny = deny;
+	p.n_deny = 1;
+	compile_ok(&p, NULL, &prog);
+	assert_child_ok(run_child(&prog, check_x32, NULL));
+	seccomp_program_free(&prog);
+}
+
+/* ---- terminal injection ---- */
+
+struct tty {
+	int master, slave;
+	char *low; /* a byte below 4 GiB, for i386 ioctls */
+};
+
+static void tty_open(struct tty *t)
+{
+	const char *name;
+
+	t->master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	assert_true(t->master >= 0);
+	assert_int_equal(grantpt(t->master), 0);
+	assert_int_equal(unlockpt(t->master), 0);
+	name = ptsname(t->master);
+	assert_non_null(name);
+	t->slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	assert_true(t->slave >= 0);
+	t->low = low_page();
+	t->low[0] = 'x';
+}
+
+static void tty_close(struct tty *t)
+{
+	close(t->slave);
+	close(t->master);
+	munmap(t->low, 4096);
+}
+
+static int check_tty(void *ud)
+{
+	const struct tty *t = ud;
+	struct winsize ws;
+	char c = 'x';
+
+	if (ioctl(t->slave, TIOCGWINSZ, &ws) != 0) /* other ioctls work */
+		return 1;
+	if (!failed_with(ioctl(t->slave, TIOCSTI, &c), EPERM))
+		return 2;
+	/* The kernel ignores the upper half of the request. */
+	if (!failed_with(syscall(SYS_ioctl, t->slave, (unsigned long)TIOCSTI | 1ul << 32, &c),
+			 EPERM))
+		return 3;
+	if (!failed_with(ioctl(t->slave, TIOCLINUX, &c), EPERM))
+		return 4;
+	return 0;
+}
+
+static int check_tty_i386(void *ud)
+{
+	const struct tty *t = ud;
+
+	if (int80(I386_NR_IOCTL, t->slave, TIOCSTI, (long)t->low) != -EPERM)
+		return 1;
+	if (int80(I386_NR_IOCTL, t->slave, TIOCGWINSZ, (long)t->low) != 0)
+		return 2;
+	return 0;
+}
+
+static void test_tiocsti(void **state)
+{
+	char *x86[] = {"x86"};
+	char *log_allow[] = {"@default", "@basic-io"};
+	char *log_deny[] = {"uname"};
+	struct ward_seccomp p = hardened();
+	struct seccomp_program prog;
+	struct tty t;
+	char c = 'x';
+
+	(void)state;
+	skip_unless_filters_work();
+	tty_open(&t);
+	/* Unfiltered (root: CAP_SYS_ADMIN), TIOCSTI works, high bits and all. */
+	if (ioctl(t.slave, TIOCSTI, &c) != 0) {
+		tty_close(&t);
+		skip();
+	}
+	assert_int_equal(syscall(SYS_ioctl, t.slave, (unsigned long)TIOCSTI | 1ul << 32, &c), 0);
+	assert_int_equal(int80(I386_NR_IOCTL, t.slave, TIOCSTI, (long)t.low), 0);
+
+	/* @system-service allows ioctl unconditionally, and still: */
+	compile_ok(&p, NULL, &prog);
+	assert_child_ok(run_child(&prog, check_tty, &t));
+	seccomp_program_free(&prog);
+
+	p.abis = x86;
+	p.n_abis = 1;
+	compile_ok(&p, NULL, &prog);
+	assert_child_ok(run_child(&prog, check_tty, &t));
+	assert_child_ok(run_child(&prog, check_tty_i386, &t));
+	seccomp_program_free(&prog);
+
+	/* Under a log default ioctl is not allowed but runs: guarded too. */
+	p = (struct ward_seccomp){.default_action = SECCOMP_DEFAULT_LOG,
+				  .allow = log_allow,
+				  .n_allow = N_OF(log_allow),
+				  .deny = log_deny,
+				  .n_deny = N_OF(log_deny)};
+	compile_ok(&p, NULL, &prog);
+	assert_child_ok(run_child(&prog, check_log_default, &t.slave));
+	seccomp_program_free(&prog);
+	tty_close(&t);
+}
+
+/* ---- the cache ---- */
+
+struct cache_fixture {
+	char root[64];
+	char dir[96];  /* root/cache: created by seccomp_compile */
+	char link[96]; /* root/link -> cache */
+};
+
+static int cache_setup(void **state)
+{
+	struct cache_fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	snprintf(f->root, sizeof(f->root), "/tmp/ward-test-seccomp.XXXXXX");
+	assert_non_null(mkdtemp(f->root));
+	snprintf(f->dir, sizeof(f->dir), "%s/cache", f->root);
+	snprintf(f->link, sizeof(f->link), "%s/link", f->root);
+	*state = f;
+	return 0;
+}
+
+static void remove_dir_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.' || (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")))
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+}
+
+static int cache_teardown(void **state)
+{
+	struct cache_fixture *f = *state;
+
+	chmod(f->dir, 0700);
+	remove_dir_entries(f->dir);
+	rmdir(f->dir);
+	remove_dir_entries(f->root);
+	rmdir(f->root);
+	free(f);
+	return 0;
+}
+
+/* The names of the .bpf entries in dir (at most 4), and their count. */
+static size_t cache_entries(const char *dir, char names[4][300])
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	size_t n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		assert_non_null(strstr(e->d_name, ".bpf"));
+		if (n < 4)
+			snprintf(names[n], 300, "%s/%s", dir, e->d_name);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static void compile_expect(const struct ward_seccomp *p, const char *dir, bool cached,
+			   const struct seccomp_program *same_as)
+{
+	struct seccomp_program prog;
+
+	compile_ok(p, dir, &prog);
+	if (prog.cached != cached)
+		fail_msg("expected a cache %s", cached ? "hit" : "miss");
+	if (same_as) {
+		assert_int_equal(prog.n_insns, same_as->n_insns);
+		assert_int_equal(prog.flags, same_as->flags);
+		assert_memory_equal(prog.insns, same_as->insns,
+				    prog.n_insns * sizeof(struct sock_filter));
+	}
+	seccomp_program_free(&prog);
+}
+
+static void test_cache_hit_and_miss(void **state)
+{
+	struct cache_fixture *f = *state;
+	char *deny[] = {"@privileged", "@mount"};
+	struct ward_seccomp p = hardened(), q = hardened();
+	struct seccomp_program ref;
+	char names[4][300];
+	struct stat st;
+
+	compile_ok(&p, NULL, &ref);
+	compile_expect(&p, f->dir, false, &ref);
+	assert_int_equal(stat(f->dir, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	assert_int_equal(cache_entries(f->dir, names), 1);
+	assert_int_equal(stat(names[0], &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+
+	/* Second time: read back, byte-identical to a fresh compile. */
+	compile_expect(&p, f->dir, true, &ref);
+
+	/* Another policy is another entry. */
+	q.deny = deny;
+	q.n_deny = N_OF(deny);
+	compile_expect(&q, f->dir, false, NULL);
+	compile_expect(&q, f->dir, true, NULL);
+	assert_int_equal(cache_entries(f->dir, names), 2);
+	/* The log flag is part of the key. */
+	q.log_denied = false;
+	compile_expect(&q, f->dir, false, NULL);
+	assert_int_equal(cache_entries(f->dir, names), 3);
+	compile_expect(&p, f->dir, true, &ref);
+	seccomp_program_free(&ref);
+}
+
+static void flip_byte(const char *path, off_t from_end)
+{
+	int fd = open(path, O_RDWR);
+	struct stat st;
+	unsigned char b;
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(pread(fd, &b, 1, st.st_size - from_end), 1);
+	b ^= 0x40;
+	assert_int_equal(pwrite(fd, &b, 1, st.st_size - from_end), 1);
+	close(fd);
+}
+
+static void test_cache_corrupt(void **state)
+{
+	struct cache_fixture *f = *state;
+	struct ward_seccomp p = hardened();
+	struct seccomp_program ref;
+	char names[4][300];
+	struct stat st;
+
+	compile_ok(&p, NULL, &ref);
+	compile_expect(&p, f->dir, false, &ref);
+	assert_int_equal(cache_entries(f->dir, names), 1);
+
+	/* One flipped bit in the last instruction: a miss, then rewritten. */
+	flip_byte(names[0], 1);
+	compile_expect(&p, f->dir, false, &ref);
+	compile_expect(&p, f->dir, true, &ref);
+
+	/* Truncated. */
+	assert_int_equal(stat(names[0], &st), 0);
+	assert_int_equal(truncate(names[0], st.st_size - 3), 0);
+	compile_expect(&p, f->dir, false, &ref);
+	compile_expect(&p, f->dir, true, &ref);
+	assert_int_equal(truncate(names[0], 0), 0);
+	compile_expect(&p, f->dir, false, &ref);
+	compile_expect(&p, f->dir, true, &ref);
+
+	/* A flipped byte in the key. */
+	flip_byte(names[0], (off_t)(ref.n_insns * sizeof(struct sock_filter)) + 5);
+	compile_expect(&p, f->dir, false, &ref);
+	compile_expect(&p, f->dir, true, &ref);
+	assert_int_equal(cache_entries(f->dir, names), 1);
+	seccomp_program_free(&ref);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	int in = open(from, O_RDONLY), out;
+	ssize_t n;
+
+	assert_true(in >= 0);
+	n = read(in, buf, sizeof(buf));
+	assert_true(n > 0 && n < (ssize_t)sizeof(buf));
+	close(in);
+	out = open(to, O_WRONLY | O_TRUNC);
+	assert_true(out >= 0);
+	assert_int_equal(write(out, buf, (size_t)n), n);
+	close(out);
+}
+
+/* A valid entry of another policy under this policy's name: the key differs. */
+static void test_cache_wrong_key(void **state)
+{
+	struct cache_fixture *f = *state;
+	char *deny[] = {"@mount"};
+	struct ward_seccomp p = hardened(), q = hardened();
+	struct seccomp_program ref;
+	char names[4][300], p_name[300];
+
+	compile_ok(&p, NULL, &ref);
+	compile_expect(&p, f->dir, false, &ref);
+	assert_int_equal(cache_entries(f->dir, names), 1);
+	memcpy(p_name, names[0], sizeof(p_name));
+	q.deny = deny;
+	q.n_deny = 1;
+	compile_expect(&q, f->dir, false, NULL);
+	assert_int_equal(cache_entries(f->dir, names), 2);
+	copy_file(strcmp(names[0], p_name) ? names[0] : names[1], p_name);
+	compile_expect(&p, f->dir, false, &ref);
+	compile_expect(&p, f->dir, true, &ref);
+	seccomp_program_free(&ref);
+}
+
+static void test_cache_untrusted(void **state)
+{
+	struct cache_fixture *f = *state;
+	struct ward_seccomp p = hardened();
+	struct seccomp_program ref;
+	struct passwd *nobody = getpwnam("nobody");
+	char names[4][300], real[300];
+
+	compile_ok(&p, NULL, &ref);
+	compile_expect(&p, f->dir, false, &ref);
+	compile_expect(&p, f->dir, true, &ref);
+	assert_int_equal(cache_entries(f->dir, names), 1);
+
+	/* A world-writable directory is not used at all: not read... */
+	assert_int_equal(chmod(f->dir, 0777), 0);
+	compile_expect(&p, f->dir, false, &ref);
+	compile_expect(&p, f->dir, false, &ref);
+	/* ... and not written. */
+	assert_int_equal(unlink(names[0]), 0);
+	compile_expect(&p, f->dir, false, &ref);
+	assert_int_equal(cache_entries(f->dir, names), 0);
+	assert_int_equal(chmod(f->dir, 0770), 0); /* group-writable: same */
+	compile_expect(&p, f->dir, false, &ref);
+	assert_int_equal(cache_entries(f->dir, names), 0);
+	assert_int_equal(chmod(f->dir, 0700), 0);
+	compile_expect(&p, f->dir, false, &ref);
+	compile_expect(&p, f->dir, true, &ref);
+	assert_int_equal(cache_entries(f->dir, names), 1);
+
+	/* Through a symlink: not used, although the entry is there. */
+	assert_int_equal(symlink("cache", f->link), 0);
+	compile_expect(&p, f->link, false, &ref);
+
+	/* A group-writable entry: a miss, then replaced by a private one. */
+	assert_int_equal(chmod(names[0], 0620), 0);
+	compile_expect(&p, f->dir, false, &ref);
+	compile_expect(&p, f->dir, true, &ref);
+
+	/* An entry owned by someone else. */
+	if (geteuid() == 0 && nobody) {
+		assert_int_equal(chown(names[0], nobody->pw_uid, nobody->pw_gid), 0);
+		compile_expect(&p, f->dir, false, &ref);
+		compile_expect(&p, f->dir, true, &ref);
+	}
+
+	/* An entry that is a symlink to a good one: not followed. */
+	assert_int_equal(snprintf(real, sizeof(real), "%s/real.bpf", f->root) < (int)sizeof(real),
+			 1);
+	assert_int_equal(rename(names[0], real), 0);
+	assert_int_equal(symlink(real, names[0]), 0);
+	compile_expect(&p, f->dir, false, &ref);
+	compile_expect(&p, f->dir, true, &ref);
+	seccomp_program_free(&ref);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_group_names),
+	    cmocka_unit_test(test_group_every_group_expands),
+	    cmocka_unit_test(test_group_nested),
+	    cmocka_unit_test(test_group_unknown),
+	    cmocka_unit_test(test_syscall_known),
+	    cmocka_unit_test(test_compile_errors),
+	    cmocka_unit_test(test_compile_shapes),
+	    cmocka_unit_test(test_load_rejects_empty),
+	    cmocka_unit_test(test_filter_deny_wins),
+	    cmocka_unit_test(test_filter_default_kill),
+	    cmocka_unit_test(test_abi_i386),
+	    cmocka_unit_test(test_abi_x32),
+	    cmocka_unit_test(test_tiocsti),
+	    cmocka_unit_test_setup_teardown(test_cache_hit_and_miss, cache_setup, cache_teardown),
+	    cmocka_unit_test_setup_teardown(test_cache_corrupt, cache_setup, cache_teardown),
+	    cmocka_unit_test_setup_teardown(test_cache_wrong_key, cache_setup, cache_teardown),
+	    cmocka_unit_test_setup_teardown(test_cache_untrusted, cache_setup, cache_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
