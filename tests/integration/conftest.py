@@ -1,0 +1,295 @@
+"""Fixtures for the end-to-end tests of `wardd run`.
+
+Every test gets a `ward` object that owns a temporary directory (profiles,
+tenant data dirs, state and log dirs) and every process it starts; all of it
+is removed or killed when the test ends, also when it fails.
+
+Run as root, inside a throwaway network and mount namespace:
+    unshare --net --mount --propagation private \
+        sh -c 'ip link set lo up; python3 -m pytest -q tests/integration'
+WARD_BUILD names the meson build directory (default: <source>/build);
+WARD_POLICIES the policy fragments passed as --policies (default:
+<source>/profiles/policies, whose hardened.json the tests build on).
+"""
+
+import copy
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("WARD_BUILD", ROOT / "build")).resolve()
+WARDD = BUILD / "wardd"
+PROBE_HOST_DIR = BUILD / "tests"
+PROBE_HOST = PROBE_HOST_DIR / "probe"
+POLICIES = Path(os.environ.get("WARD_POLICIES", ROOT / "profiles" / "policies")).resolve()
+
+# Where the build's tests/ directory (holding the probe) appears inside.
+PROBE_DIR = "/ward-test"
+PROBE = PROBE_DIR + "/probe"
+
+# Host uid ranges of the test tenants: far from anything a person or the
+# other developers' manual runs would use.
+UID_ALPHA = 3_100_000
+UID_BETA = 3_200_000
+ID_COUNT = 65536
+
+RUN_TIMEOUT = 30
+
+
+# ---- host-side helpers ----
+
+def proc_children_map():
+    """ppid -> [pid] for every process on the host right now."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    return children
+
+
+def descendants(pid):
+    """All descendants of pid, parents before their children."""
+    children = proc_children_map()
+    out, todo = [], list(children.get(pid, []))
+    while todo:
+        p = todo.pop(0)
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def proc_comm(pid):
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return None
+
+
+def proc_status(pid):
+    """/proc/PID/status as a dict of stripped strings."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        out[key] = " ".join(value.split())
+    return out
+
+
+def kill_tree(proc):
+    """Kills a wardd we started and its sandbox: the sandbox's init first
+    (pid 1 of its namespace: the kernel then kills everything in it), then
+    wardd, so nothing is left reparented elsewhere."""
+    if proc.poll() is None:
+        for pid in descendants(proc.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            proc.kill()
+        except ProcessLookupError:
+            pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def wait_for(predicate, timeout=10.0, interval=0.02):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+def load_hardened():
+    path = POLICIES / "hardened.json"
+    assert path.is_file(), f"the shipped policy fragment {path} is missing"
+    return json.loads(path.read_text())
+
+
+def overlay(base, key, changes):
+    """An inline-fragment value for `key` that is base[key] with `changes`
+    applied. It names every key base[key] has, so the merged result is the
+    same whether the loader merges objects shallowly or deeply."""
+    value = copy.deepcopy(base.get(key, {}))
+    value.update(copy.deepcopy(changes))
+    return value
+
+
+class Ward:
+    """One test's world: temp dirs, tenant profiles, wardd runs."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.data = tmp / "data"
+        self.profiles = tmp / "profiles"
+        self.state = tmp / "state"
+        self.logs = tmp / "log"
+        for d in (self.data, self.profiles, self.state, self.logs):
+            d.mkdir(mode=0o755)
+        self.procs = []
+        self.hardened = load_hardened()
+        fs = self.hardened.get("filesystem", {})
+        self.data_inside = fs.get("data") or "/data"
+
+    # -- profiles --
+
+    def filesystem(self, **changes):
+        """hardened's filesystem with the probe's directory bound read-only
+        and the tenant data dir mounted (at hardened's place, or /data)."""
+        fs = copy.deepcopy(self.hardened.get("filesystem", {}))
+        fs["ro"] = list(fs.get("ro", [])) + [{"src": str(PROBE_HOST_DIR), "dst": PROBE_DIR}]
+        fs["data"] = self.data_inside
+        tmpfs = dict(fs.get("tmpfs", {}))
+        tmpfs.setdefault("/tmp", "64M")
+        fs["tmpfs"] = tmpfs
+        for key, value in changes.items():
+            fs[key] = value
+        return fs
+
+    def inline(self, **keys):
+        """The inline fragment that follows "hardened": the test filesystem,
+        plus any other key given (dicts are overlaid on hardened's)."""
+        frag = {"filesystem": self.filesystem()}
+        for key, value in keys.items():
+            if key == "filesystem":
+                frag[key] = self.filesystem(**value)
+            elif isinstance(value, dict):
+                frag[key] = overlay(self.hardened, key, value)
+            else:
+                frag[key] = value
+        return frag
+
+    def tenant(self, name="alpha", uid=UID_ALPHA, service="app", exec_=None,
+               policy=None, make_data=True, extra_services=None):
+        """Writes a profile for tenant `name` with one service and returns
+        its path. `policy` replaces the default ["hardened", inline()]."""
+        services = {
+            service: {
+                "exec": exec_ or [PROBE, "exit", "3"],
+                "policy": policy if policy is not None else ["hardened", self.inline()],
+            }
+        }
+        services.update(extra_services or {})
+        profile = {
+            "tenant": name,
+            "ids": {"uid": uid, "count": ID_COUNT},
+            "services": services,
+        }
+        path = self.profiles / f"{name}.json"
+        path.write_text(json.dumps(profile, indent=2) + "\n")
+        if make_data:
+            self.make_data_dir(name, uid)
+        return path
+
+    def make_data_dir(self, name, uid):
+        d = self.data / name
+        if not d.exists():
+            d.mkdir(mode=0o700)
+        os.chown(d, uid, uid)
+        os.chmod(d, 0o700)
+        return d
+
+    # -- running wardd --
+
+    def argv(self, profile, service="app", command=None, policies=True):
+        argv = [str(WARDD)]
+        if policies:
+            argv += ["--policies", str(POLICIES)]
+        argv += ["--state-dir", str(self.state), "--log-dir", str(self.logs),
+                 "--data-dir", str(self.data), "run", str(profile), service]
+        if command is not None:
+            argv += ["--"] + list(command)
+        return argv
+
+    def start(self, profile, service="app", command=None, *, env=None, pass_fds=(),
+              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+              **popen_kw):
+        proc = subprocess.Popen(self.argv(profile, service, command), env=env,
+                                pass_fds=pass_fds, stdin=stdin, stdout=stdout,
+                                stderr=stderr, **popen_kw)
+        self.procs.append(proc)
+        return proc
+
+    def run(self, profile, service="app", command=None, *, timeout=RUN_TIMEOUT,
+            input=None, **kw):
+        """Runs wardd to completion: CompletedProcess with text output."""
+        if input is not None:
+            kw["stdin"] = subprocess.PIPE
+        proc = self.start(profile, service, command, **kw)
+        try:
+            out, err = proc.communicate(input=input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill_tree(proc)
+            out, err = proc.communicate()
+            pytest.fail(f"wardd did not finish in {timeout}s: {self.argv(profile, service, command)}\n"
+                        f"stdout: {out!r}\nstderr: {err!r}")
+        return subprocess.CompletedProcess(proc.args, proc.returncode,
+                                           out.decode(errors="replace"),
+                                           err.decode(errors="replace"))
+
+    def probe(self, profile, *args, service="app", rc=0, **kw):
+        """Runs the probe as the service's command; checks wardd's exit code
+        and returns the probe's report."""
+        res = self.run(profile, service, [PROBE] + [str(a) for a in args], **kw)
+        assert res.returncode == rc, (
+            f"wardd exited {res.returncode}, expected {rc}\n"
+            f"command: {' '.join(res.args)}\nstdout: {res.stdout}\nstderr: {res.stderr}")
+        try:
+            return json.loads(res.stdout)
+        except json.JSONDecodeError:
+            pytest.fail(f"the probe's output is not one JSON object: {res.stdout!r}\n"
+                        f"stderr: {res.stderr}")
+
+    def sandbox_pids(self, proc, comm="probe"):
+        """Host pids of the processes named `comm` under a running wardd."""
+        return [p for p in descendants(proc.pid) if proc_comm(p) == comm]
+
+    def cleanup(self):
+        for proc in self.procs:
+            kill_tree(proc)
+            for f in (proc.stdout, proc.stderr, proc.stdin):
+                if f:
+                    f.close()
+
+
+@pytest.fixture(scope="session")
+def ward_built():
+    """wardd and the probe are built and we are root: an error, not a skip,
+    when not (only the tests that run wardd ask for this)."""
+    if os.geteuid() != 0:
+        pytest.fail("the integration tests of `wardd run` must run as root")
+    for path in (WARDD, PROBE_HOST):
+        if not os.access(path, os.X_OK):
+            pytest.fail(f"{path} is not built (WARD_BUILD={BUILD})")
+
+
+@pytest.fixture
+def ward(ward_built):
+    tmp = Path(tempfile.mkdtemp(prefix="ward-it-"))
+    os.chmod(tmp, 0o755)
+    w = None
+    try:
+        w = Ward(tmp)
+        yield w
+    finally:
+        if w is not None:
+            w.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
