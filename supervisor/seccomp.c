@@ -159,21 +159,58 @@ static const char *default_name(enum seccomp_default d)
 	return "invalid";
 }
 
-static void key_put_set(FILE *f, const char *label, const struct syscall_set *s)
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n);
+
+static int strcmp_ptr(const void *a, const void *b)
 {
-	fprintf(f, "%s %zu", label, s->n);
-	for (size_t i = 0; i < s->n; i++) {
-		fputc(' ', f);
-		fputs(s->v[i], f);
-	}
-	fputc('\n', f);
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Canonical text: equal keys mean byte-identical programs. Sets are sorted
- * and expanded, so a policy that reaches the same syscalls by other names
- * shares the entry, and a group's contents changing changes the key. */
-static int cache_key_build(const struct ward_seccomp *p, unsigned abis, const struct policy_sets *s,
-			   char **key, size_t *len, struct ward_err *err)
+/* The names as written, sorted: the key does not depend on their order. */
+static int key_put_names(FILE *f, const char *label, char *const *names, size_t n)
+{
+	const char **v = n ? malloc(n * sizeof(*v)) : NULL;
+
+	if (n && !v)
+		return -1;
+	fprintf(f, "%s %zu", label, n);
+	for (size_t i = 0; i < n; i++)
+		v[i] = names[i];
+	qsort(v, n, sizeof(*v), strcmp_ptr);
+	for (size_t i = 0; i < n; i++) {
+		fputc(' ', f);
+		fputs(v[i], f);
+	}
+	fputc('\n', f);
+	free(v);
+	return 0;
+}
+
+/* A digest of every group's contents, computed once: a ward whose group
+ * tables differ never reads another's cache entries. */
+static uint64_t groups_digest(void)
+{
+	static uint64_t digest;
+
+	if (!digest) {
+		uint64_t h = 0xcbf29ce484222325ULL;
+		for (const char *const *g = seccomp_group_names(); *g; g++) {
+			const struct seccomp_group *grp = seccomp_group_find(*g);
+			h = fnv1a(h, *g, strlen(*g) + 1);
+			for (const char *const *m = grp ? grp->members : NULL; m && *m; m++)
+				h = fnv1a(h, *m, strlen(*m) + 1);
+		}
+		digest = h ? h : 1;
+	}
+	return digest;
+}
+
+/* Canonical text: equal keys mean byte-identical programs. It holds the
+ * policy as written (sorted) plus everything that decides what those names
+ * expand to (the group tables, libseccomp's version), so a cache hit costs
+ * no group expansion at all: this is on every launch's path. */
+static int cache_key_build(const struct ward_seccomp *p, unsigned abis, char **key, size_t *len,
+			   struct ward_err *err)
 {
 	const struct scmp_version *v = seccomp_version();
 	char *buf = NULL;
@@ -183,14 +220,14 @@ static int cache_key_build(const struct ward_seccomp *p, unsigned abis, const st
 	if (!f)
 		return ward_err_set(err, errno, "building the cache key");
 	fprintf(f, "ward-seccomp generator %d\n", SECCOMP_GENERATOR_VERSION);
+	fprintf(f, "groups %016llx\n", (unsigned long long)groups_digest());
 	fprintf(f, "libseccomp %u.%u.%u\n", v ? v->major : 0, v ? v->minor : 0, v ? v->micro : 0);
 	fprintf(f, "default %s\n", default_name(p->default_action));
 	fprintf(f, "flags %u\n", program_flags(p));
 	fprintf(f, "abis x86_64%s%s\n", (abis & ABI_X32) ? " x32" : "",
 		(abis & ABI_X86) ? " x86" : "");
-	key_put_set(f, "allow", &s->allow);
-	key_put_set(f, "deny", &s->deny);
-	if (ferror(f)) {
+	if (key_put_names(f, "allow", p->allow, p->n_allow) < 0 ||
+	    key_put_names(f, "deny", p->deny, p->n_deny) < 0 || ferror(f)) {
 		fclose(f);
 		free(buf);
 		return ward_err_set(err, ENOMEM, "building the cache key");
@@ -697,10 +734,10 @@ int seccomp_compile(const struct ward_seccomp *policy, const char *cache_dir,
 	unsigned abis;
 
 	*out = (struct seccomp_program){0};
-	if (parse_abis(policy, &abis, err) < 0 || policy_sets_build(policy, &sets, err) < 0)
+	if (parse_abis(policy, &abis, err) < 0)
 		return ward_err_wrap(err, "seccomp");
 	if (cache_dir) {
-		if (cache_key_build(policy, abis, &sets, &key, &key_len, err) < 0)
+		if (cache_key_build(policy, abis, &key, &key_len, err) < 0)
 			return ward_err_wrap(err, "seccomp");
 		if (key_len <= CACHE_KEY_MAX &&
 		    cache_file_name(name, sizeof(name), key, key_len) == 0)
@@ -709,7 +746,7 @@ int seccomp_compile(const struct ward_seccomp *policy, const char *cache_dir,
 		    cache_read(dirfd, name, key, key_len, program_flags(policy), out) == 0)
 			return 0;
 	}
-	if (compile_program(policy, abis, &sets, out, err) < 0)
+	if (policy_sets_build(policy, &sets, err) < 0 || compile_program(policy, abis, &sets, out, err) < 0)
 		return ward_err_wrap(err, "seccomp");
 	if (dirfd >= 0)
 		cache_write(dirfd, name, key, key_len, out);
