@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/sched.h>
 #include <poll.h>
 #include <sched.h>
@@ -84,10 +85,24 @@ static unsigned long clone_flags(const struct ward_policy *p)
 static void set_rlimit(int res, uint64_t v, int errfd, const char *name)
 {
 	struct rlimit rl = {.rlim_cur = v, .rlim_max = v};
+	struct rlimit cur;
 
 	if (v == WARD_UNSET)
 		return;
-	if (setrlimit(res, &rl) < 0) {
+	/* Raising a hard limit needs CAP_SYS_RESOURCE on the host, which the
+	 * launcher may lack: then the service gets the lower hard limit it
+	 * inherited (launch_limits_clamped() lets the caller say so). A
+	 * limit is a ceiling: lower is never less safe. */
+	if (setrlimit(res, &rl) < 0 && errno == EPERM && getrlimit(res, &cur) == 0 &&
+	    cur.rlim_max < v) {
+		rl.rlim_cur = rl.rlim_max = cur.rlim_max;
+		errno = setrlimit(res, &rl) < 0 ? errno : 0;
+	} else {
+		errno = 0;
+		if (getrlimit(res, &cur) < 0 || cur.rlim_max != v)
+			errno = EPERM;
+	}
+	if (errno) {
 		msg_send(errfd, MSG_FAILED, EXIT_SETUP, "rlimit %s: %s", name, strerror(errno));
 		_exit(EXIT_SETUP);
 	}
@@ -184,6 +199,38 @@ static __attribute__((noreturn)) void service_exec(const struct launch_spec *spe
 	msg_send(errfd, MSG_FAILED, r == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC, "exec %s: %s",
 		 argv[0], strerror(r));
 	_exit(r == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC);
+}
+
+int launch_limits_clamped(const struct ward_policy *p, char *buf, size_t len)
+{
+	const struct {
+		int res;
+		uint64_t want;
+		const char *name;
+	} lim[] = {
+		{RLIMIT_NOFILE, p->limits.nofile, "nofile"},
+		{RLIMIT_CORE, p->limits.core, "core"},
+		{RLIMIT_NPROC, p->limits.pids, "pids"},
+	};
+	struct rlimit rl;
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[2] = {{0}};
+	bool can_raise = syscall(SYS_capget, &hdr, data) == 0 &&
+			 (data[CAP_SYS_RESOURCE / 32].effective >> (CAP_SYS_RESOURCE % 32) & 1);
+	int n = 0;
+
+	if (len)
+		buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(lim) / sizeof(*lim) && !can_raise; i++) {
+		if (lim[i].want == WARD_UNSET || getrlimit(lim[i].res, &rl) < 0 ||
+		    rl.rlim_max >= lim[i].want)
+			continue;
+		if ((size_t)n < len)
+			n += snprintf(buf + n, len - (size_t)n, "%slimits.%s %llu above the host's hard limit %llu",
+				      n ? "; " : "", lim[i].name, (unsigned long long)lim[i].want,
+				      (unsigned long long)rl.rlim_max);
+	}
+	return n > 0;
 }
 
 /* ---- the sandbox init, pid 1 of the service's pid namespace ---- */
@@ -290,6 +337,7 @@ static __attribute__((noreturn)) void sandbox_init(const struct launch_spec *spe
 	/* Dies with its parent, from the first instruction on; the "go"
 	 * read below catches a parent that died before this line. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	prctl(PR_SET_NAME, "ward-init", 0, 0, 0);
 	if (read(sync, &go, 1) != 1)
 		_exit(EXIT_SETUP);
 

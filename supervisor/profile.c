@@ -36,7 +36,7 @@ static const char policy_defaults[] =
     " \"seccomp\": {\"default\": \"errno\", \"allow\": [\"@system-service\"],"
     "  \"deny\": [\"@clock\", \"@cpu-emulation\", \"@debug\", \"@module\", \"@mount\","
     "   \"@obsolete\", \"@privileged\", \"@raw-io\", \"@reboot\", \"@swap\"],"
-    "  \"log_denied\": false, \"abis\": []},"
+    "  \"log_denied\": false, \"abis\": [], \"restrict_namespaces\": true},"
     " \"capabilities\": {\"keep\": []},"
     " \"limits\": {\"nofile\": 1024, \"core\": 0},"
     " \"restart\": {\"on\": \"failure\", \"delay_ms\": 100, \"max_delay_ms\": 30000,"
@@ -941,7 +941,8 @@ static void filesystem_read(struct loader *L, json_t *v, const struct jsonpos_en
 static void seccomp_read(struct loader *L, json_t *v, const struct jsonpos_entry *at,
 			 struct ward_seccomp *sc)
 {
-	static const char *const keys[] = {"default", "allow", "deny", "log_denied", "abis", NULL};
+	static const char *const keys[] = {"default", "allow", "deny", "log_denied", "abis",
+					   "restrict_namespaces", NULL};
 	static const char *const actions[] = {"errno", "kill", "log", NULL};
 	json_t *m;
 	int i;
@@ -960,6 +961,8 @@ static void seccomp_read(struct loader *L, json_t *v, const struct jsonpos_entry
 		get_bool(L, m, AT_KEY(L, v, "log_denied"), &sc->log_denied);
 	if ((m = json_object_get(v, "abis")))
 		strv_read(L, m, AT_KEY(L, v, "abis"), false, item_abi, &sc->abis, &sc->n_abis);
+	if ((m = json_object_get(v, "restrict_namespaces")))
+		get_bool(L, m, AT_KEY(L, v, "restrict_namespaces"), &sc->restrict_namespaces);
 }
 
 static void capabilities_read(struct loader *L, json_t *v, const struct jsonpos_entry *at,

@@ -13,6 +13,7 @@
 #include "ward/seccomp.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
@@ -39,7 +40,7 @@
 
 /* Bump whenever the generated program would change for the same policy
  * (rules, attributes, the tty guard): it is part of every cache key. */
-#define SECCOMP_GENERATOR_VERSION 1
+#define SECCOMP_GENERATOR_VERSION 2
 /* Bump when the layout of a cache file changes. */
 #define CACHE_FORMAT_VERSION 1
 #define CACHE_MAGIC          "WARDBPF\n"
@@ -224,6 +225,7 @@ static int cache_key_build(const struct ward_seccomp *p, unsigned abis, char **k
 	fprintf(f, "libseccomp %u.%u.%u\n", v ? v->major : 0, v ? v->minor : 0, v ? v->micro : 0);
 	fprintf(f, "default %s\n", default_name(p->default_action));
 	fprintf(f, "flags %u\n", program_flags(p));
+	fprintf(f, "restrict_namespaces %d\n", p->restrict_namespaces ? 1 : 0);
 	fprintf(f, "abis x86_64%s%s\n", (abis & ABI_X32) ? " x32" : "",
 		(abis & ABI_X86) ? " x86" : "");
 	if (key_put_names(f, "allow", p->allow, p->n_allow) < 0 ||
@@ -361,44 +363,72 @@ static int filter_export(scmp_filter_ctx ctx, struct sock_filter **insns, size_t
 	return 0;
 }
 
-/* ---- the tty guard: ioctl(TIOCSTI / TIOCLINUX) refused ----
+/* ---- the guard: argument checks libseccomp cannot express ----
  *
- * TIOCSTI pushes bytes into a terminal's input queue: from a tenant's
- * process that shares a tty, commands typed into someone else's shell.
- * libseccomp cannot express "allow ioctl except these requests": a
- * conditional ERRNO rule beside the unconditional ALLOW for ioctl is
- * silently dropped (the broader rule absorbs it), and so is an "always
- * true" masked ALLOW. So the guard is a few instructions of our own placed
- * in front of libseccomp's program: for ioctl with one of those requests
- * it returns EPERM, for anything else it falls through to the program
- * unchanged (BPF jumps are relative and forward only, so prepending does
- * not disturb it). The request is compared on its low 32 bits only, as
- * flatpak and bubblewrap do: the kernel takes it as an unsigned int, so
- * TIOCSTI | 1 << 32 would slip past a 64-bit comparison. */
+ * libseccomp cannot say "allow ioctl except these requests": a conditional
+ * ERRNO rule beside the unconditional ALLOW for ioctl is silently dropped
+ * (the broader rule absorbs it), and so is an "always true" masked ALLOW.
+ * The same holds for clone/unshare with namespace flags. So a few
+ * instructions of our own go in front of libseccomp's program: for the
+ * syscalls below they return an error when the arguments say so, and fall
+ * through to the program unchanged otherwise (BPF jumps are relative and
+ * forward only, so prepending does not disturb it). Arguments are compared
+ * on their low 32 bits: the kernel takes these as 32-bit values, so
+ * TIOCSTI | 1 << 32 would slip past a 64-bit comparison.
+ *
+ * - ioctl TIOCSTI / TIOCLINUX: push bytes into a terminal's input queue,
+ *   i.e. type commands into someone else's shell. Always refused.
+ * - restrict_namespaces (systemd's RestrictNamespaces=yes): unshare and
+ *   clone with any CLONE_NEW* flag and setns get EPERM; clone3 gets ENOSYS
+ *   (its flags sit in memory a filter cannot read), so libc falls back to
+ *   clone, which we can inspect. A nested user namespace would hand the
+ *   service every capability over a fresh set of kernel attack surface. */
 
-enum guard_label { L_NEXT, L_I386, L_ARGS, L_DENY, L_END, L_COUNT };
-#define GUARD_MAX 24
+#define GUARD_MAX 96
+#define NS_FLAGS_CLONE                                                                   \
+	(CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |   \
+	 CLONE_NEWPID | CLONE_NEWNET)
+/* CLONE_NEWTIME (0x80) is only a namespace flag for unshare: in clone's
+ * flags that bit belongs to the exit signal. */
+#define NS_FLAGS_UNSHARE (NS_FLAGS_CLONE | 0x80u)
+
+enum guard_check { CHECK_TTY, CHECK_NS_UNSHARE, CHECK_NS_CLONE, CHECK_NOSYS, CHECK_EPERM };
+enum { G_NEXT = 0, G_END, G_DENY, G_NOSYS, G_TTY, G_UNSHARE, G_CLONE, G_ABI0 };
+#define G_LABELS (G_ABI0 + 4)
 
 struct guard_asm {
 	struct sock_filter insn[GUARD_MAX];
-	unsigned char jt[GUARD_MAX], jf[GUARD_MAX]; /* enum guard_label */
-	size_t at[L_COUNT];
+	unsigned char jt[GUARD_MAX], jf[GUARD_MAX]; /* labels */
+	size_t at[G_LABELS];
 	size_t n;
+	bool overflow;
 };
 
-static void guard_stmt(struct guard_asm *a, uint16_t code, uint32_t k)
+static void guard_emit(struct guard_asm *a, struct sock_filter f, int jt, int jf)
 {
-	a->insn[a->n] = (struct sock_filter)BPF_STMT(code, k);
-	a->jt[a->n] = a->jf[a->n] = L_NEXT;
-	a->n++;
-}
-
-static void guard_jeq(struct guard_asm *a, uint32_t k, enum guard_label jt, enum guard_label jf)
-{
-	a->insn[a->n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, k, 0, 0);
+	if (a->n == GUARD_MAX) {
+		a->overflow = true;
+		return;
+	}
+	a->insn[a->n] = f;
 	a->jt[a->n] = (unsigned char)jt;
 	a->jf[a->n] = (unsigned char)jf;
 	a->n++;
+}
+
+static void guard_stmt(struct guard_asm *a, uint16_t code, uint32_t k)
+{
+	guard_emit(a, (struct sock_filter)BPF_STMT(code, k), G_NEXT, G_NEXT);
+}
+
+static void guard_jump(struct guard_asm *a, uint16_t op, uint32_t k, int jt, int jf)
+{
+	guard_emit(a, (struct sock_filter)BPF_JUMP(BPF_JMP | op | BPF_K, k, 0, 0), jt, jf);
+}
+
+static void guard_label(struct guard_asm *a, int label)
+{
+	a->at[label] = a->n;
 }
 
 static void guard_resolve(struct guard_asm *a)
@@ -406,75 +436,124 @@ static void guard_resolve(struct guard_asm *a)
 	for (size_t i = 0; i < a->n; i++) {
 		if (BPF_CLASS(a->insn[i].code) != BPF_JMP)
 			continue;
-		if (a->jt[i] != L_NEXT)
+		if (a->jt[i] != G_NEXT)
 			a->insn[i].jt = (uint8_t)(a->at[a->jt[i]] - i - 1);
-		if (a->jf[i] != L_NEXT)
+		if (a->jf[i] != G_NEXT)
 			a->insn[i].jf = (uint8_t)(a->at[a->jf[i]] - i - 1);
 	}
 }
 
-/* Returns the guard's length, 0 if libseccomp does not know ioctl's numbers. */
-static size_t guard_build(struct guard_asm *a, unsigned abis)
+struct guarded {
+	const char *name;
+	enum guard_check check;
+};
+
+static const struct guarded guarded_tty[] = {{"ioctl", CHECK_TTY}};
+static const struct guarded guarded_ns[] = {
+	{"unshare", CHECK_NS_UNSHARE}, {"clone", CHECK_NS_CLONE},
+	{"clone3", CHECK_NOSYS},       {"setns", CHECK_EPERM},
+};
+
+static int check_label(enum guard_check c)
+{
+	switch (c) {
+	case CHECK_TTY: return G_TTY;
+	case CHECK_NS_UNSHARE: return G_UNSHARE;
+	case CHECK_NS_CLONE: return G_CLONE;
+	case CHECK_NOSYS: return G_NOSYS;
+	case CHECK_EPERM: return G_DENY;
+	}
+	return G_END;
+}
+
+/* Dispatch on the syscall number for one ABI: the guarded ones jump to
+ * their check, everything else to the end. */
+static void guard_abi(struct guard_asm *a, uint32_t arch, uint32_t scmp_arch, int next_abi,
+		      bool restrict_ns)
 {
 	const uint32_t off_arch = offsetof(struct seccomp_data, arch);
 	const uint32_t off_nr = offsetof(struct seccomp_data, nr);
-	/* Little-endian: the low half of the 64-bit argument comes first. */
-	const uint32_t off_req = offsetof(struct seccomp_data, args[1]);
-	const int nr64 = seccomp_syscall_resolve_name_arch(SCMP_ARCH_X86_64, "ioctl");
-	const int nrx32 = seccomp_syscall_resolve_name_arch(SCMP_ARCH_X32, "ioctl");
-	const int nr386 = seccomp_syscall_resolve_name_arch(SCMP_ARCH_X86, "ioctl");
+	const struct guarded *lists[2] = {guarded_tty, restrict_ns ? guarded_ns : NULL};
+	const size_t lens[2] = {1, sizeof(guarded_ns) / sizeof(*guarded_ns)};
 
-	if (nr64 < 0 || nrx32 < 0 || nr386 < 0)
-		return 0;
-	*a = (struct guard_asm){0};
 	guard_stmt(a, BPF_LD | BPF_W | BPF_ABS, off_arch);
-	guard_jeq(a, AUDIT_ARCH_X86_64, L_NEXT, (abis & ABI_X86) ? L_I386 : L_END);
+	guard_jump(a, BPF_JEQ, arch, G_NEXT, next_abi);
 	guard_stmt(a, BPF_LD | BPF_W | BPF_ABS, off_nr);
-	if (abis & ABI_X32) {
-		guard_jeq(a, (uint32_t)nr64, L_ARGS, L_NEXT);
-		guard_jeq(a, (uint32_t)nrx32, L_ARGS, L_END);
-	} else {
-		guard_jeq(a, (uint32_t)nr64, L_ARGS, L_END);
+	for (size_t l = 0; l < 2; l++)
+		for (size_t i = 0; lists[l] && i < lens[l]; i++) {
+			int nr = seccomp_syscall_resolve_name_arch(scmp_arch, lists[l][i].name);
+			if (nr >= 0)
+				guard_jump(a, BPF_JEQ, (uint32_t)nr, check_label(lists[l][i].check), G_NEXT);
+		}
+	/* Always taken: not guarded here, try the next ABI's block (x32
+	 * shares the arch value with x86_64 and differs in the number). */
+	guard_jump(a, BPF_JEQ, 0, next_abi, next_abi);
+}
+
+/* Returns the guard's length. */
+static size_t guard_build(struct guard_asm *a, unsigned abis, bool restrict_ns)
+{
+	/* Little-endian: the low half of a 64-bit argument comes first. */
+	const uint32_t off_arg0 = offsetof(struct seccomp_data, args[0]);
+	const uint32_t off_arg1 = offsetof(struct seccomp_data, args[1]);
+	struct {
+		uint32_t arch, scmp;
+		bool on;
+	} abi[] = {
+		/* x32 shares AUDIT_ARCH_X86_64; its numbers carry bit 30. */
+		{AUDIT_ARCH_X86_64, SCMP_ARCH_X86_64, true},
+		{AUDIT_ARCH_X86_64, SCMP_ARCH_X32, (abis & ABI_X32) != 0},
+		{AUDIT_ARCH_I386, SCMP_ARCH_X86, (abis & ABI_X86) != 0},
+	};
+	int label = G_ABI0;
+
+	*a = (struct guard_asm){0};
+	for (size_t i = 0; i < sizeof(abi) / sizeof(*abi); i++) {
+		if (!abi[i].on)
+			continue;
+		if (label > G_ABI0)
+			guard_label(a, label);
+		guard_abi(a, abi[i].arch, abi[i].scmp, label + 1, restrict_ns);
+		label++;
 	}
-	if (abis & ABI_X86) {
-		a->at[L_I386] = a->n;
-		guard_jeq(a, AUDIT_ARCH_I386, L_NEXT, L_END);
-		guard_stmt(a, BPF_LD | BPF_W | BPF_ABS, off_nr);
-		guard_jeq(a, (uint32_t)nr386, L_ARGS, L_END);
-	}
-	a->at[L_ARGS] = a->n;
-	guard_stmt(a, BPF_LD | BPF_W | BPF_ABS, off_req);
-	guard_jeq(a, TIOCSTI, L_DENY, L_NEXT);
-	guard_jeq(a, TIOCLINUX, L_DENY, L_END);
-	a->at[L_DENY] = a->n;
+	guard_label(a, label); /* no ABI matched: the program decides */
+	guard_jump(a, BPF_JEQ, 0, G_END, G_END);
+
+	guard_label(a, G_TTY);
+	guard_stmt(a, BPF_LD | BPF_W | BPF_ABS, off_arg1);
+	guard_jump(a, BPF_JEQ, TIOCSTI, G_DENY, G_NEXT);
+	guard_jump(a, BPF_JEQ, TIOCLINUX, G_DENY, G_END);
+	guard_label(a, G_UNSHARE);
+	guard_stmt(a, BPF_LD | BPF_W | BPF_ABS, off_arg0);
+	guard_jump(a, BPF_JSET, NS_FLAGS_UNSHARE, G_DENY, G_END);
+	guard_label(a, G_CLONE);
+	guard_stmt(a, BPF_LD | BPF_W | BPF_ABS, off_arg0);
+	guard_jump(a, BPF_JSET, NS_FLAGS_CLONE, G_DENY, G_END);
+	guard_label(a, G_NOSYS);
+	guard_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA));
+	guard_label(a, G_DENY);
 	guard_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA));
-	a->at[L_END] = a->n;
+	guard_label(a, G_END);
+	if (a->overflow)
+		return 0;
 	guard_resolve(a);
 	return a->n;
 }
 
-/* ioctl can run under the filter: allowed, or let through by a log default. */
-static bool ioctl_reachable(const struct ward_seccomp *p, const struct policy_sets *s)
-{
-	if (syscall_set_contains(&s->deny, "ioctl"))
-		return false;
-	return syscall_set_contains(&s->permit, "ioctl") ||
-	       p->default_action == SECCOMP_DEFAULT_LOG;
-}
-
-static int prepend_guard(struct sock_filter **insns, size_t *n, unsigned abis, struct ward_err *err)
+static int prepend_guard(struct sock_filter **insns, size_t *n, unsigned abis, bool restrict_ns,
+			 struct ward_err *err)
 {
 	struct guard_asm a;
-	size_t g = guard_build(&a, abis);
+	size_t g = guard_build(&a, abis, restrict_ns);
 	struct sock_filter *all;
 
 	if (g == 0)
-		return ward_err_set(err, ENOSYS, "libseccomp does not know ioctl");
+		return ward_err_set(err, E2BIG, "seccomp guard does not fit");
 	if (*n == 0 || *n > BPF_MAXINSNS - g)
 		return ward_err_set(err, E2BIG, "seccomp filter of %zu instructions", *n + g);
 	all = malloc((*n + g) * sizeof(*all));
 	if (!all)
-		return ward_err_set(err, errno, "adding the tty guard");
+		return ward_err_set(err, errno, "adding the seccomp guard");
 	memcpy(all, a.insn, g * sizeof(*all));
 	memcpy(all + g, *insns, *n * sizeof(*all));
 	free(*insns);
@@ -514,7 +593,10 @@ static int compile_program(const struct ward_seccomp *p, unsigned abis, const st
 		return -1;
 	if (filter_export(ctx, &insns, &n, err) < 0)
 		return -1;
-	if (ioctl_reachable(p, s) && prepend_guard(&insns, &n, abis, err) < 0) {
+	/* Always: refusing an argument of a syscall the program refuses
+	 * anyway changes nothing, and the guard is a few instructions. */
+	(void)s;
+	if (prepend_guard(&insns, &n, abis, p->restrict_namespaces, err) < 0) {
 		free(insns);
 		return -1;
 	}

@@ -239,6 +239,12 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 	}
 	if (svc->policy.filesystem.data && check_data_dir(data_dir, t) < 0)
 		goto out;
+	{
+		char why[512];
+		if (launch_limits_clamped(&svc->policy, why, sizeof(why)))
+			fprintf(stderr, "wardd: warning: %s/%s: %s: using the hard limit\n", t->name,
+				svc->name, why);
+	}
 	if (seccomp_compile(&svc->policy.seccomp,
 			    cache_dir_prepare(o->state_dir, cache_dir, sizeof(cache_dir)) == 0 ? cache_dir : NULL,
 			    &prog, &err) < 0) {

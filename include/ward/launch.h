@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "ward/error.h"
@@ -49,6 +50,11 @@ int launch_read_event(struct launch_handle *h, struct launch_event *ev);
 int launch_signal(struct launch_handle *h, int sig);
 /* Reaps the init and closes the handle's fds. */
 void launch_release(struct launch_handle *h);
+
+/* Whether a limit of the policy cannot be granted here (it is above the
+ * inherited hard limit and we lack CAP_SYS_RESOURCE to raise it): then the
+ * service gets the lower hard limit, and buf says which. */
+int launch_limits_clamped(const struct ward_policy *p, char *buf, size_t len);
 
 /* wait status -> exit code the way shells do it: N, or 128+signal. */
 int launch_exit_code(int wait_status);

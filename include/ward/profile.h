@@ -73,6 +73,9 @@ struct ward_seccomp {
 	bool log_denied;
 	char **abis;  /* extra ABIs allowed besides the native one: "x86", "x32" */
 	size_t n_abis;
+	/* systemd's RestrictNamespaces=yes: no unshare/clone with CLONE_NEW*,
+	 * no setns, clone3 ENOSYS. Default true. */
+	bool restrict_namespaces;
 };
 
 struct ward_limits {
@@ -98,7 +101,7 @@ struct ward_policy {
 	struct ward_limits limits;
 	struct ward_restart restart;
 	uint32_t stop_timeout_s;
-	char **env;  /* "NAME=value", sorted by name */
+	char **env;  /* "NAME=value", sorted by name, NULL-terminated */
 	size_t n_env;
 	bool user_namespace;
 };

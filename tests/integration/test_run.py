@@ -709,3 +709,16 @@ def test_failed_sandbox_step_never_runs_service(ward):
     assert res.returncode == 125, res.stderr
     assert missing in res.stderr
     assert not (ward.data / "alpha" / "ran").exists(), "the service ran"
+
+
+@pytest.mark.parametrize("restrict, rc", [(None, 1), (True, 1), (False, 0)])
+def test_nested_namespaces_refused(ward, restrict, rc):
+    """restrict_namespaces (default true, as in hardened): the service can
+    make no user (or other) namespace of its own, a kernel attack surface
+    @system-service alone leaves open; false lets it."""
+    seccomp = {} if restrict is None else {"restrict_namespaces": restrict}
+    profile = ward.tenant(policy=["hardened", ward.inline(seccomp=seccomp)])
+    res = ward.run(profile, command=["/usr/bin/unshare", "-U", "-n", "/bin/true"])
+    assert res.returncode == rc, res.stderr
+    if rc:
+        assert "Operation not permitted" in res.stderr

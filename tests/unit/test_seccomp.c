@@ -6,6 +6,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <linux/sched.h>
+#include <sched.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -944,9 +947,77 @@ static void test_cache_untrusted(void **state)
 	seccomp_program_free(&ref);
 }
 
+/* ---- namespaces (restrict_namespaces) ---- */
+
+static int try_namespaces(void *ud)
+{
+	bool restricted = *(bool *)ud;
+	struct clone_args ca = {.flags = CLONE_NEWUTS, .exit_signal = SIGCHLD};
+	pid_t pid;
+	int st;
+
+	/* Forking without namespace flags always works. */
+	pid = fork();
+	if (pid == 0)
+		_exit(0);
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || st != 0)
+		return 1;
+	if (restricted) {
+		if (!failed_with(unshare(CLONE_NEWUSER), EPERM))
+			return 2;
+		if (!failed_with(unshare(CLONE_NEWNET | CLONE_NEWNS), EPERM))
+			return 3;
+		if (!failed_with(syscall(SYS_unshare, 0x80 /* CLONE_NEWTIME */), EPERM))
+			return 4;
+		/* clone(CLONE_NEWUSER|SIGCHLD): flags in the first argument. */
+		if (!failed_with(syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0), EPERM))
+			return 5;
+		/* High bits do not hide a flag from the 32-bit comparison. */
+		if (!failed_with(syscall(SYS_unshare, (1ul << 32) | CLONE_NEWUSER), EPERM))
+			return 6;
+		if (!failed_with(syscall(SYS_clone3, &ca, sizeof(ca)), ENOSYS))
+			return 7;
+		if (!failed_with(setns(0, 0), EPERM))
+			return 8;
+		return 0;
+	}
+	/* Unrestricted, a user namespace can be made (as any user could). */
+	return unshare(CLONE_NEWUSER) == 0 ? 0 : 9;
+}
+
+static void test_namespaces_restricted(void **state)
+{
+	struct ward_seccomp p = hardened();
+	struct seccomp_program prog;
+	bool restricted = true;
+
+	(void)state;
+	skip_unless_filters_work();
+	p.restrict_namespaces = true;
+	compile_ok(&p, NULL, &prog);
+	assert_child_ok(run_child(&prog, try_namespaces, &restricted));
+	seccomp_program_free(&prog);
+}
+
+static void test_namespaces_allowed(void **state)
+{
+	struct ward_seccomp p = hardened();
+	struct seccomp_program prog;
+	bool restricted = false;
+
+	(void)state;
+	skip_unless_filters_work();
+	p.restrict_namespaces = false;
+	compile_ok(&p, NULL, &prog);
+	assert_child_ok(run_child(&prog, try_namespaces, &restricted));
+	seccomp_program_free(&prog);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_namespaces_restricted),
+	    cmocka_unit_test(test_namespaces_allowed),
 	    cmocka_unit_test(test_group_names),
 	    cmocka_unit_test(test_group_every_group_expands),
 	    cmocka_unit_test(test_group_nested),
