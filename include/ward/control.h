@@ -1,0 +1,59 @@
+/* The control socket: JSON requests one per line, the peer checked with
+ * SO_PEERCRED/SO_PEERGROUPS, authorized, dispatched to the supervisor, and
+ * every request audited with its verdict, allowed or refused. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "ward/audit.h"
+#include "ward/config.h"
+#include "ward/error.h"
+#include "ward/loop.h"
+#include "ward/supervise.h"
+
+#define CONTROL_MAX_REQUEST (64 * 1024) /* bytes, newline included */
+
+enum control_cmd {
+	CONTROL_STATUS,
+	CONTROL_START,
+	CONTROL_STOP,
+	CONTROL_RESTART,
+	CONTROL_RESET,
+	CONTROL_RELOAD,
+	CONTROL_LOGS,
+};
+
+/* What a caller may do: each command needs one of these. */
+enum control_right { RIGHT_NONE, RIGHT_READ, RIGHT_OPERATE, RIGHT_ADMIN };
+
+struct control_request {
+	enum control_cmd cmd;
+	char tenant[32];   /* "" when not given; a valid name when given */
+	char service[32];  /* "" when not given */
+	unsigned lines;    /* logs: how many lines of history (default 50, max 100000) */
+	bool follow;       /* logs: keep streaming */
+};
+
+/* Parses one request line (without its newline). Pure: no I/O. Returns 0,
+ * or -1 with err saying what is wrong ("unknown command \"x\"",
+ * "tenant: invalid name"). Names are validated here (no "/" or ".."). */
+int control_parse_request(const char *line, size_t len, struct control_request *req,
+			  struct ward_err *err);
+const char *control_cmd_to_string(enum control_cmd c);
+enum control_right control_cmd_right(enum control_cmd c);
+
+/* The rights of a peer: root everything; admin group everything;
+ * operator group read+operate; viewer group read; else none. */
+enum control_right control_peer_right(const struct ward_config *cfg, uid_t uid, gid_t gid,
+				      const gid_t *groups, size_t n_groups);
+
+struct control;
+
+/* Creates STATE_DIR/control.sock (0660, group cfg->socket_group) and serves
+ * it on the loop. */
+struct control *control_new(const struct ward_config *cfg, struct loop *loop,
+			    struct supervisor *sup, struct audit *audit, struct ward_err *err);
+/* Closes every client and removes the socket. */
+void control_free(struct control *c);
