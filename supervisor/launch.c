@@ -108,26 +108,6 @@ static void set_rlimit(int res, uint64_t v, int errfd, const char *name)
 	}
 }
 
-static void stdio_setup(const int stdio[3], int errfd)
-{
-	int tmp[3];
-
-	/* Two passes so that a source fd numbered 0-2 is not clobbered
-	 * before it is used. */
-	for (int i = 0; i < 3; i++) {
-		tmp[i] = fcntl(stdio[i], F_DUPFD_CLOEXEC, 3);
-		if (tmp[i] < 0) {
-			msg_send(errfd, MSG_FAILED, EXIT_SETUP, "stdio: %s", strerror(errno));
-			_exit(EXIT_SETUP);
-		}
-	}
-	for (int i = 0; i < 3; i++)
-		if (dup2(tmp[i], i) < 0) {
-			msg_send(errfd, MSG_FAILED, EXIT_SETUP, "stdio: %s", strerror(errno));
-			_exit(EXIT_SETUP);
-		}
-}
-
 static void close_other_fds(int keep)
 {
 	/* Everything but stdio goes; `keep` is the O_CLOEXEC error pipe that
@@ -160,7 +140,6 @@ static __attribute__((noreturn)) void service_exec(const struct launch_spec *spe
 		msg_send(errfd, MSG_FAILED, EXIT_SETUP, "setsid: %s", strerror(errno));
 		_exit(EXIT_SETUP);
 	}
-	stdio_setup(spec->stdio, errfd);
 	if (chdir(p->filesystem.data ? p->filesystem.data : "/") < 0) {
 		msg_send(errfd, MSG_FAILED, EXIT_SETUP, "chdir: %s", strerror(errno));
 		_exit(EXIT_SETUP);
@@ -234,6 +213,25 @@ int launch_limits_clamped(const struct ward_policy *p, char *buf, size_t len)
 }
 
 /* ---- the sandbox init, pid 1 of the service's pid namespace ---- */
+
+static int init_take_fds(const int stdio[3], int sync)
+{
+	int tmp[4];
+
+	/* Through fds >= 10 so that no source is overwritten before use. */
+	for (int i = 0; i < 3; i++)
+		if ((tmp[i] = fcntl(stdio[i], F_DUPFD_CLOEXEC, 10)) < 0)
+			return -1;
+	if ((tmp[3] = fcntl(sync, F_DUPFD_CLOEXEC, 10)) < 0)
+		return -1;
+	for (int i = 0; i < 3; i++)
+		if (dup2(tmp[i], i) < 0)
+			return -1;
+	if (dup3(tmp[3], 3, O_CLOEXEC) < 0)
+		return -1;
+	syscall(SYS_close_range, 4, ~0U, 0);
+	return 3;
+}
 
 static void noop_handler(int sig)
 {
@@ -338,6 +336,12 @@ static __attribute__((noreturn)) void sandbox_init(const struct launch_spec *spe
 	 * read below catches a parent that died before this line. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	prctl(PR_SET_NAME, "ward-init", 0, 0, 0);
+	/* Our fds first: the service's stdio on 0-2, the sync socket on 3,
+	 * and nothing else of the daemon's (control socket, other sandboxes'
+	 * sockets and pipes) stays open in here. */
+	sync = init_take_fds(spec->stdio, sync);
+	if (sync < 0)
+		_exit(EXIT_SETUP);
 	if (read(sync, &go, 1) != 1)
 		_exit(EXIT_SETUP);
 

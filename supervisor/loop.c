@@ -42,6 +42,8 @@ struct loop {
 	struct loop_timer **heap;
 	size_t n_heap, cap_heap;
 	struct signal_handler handlers[NSIG];
+	loop_turn_fn turn_fn;
+	void *turn_ud;
 	bool quit;
 };
 
@@ -333,8 +335,16 @@ int loop_run(struct loop *l)
 				continue; /* removed earlier in this turn */
 			l->watches[fd].fn(l, fd, evs[i].events, l->watches[fd].ud);
 		}
+		if (l->turn_fn)
+			l->turn_fn(l, l->turn_ud);
 	}
 	return 0;
+}
+
+void loop_set_turn_hook(struct loop *l, loop_turn_fn fn, void *ud)
+{
+	l->turn_fn = fn;
+	l->turn_ud = ud;
 }
 
 void loop_quit(struct loop *l)

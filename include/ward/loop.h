@@ -31,6 +31,11 @@ void loop_timer_cancel(struct loop *l, struct loop_timer *t);
 /* Blocks sig and delivers it through the loop's signalfd. */
 int loop_add_signal(struct loop *l, int sig, loop_signal_fn fn, void *ud);
 
+/* Called once after every batch of events (e.g. to fsync the audit log
+ * once per turn). One hook; NULL removes it. */
+typedef void (*loop_turn_fn)(struct loop *l, void *ud);
+void loop_set_turn_hook(struct loop *l, loop_turn_fn fn, void *ud);
+
 /* CLOCK_MONOTONIC in milliseconds. */
 uint64_t loop_now_ms(void);
 
