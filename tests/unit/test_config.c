@@ -1,0 +1,356 @@
+/* Unit tests of the daemon settings: defaults, a full file, and every kind
+ * of mistake with the exact file, line:column, key path and message. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ward/config.h"
+
+struct fixture {
+	char dir[64];
+	char path[128];
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	strcpy(f->dir, "/tmp/ward-test-config-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/wardd.json", f->dir);
+	umask(022);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+/* JSON is written with single quotes here, to read well inside C strings. */
+static void write_json(const char *path, const char *json)
+{
+	FILE *fp = fopen(path, "w");
+
+	assert_non_null(fp);
+	for (const char *p = json; *p; p++)
+		fputc(*p == '\'' ? '"' : *p, fp);
+	assert_int_equal(fclose(fp), 0);
+}
+
+static void assert_defaults(const struct ward_config *c)
+{
+	assert_string_equal(c->tenants_dir, "/etc/ward/tenants");
+	assert_int_equal(c->n_policy_dirs, 0);
+	assert_null(c->policy_dirs[0]);
+	assert_string_equal(c->state_dir, "/run/ward");
+	assert_string_equal(c->log_dir, "/var/log/ward");
+	assert_string_equal(c->data_dir, "/var/lib/ward/tenants");
+	assert_string_equal(c->socket_group, "ward");
+	assert_string_equal(c->operator_group, "ward-operators");
+	assert_string_equal(c->viewer_group, "ward-viewers");
+	assert_string_equal(c->admin_group, "ward-admins");
+	assert_int_equal(c->log_max_bytes, 10 * 1024 * 1024);
+	assert_int_equal(c->log_keep, 5);
+	assert_true(c->audit_fsync_each);
+}
+
+static void assert_empty(const struct ward_config *c)
+{
+	static const struct ward_config zero;
+	assert_memory_equal(c, &zero, sizeof(zero));
+}
+
+static void test_defaults_missing_file(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_config c;
+	struct ward_err err = {0};
+
+	memset(&c, 0xa5, sizeof(c)); /* whatever the caller had is not read */
+	assert_int_equal(config_load(f->path, false, &c, &err), 0);
+	assert_defaults(&c);
+	config_free(&c);
+	assert_empty(&c);
+}
+
+static void test_missing_file_must_exist(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_config c;
+	struct ward_err err = {0};
+	char expected[256];
+
+	assert_int_equal(config_load(f->path, true, &c, &err), -1);
+	snprintf(expected, sizeof(expected), "%s: cannot open: No such file or directory", f->path);
+	assert_string_equal(err.msg, expected);
+	assert_int_equal(err.errnum, ENOENT);
+	assert_empty(&c);
+	config_free(&c);
+}
+
+static void test_empty_object_is_defaults(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_config c;
+	struct ward_err err = {0};
+
+	write_json(f->path, "{}\n");
+	assert_int_equal(config_load(f->path, true, &c, &err), 0);
+	assert_defaults(&c);
+	config_free(&c);
+}
+
+static void test_full_file(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_config c;
+	struct ward_err err = {0};
+
+	write_json(f->path, "{\n"
+			    "  'tenants_dir': '/srv/ward/tenants',\n"
+			    "  'policy_dirs': ['/srv/ward/policies', '/usr/local/share/ward'],\n"
+			    "  'state_dir': '/tmp/ward-run',\n"
+			    "  'log_dir': '/srv/ward/log',\n"
+			    "  'data_dir': '/srv/ward/data',\n"
+			    "  'control': {\n"
+			    "    'socket_group': 'wardsock',\n"
+			    "    'operator_group': '_ops-1',\n"
+			    "    'viewer_group': null,\n"
+			    "    'admin_group': 'a234567890123456789012345678901b'\n"
+			    "  },\n"
+			    "  'logs': {'max_bytes': '64K', 'keep': 0},\n"
+			    "  'audit': {'fsync': 'turn'}\n"
+			    "}\n");
+	assert_int_equal(config_load(f->path, true, &c, &err), 0);
+	assert_string_equal(c.tenants_dir, "/srv/ward/tenants");
+	assert_int_equal(c.n_policy_dirs, 2);
+	assert_string_equal(c.policy_dirs[0], "/srv/ward/policies");
+	assert_string_equal(c.policy_dirs[1], "/usr/local/share/ward");
+	assert_null(c.policy_dirs[2]);
+	assert_string_equal(c.state_dir, "/tmp/ward-run");
+	assert_string_equal(c.log_dir, "/srv/ward/log");
+	assert_string_equal(c.data_dir, "/srv/ward/data");
+	assert_string_equal(c.socket_group, "wardsock");
+	assert_string_equal(c.operator_group, "_ops-1");
+	assert_null(c.viewer_group);
+	assert_string_equal(c.admin_group, "a234567890123456789012345678901b");
+	assert_int_equal(c.log_max_bytes, 65536);
+	assert_int_equal(c.log_keep, 0);
+	assert_false(c.audit_fsync_each);
+	config_free(&c);
+	assert_empty(&c);
+}
+
+/* What the file leaves out keeps its default; null disables a group. */
+static void test_partial_file_and_null_group(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_config c;
+	struct ward_err err = {0};
+
+	write_json(f->path,
+		   "{'control': {'socket_group': null, 'admin_group': null},\n"
+		   " 'logs': {'max_bytes': 4096, 'keep': 100}, 'audit': {'fsync': 'each'}}");
+	assert_int_equal(config_load(f->path, true, &c, &err), 0);
+	assert_null(c.socket_group);
+	assert_null(c.admin_group);
+	assert_string_equal(c.operator_group, "ward-operators");
+	assert_string_equal(c.viewer_group, "ward-viewers");
+	assert_string_equal(c.tenants_dir, "/etc/ward/tenants");
+	assert_int_equal(c.log_max_bytes, 4096);
+	assert_int_equal(c.log_keep, 100);
+	assert_true(c.audit_fsync_each);
+	config_free(&c);
+}
+
+struct bad_case {
+	const char *name;
+	const char *json;  /* single-quoted */
+	const char *error; /* after "FILE:" */
+};
+
+static const struct bad_case bad_cases[] = {
+    {"root_not_object", "[1]", "1:1: expected object, got array"},
+    {"unknown_key", "{'tenants_dir': '/t', 'colour': 1}", "1:33: colour: unknown key"},
+    {"tenants_dir_type", "{'tenants_dir': 1}", "1:17: tenants_dir: expected string, got integer"},
+    {"state_dir_relative", "{'state_dir': 'run/ward'}",
+     "1:15: state_dir: must be an absolute path, got \"run/ward\""},
+    {"log_dir_type", "{'log_dir': null}", "1:13: log_dir: expected string, got null"},
+    {"log_dir_nul", "{'log_dir': '/a\\u0000b'}", "1:13: log_dir: must not contain NUL characters"},
+    {"data_dir_type", "{'data_dir': ['/x']}", "1:14: data_dir: expected string, got array"},
+    {"data_dir_relative", "{'data_dir': ''}", "1:14: data_dir: must be an absolute path, got \"\""},
+    {"policy_dirs_type", "{'policy_dirs': '/p'}", "1:17: policy_dirs: expected array, got string"},
+    {"policy_dirs_relative", "{'policy_dirs': ['/a', 'b']}",
+     "1:24: policy_dirs[1]: must be an absolute path, got \"b\""},
+    {"policy_dirs_item_type", "{\n  'policy_dirs': [\n    '/a',\n    7\n  ]\n}",
+     "4:5: policy_dirs[1]: expected string, got integer"},
+    {"policy_dirs_too_many",
+     "{'policy_dirs': ['/1','/2','/3','/4','/5','/6','/7','/8','/9','/a','/b','/c','/d','/e',"
+     "'/f','/g','/h']}",
+     "1:17: policy_dirs: at most 16 directories"},
+    {"control_type", "{'control': 'ward'}", "1:13: control: expected object, got string"},
+    {"control_unknown", "{'control': {'group': 'x'}}", "1:23: control.group: unknown key"},
+    {"socket_group_type", "{'control': {'socket_group': 5}}",
+     "1:30: control.socket_group: expected string or null, got integer"},
+    {"operator_group_bad", "{\n  'control': {\n    'operator_group': 'Ward Ops'\n  }\n}",
+     "3:23: control.operator_group: invalid group name \"Ward Ops\": must match "
+     "[a-z_][a-z0-9_-]{0,31}"},
+    {"viewer_group_too_long", "{'control': {'viewer_group': 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'}}",
+     "1:30: control.viewer_group: invalid group name \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\": "
+     "must match [a-z_][a-z0-9_-]{0,31}"},
+    {"viewer_group_digit_first", "{'control': {'viewer_group': '1ward'}}",
+     "1:30: control.viewer_group: invalid group name \"1ward\": must match "
+     "[a-z_][a-z0-9_-]{0,31}"},
+    {"admin_group_empty", "{'control': {'admin_group': ''}}",
+     "1:29: control.admin_group: invalid group name \"\": must match [a-z_][a-z0-9_-]{0,31}"},
+    {"admin_group_type", "{'control': {'admin_group': true}}",
+     "1:29: control.admin_group: expected string or null, got boolean"},
+    {"logs_type", "{'logs': []}", "1:10: logs: expected object, got array"},
+    {"logs_unknown", "{'logs': {'max_size': 1}}", "1:23: logs.max_size: unknown key"},
+    {"max_bytes_bad", "{'logs': {'max_bytes': '10MB'}}",
+     "1:24: logs.max_bytes: invalid size \"10MB\": use bytes or a number with K, M, G or T"},
+    {"max_bytes_type", "{'logs': {'max_bytes': 1.5}}",
+     "1:24: logs.max_bytes: expected integer or string, got number"},
+    {"max_bytes_zero", "{'logs': {'max_bytes': 0}}",
+     "1:24: logs.max_bytes: must be at least 1 byte, got 0"},
+    {"max_bytes_zero_string", "{'logs': {'max_bytes': '0K'}}",
+     "1:24: logs.max_bytes: must be at least 1 byte, got \"0K\""},
+    {"max_bytes_huge", "{'logs': {'max_bytes': '99999999T'}}",
+     "1:24: logs.max_bytes: size \"99999999T\" is too large"},
+    {"keep_type", "{'logs': {'keep': '5'}}", "1:19: logs.keep: expected integer, got string"},
+    {"keep_too_many", "{'logs': {'keep': 101}}",
+     "1:19: logs.keep: must be between 0 and 100, got 101"},
+    {"keep_negative", "{'logs': {'keep': -1}}",
+     "1:19: logs.keep: must be between 0 and 100, got -1"},
+    {"audit_type", "{'audit': 'each'}", "1:11: audit: expected object, got string"},
+    {"fsync_bad", "{'audit': {'fsync': 'always'}}",
+     "1:21: audit.fsync: must be \"each\" or \"turn\", got \"always\""},
+    {"fsync_type", "{'audit': {'fsync': true}}", "1:21: audit.fsync: expected string, got boolean"},
+    {"audit_unknown", "{'audit': {'fsync': 'each', 'path': '/x'}}",
+     "1:37: audit.path: unknown key"},
+    {"quoted_control_chars", "{'state_dir': 'x\\u001b[31m'}",
+     "1:15: state_dir: must be an absolute path, got \"x\\x1b[31m\""},
+    /* syntax: jansson's message, at jansson's position */
+    {"syntax_trailing_comma", "{'tenants_dir': '/t',\n}", "2:1: string or '}' expected near '}'"},
+    {"syntax_duplicate", "{'log_dir': '/a', 'log_dir': '/b'}",
+     "1:27: duplicate object key near '\"log_dir\"'"},
+    {"syntax_empty", "", "1:0: '[' or '{' expected near end of file"},
+};
+
+static void test_bad_files(void **state)
+{
+	struct fixture *f = *state;
+	int failures = 0;
+
+	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		const struct bad_case *b = &bad_cases[i];
+		struct ward_config c;
+		struct ward_err err = {0};
+		char expected[1024];
+
+		write_json(f->path, b->json);
+		snprintf(expected, sizeof(expected), "%s:%s", f->path, b->error);
+		int r = config_load(f->path, true, &c, &err);
+		if (r != -1 || strcmp(err.msg, expected) != 0) {
+			print_error("%s: got %d \"%s\"\n    want \"%s\"\n", b->name, r, err.msg,
+				    expected);
+			failures++;
+		}
+		assert_empty(&c);
+	}
+	assert_int_equal(failures, 0);
+}
+
+/* The settings decide who may command the daemon. */
+static void test_refuses_writable_file(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_config c;
+	struct ward_err err = {0};
+	char expected[256];
+
+	write_json(f->path, "{}");
+	assert_int_equal(chmod(f->path, 0664), 0);
+	assert_int_equal(config_load(f->path, false, &c, &err), -1);
+	snprintf(expected, sizeof(expected), "%s: writable by group or others (mode 664)", f->path);
+	assert_string_equal(err.msg, expected);
+
+	assert_int_equal(chmod(f->path, 0646), 0);
+	assert_int_equal(config_load(f->path, false, &c, &err), -1);
+
+	if (geteuid() == 0) {
+		assert_int_equal(chmod(f->path, 0644), 0);
+		assert_int_equal(chown(f->path, 1234, 0), 0);
+		assert_int_equal(config_load(f->path, false, &c, &err), -1);
+		snprintf(expected, sizeof(expected), "%s: owned by uid 1234, must be owned by root",
+			 f->path);
+		assert_string_equal(err.msg, expected);
+	}
+}
+
+static void test_refuses_directory(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_config c;
+	struct ward_err err = {0};
+	char expected[256];
+
+	assert_int_equal(mkdir(f->path, 0755), 0);
+	assert_int_equal(config_load(f->path, false, &c, &err), -1);
+	snprintf(expected, sizeof(expected), "%s: not a regular file", f->path);
+	assert_string_equal(err.msg, expected);
+}
+
+static void test_config_set(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_config c;
+	struct ward_err err = {0};
+	char flag[] = "/from/a/flag";
+
+	assert_int_equal(config_load(f->path, false, &c, &err), 0);
+	assert_int_equal(config_set(&c.state_dir, flag), 0);
+	flag[1] = 'X'; /* a copy, not the caller's buffer */
+	assert_string_equal(c.state_dir, "/from/a/flag");
+	assert_int_equal(config_set(&c.viewer_group, NULL), 0);
+	assert_null(c.viewer_group);
+	assert_int_equal(config_set(&c.policy_dirs[c.n_policy_dirs++], "/p"), 0);
+	assert_string_equal(c.policy_dirs[0], "/p");
+	config_free(&c); /* under valgrind: the old values were freed */
+	config_free(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_defaults_missing_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_missing_file_must_exist, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_empty_object_is_defaults, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_full_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_partial_file_and_null_group, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_refuses_writable_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_refuses_directory, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_config_set, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,386 @@
+/* Unit tests of service logs: rotation at the size limit with the exact file
+ * names and contents, the number of files kept, oversized writes, and
+ * reading the last lines back across the rotation boundary. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ward/logs.h"
+
+struct fixture {
+	char dir[64];
+	char path[160]; /* DIR/clinic/db.log: the parent does not exist yet */
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	strcpy(f->dir, "/tmp/ward-test-logs-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/clinic/db.log", f->dir);
+	umask(022);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+/* The contents of PATH or PATH.N (n > 0); NULL when it does not exist. */
+static char *contents(const char *path, unsigned n)
+{
+	char name[200];
+	char *buf = NULL;
+	size_t cap = 0;
+
+	if (n)
+		snprintf(name, sizeof(name), "%s.%u", path, n);
+	else
+		snprintf(name, sizeof(name), "%s", path);
+	FILE *fp = fopen(name, "r");
+	if (!fp)
+		return NULL;
+	if (getdelim(&buf, &cap, '\0', fp) < 0) {
+		free(buf);
+		buf = strdup("");
+	}
+	fclose(fp);
+	return buf;
+}
+
+#define assert_file(path, n, expected)                                                             \
+	do {                                                                                       \
+		char *c_ = contents((path), (n));                                                  \
+		assert_non_null(c_);                                                               \
+		assert_string_equal(c_, (expected));                                               \
+		free(c_);                                                                          \
+	} while (0)
+
+#define assert_no_file(path, n)                                                                    \
+	do {                                                                                       \
+		char *c_ = contents((path), (n));                                                  \
+		assert_null(c_);                                                                   \
+	} while (0)
+
+static void put(struct log_sink *s, const char *text)
+{
+	struct ward_err err = {0};
+	assert_int_equal(log_sink_write(s, text, strlen(text), &err), 0);
+}
+
+static void write_file(const char *path, unsigned n, const char *text)
+{
+	char name[200];
+
+	if (n)
+		snprintf(name, sizeof(name), "%s.%u", path, n);
+	else
+		snprintf(name, sizeof(name), "%s", path);
+	FILE *fp = fopen(name, "w");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(text, 1, strlen(text), fp), strlen(text));
+	assert_int_equal(fclose(fp), 0);
+}
+
+static void make_parent(const struct fixture *f)
+{
+	char dir[200];
+
+	snprintf(dir, sizeof(dir), "%s/clinic", f->dir);
+	assert_int_equal(mkdir(dir, 0750), 0);
+}
+
+static char *tail(const char *path, size_t lines, size_t max_bytes)
+{
+	struct ward_err err = {0};
+	char *out = (char *)1;
+	size_t len = 99;
+
+	assert_int_equal(log_tail(path, lines, max_bytes, &out, &len, &err), 0);
+	assert_non_null(out);
+	assert_int_equal(strlen(out), len);
+	return out;
+}
+
+#define assert_tail(path, lines, max_bytes, expected)                                              \
+	do {                                                                                       \
+		char *t_ = tail((path), (lines), (max_bytes));                                     \
+		assert_string_equal(t_, (expected));                                               \
+		free(t_);                                                                          \
+	} while (0)
+
+static void test_open_creates_dirs_and_file(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_err err = {0};
+	struct stat st;
+	char deeper[200];
+
+	snprintf(deeper, sizeof(deeper), "%s/a/b/web.log", f->dir);
+	struct log_sink *s = log_sink_open(deeper, 100, 1, &err);
+	assert_non_null(s);
+	log_sink_close(s);
+	assert_int_equal(stat(deeper, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0640);
+	*strrchr(deeper, '/') = '\0';
+	assert_int_equal(stat(deeper, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0750);
+	*strrchr(deeper, '/') = '\0';
+	assert_int_equal(stat(deeper, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0750);
+	/* The directory that existed is left as it was. */
+	assert_int_equal(stat(f->dir, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+}
+
+static void test_open_refuses_symlink(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_err err = {0};
+	char target[200], dir[200];
+
+	snprintf(dir, sizeof(dir), "%s/clinic", f->dir);
+	snprintf(target, sizeof(target), "%s/elsewhere", f->dir);
+	assert_int_equal(mkdir(dir, 0750), 0);
+	assert_int_equal(symlink(target, f->path), 0);
+	assert_null(log_sink_open(f->path, 100, 1, &err));
+	assert_int_equal(err.errnum, ELOOP);
+	assert_int_equal(access(target, F_OK), -1);
+}
+
+static void test_rotation_at_limit(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_err err = {0};
+	struct log_sink *s = log_sink_open(f->path, 10, 3, &err);
+
+	assert_non_null(s);
+	put(s, "aaaa\n");
+	put(s, "bbbb\n"); /* exactly at the limit: no rotation yet */
+	assert_file(f->path, 0, "aaaa\nbbbb\n");
+	assert_no_file(f->path, 1);
+	put(s, "c\n"); /* would pass it */
+	assert_file(f->path, 0, "c\n");
+	assert_file(f->path, 1, "aaaa\nbbbb\n");
+	assert_no_file(f->path, 2);
+	put(s, "dddddddd\n");
+	assert_file(f->path, 0, "dddddddd\n");
+	assert_file(f->path, 1, "c\n");
+	assert_file(f->path, 2, "aaaa\nbbbb\n");
+	log_sink_close(s);
+}
+
+/* keep=2: the third rotation drops the oldest, and nothing past .2 appears. */
+static void test_keep_drops_oldest(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_err err = {0};
+	struct log_sink *s = log_sink_open(f->path, 5, 2, &err);
+
+	assert_non_null(s);
+	put(s, "one\n");
+	put(s, "two\n");
+	put(s, "three\n");
+	put(s, "four\n");
+	assert_file(f->path, 0, "four\n");
+	assert_file(f->path, 1, "three\n");
+	assert_file(f->path, 2, "two\n");
+	assert_no_file(f->path, 3);
+	log_sink_close(s);
+}
+
+static void test_keep_zero_truncates(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_err err = {0};
+	struct log_sink *s = log_sink_open(f->path, 5, 0, &err);
+
+	assert_non_null(s);
+	put(s, "one\n");
+	put(s, "two\n");
+	assert_file(f->path, 0, "two\n");
+	assert_no_file(f->path, 1);
+	put(s, "z\n");
+	assert_file(f->path, 0, "z\n");
+	put(s, "y\n"); /* 4 bytes: fits */
+	assert_file(f->path, 0, "z\ny\n");
+	assert_no_file(f->path, 1);
+	log_sink_close(s);
+}
+
+static void test_write_bigger_than_limit(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_err err = {0};
+	struct log_sink *s = log_sink_open(f->path, 10, 5, &err);
+	const char *big = "0123456789abcdefghijklmnopqrstuvwxyz\n";
+
+	assert_non_null(s);
+	/* Into an empty file: written whole, no empty .1 left behind. */
+	put(s, big);
+	assert_file(f->path, 0, big);
+	assert_no_file(f->path, 1);
+	put(s, "x\n");
+	assert_file(f->path, 0, "x\n");
+	assert_file(f->path, 1, big);
+	/* Into a non-empty one: rotated first, then written whole. */
+	put(s, big);
+	assert_file(f->path, 0, big);
+	assert_file(f->path, 1, "x\n");
+	assert_file(f->path, 2, big);
+	log_sink_close(s);
+}
+
+/* The size of an existing file counts: a restarted daemon rotates in time. */
+static void test_reopen_counts_existing_size(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_err err = {0};
+	struct log_sink *s = log_sink_open(f->path, 10, 1, &err);
+
+	assert_non_null(s);
+	put(s, "12345678\n");
+	log_sink_close(s);
+	assert_non_null(s = log_sink_open(f->path, 10, 1, &err));
+	put(s, "ab\n");
+	assert_file(f->path, 0, "ab\n");
+	assert_file(f->path, 1, "12345678\n");
+	log_sink_close(s);
+}
+
+static void test_tail_across_rotation(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_err err = {0};
+	struct log_sink *s = log_sink_open(f->path, 10, 1, &err);
+
+	assert_non_null(s);
+	put(s, "l1\nl2\nl3\n");
+	put(s, "l4\nl5\n");
+	log_sink_close(s);
+	assert_file(f->path, 1, "l1\nl2\nl3\n");
+	assert_tail(f->path, 1, 1000, "l5\n");
+	assert_tail(f->path, 2, 1000, "l4\nl5\n");
+	assert_tail(f->path, 3, 1000, "l3\nl4\nl5\n");
+	assert_tail(f->path, 5, 1000, "l1\nl2\nl3\nl4\nl5\n");
+	assert_tail(f->path, 50, 1000, "l1\nl2\nl3\nl4\nl5\n");
+	assert_tail(f->path, 0, 1000, "");
+}
+
+/* A line the rotation cut in two is one line; an unterminated last line
+ * counts as a line. */
+static void test_tail_split_line(void **state)
+{
+	struct fixture *f = *state;
+
+	make_parent(f);
+	write_file(f->path, 1, "a\nb");
+	write_file(f->path, 0, "c\nd");
+	assert_tail(f->path, 1, 1000, "d");
+	assert_tail(f->path, 2, 1000, "bc\nd");
+	assert_tail(f->path, 3, 1000, "a\nbc\nd");
+	write_file(f->path, 0, "\n");
+	assert_tail(f->path, 1, 1000, "b\n");
+}
+
+/* More than one read block, so the scan crosses block boundaries; and a
+ * current file that holds fewer lines than asked. */
+static void test_tail_lines_limit(void **state)
+{
+	struct fixture *f = *state;
+	char path1[200];
+
+	snprintf(path1, sizeof(path1), "%s.1", f->path);
+	make_parent(f);
+	FILE *fp = fopen(path1, "w");
+	assert_non_null(fp);
+	for (int i = 0; i < 100000; i++)
+		fprintf(fp, "old line %06d\n", i);
+	assert_int_equal(fclose(fp), 0);
+	write_file(f->path, 0, "new 1\nnew 2\n");
+
+	assert_tail(f->path, 2, 1 << 20, "new 1\nnew 2\n");
+	assert_tail(f->path, 4, 1 << 20, "old line 099998\nold line 099999\nnew 1\nnew 2\n");
+	char *t = tail(f->path, 20000, 1 << 20);
+	assert_int_equal(strlen(t), 19998 * 16 + 12);
+	assert_memory_equal(t, "old line 080002\n", 16);
+	free(t);
+}
+
+/* The byte cap keeps the newest bytes, starting on a whole character. */
+static void test_tail_max_bytes(void **state)
+{
+	struct fixture *f = *state;
+
+	make_parent(f);
+	write_file(f->path, 1, "first line\nsecond line\n");
+	write_file(f->path, 0, "third line\nfourth\n");
+	/* The last 3 lines are 30 bytes: the cap wins, across the boundary too. */
+	assert_tail(f->path, 3, 10, "ne\nfourth\n");
+	assert_tail(f->path, 3, 25, "d line\nthird line\nfourth\n");
+	assert_tail(f->path, 3, 30, "second line\nthird line\nfourth\n");
+	assert_tail(f->path, 3, 31, "second line\nthird line\nfourth\n");
+	assert_tail(f->path, 1, 10, "fourth\n");
+	assert_tail(f->path, 5, 0, "");
+
+	/* "é" is two bytes: a cut through it drops its second half. */
+	write_file(f->path, 0, "caf\xc3\xa9\n");
+	assert_tail(f->path, 1, 2, "\n");
+	assert_tail(f->path, 1, 3, "\xc3\xa9\n");
+}
+
+static void test_tail_missing_files(void **state)
+{
+	struct fixture *f = *state;
+	char path1[200];
+
+	snprintf(path1, sizeof(path1), "%s.1", f->path);
+
+	assert_tail(f->path, 10, 1000, "");
+	make_parent(f);
+	write_file(f->path, 1, "only old\n");
+	assert_tail(f->path, 10, 1000, "only old\n");
+	write_file(f->path, 0, "only new\n");
+	assert_int_equal(unlink(path1), 0);
+	assert_tail(f->path, 10, 1000, "only new\n");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_open_creates_dirs_and_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_refuses_symlink, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rotation_at_limit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_keep_drops_oldest, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_keep_zero_truncates, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_bigger_than_limit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reopen_counts_existing_size, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tail_across_rotation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tail_split_line, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tail_lines_limit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tail_max_bytes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tail_missing_files, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
