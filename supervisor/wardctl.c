@@ -1,15 +1,28 @@
 /* wardctl: the operator's command line. main() only dispatches to one
- * function per subcommand; `check` validates profiles offline. */
+ * function per subcommand; `check` validates profiles offline, the others
+ * send one request to wardd over its control socket. */
 #include "config.h"
 #include "ward/profile.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
-/* Exit codes: 0 all good, 1 an operation failed, 2 bad input or usage. */
-enum { EXIT_INVALID = 2 };
+/* Exit codes: 0 all good, 1 refused or failed, 2 bad input or usage. */
+enum { EXIT_FAILED = 1, EXIT_INVALID = 2 };
+
+#define DEFAULT_SOCKET "/run/ward/control.sock"
+#define REPLY_MAX      (64u << 20) /* a longer reply line is an error */
+#define LOG_LINES_MAX  100000
+#define NAME_RULE      "[a-z][a-z0-9-]{0,23}"
 
 struct command {
 	const char *name;
@@ -20,12 +33,26 @@ struct command {
 
 static const struct command *commands(void);
 
+/* Where wardd listens: --socket, or --state-dir's control.sock. */
+static const char *socket_path = DEFAULT_SOCKET;
+
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: wardctl COMMAND [ARGS]...\n\ncommands:\n");
+	fprintf(out, "usage: wardctl [--socket PATH | --state-dir DIR] COMMAND [ARGS]...\n\n"
+		     "commands:\n");
 	for (const struct command *c = commands(); c->name; c++)
-		fprintf(out, "  %-6s %-34s %s\n", c->name, c->args, c->summary);
-	fprintf(out, "\nwardctl COMMAND --help shows the options of a command.\n");
+		fprintf(out, "  %-8s %-32s %s\n", c->name, c->args, c->summary);
+	fprintf(out,
+		"\n"
+		"options:\n"
+		"  --socket PATH    wardd's control socket (default %s)\n"
+		"  --state-dir DIR  wardd's state directory: the socket is DIR/control.sock\n"
+		"  -h, --help       show this help\n"
+		"  --version        show the version\n"
+		"\n"
+		"wardctl COMMAND --help shows the options of a command.\n"
+		"Exit status: 0 ok, 1 refused or failed, 2 usage error.\n",
+		DEFAULT_SOCKET);
 }
 
 /* ---- check ---- */
@@ -106,9 +133,736 @@ static int cmd_check(int argc, char **argv)
 	return failed ? EXIT_INVALID : 0;
 }
 
+/* ---- talking to wardd ---- */
+
+/* A message from the daemon may hold anything: no control bytes reach the
+ * terminal. */
+static void print_clean(FILE *out, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, out);
+}
+
+static void print_error(const char *msg)
+{
+	fputs("wardctl: ", stderr);
+	print_clean(stderr, msg);
+	fputc('\n', stderr);
+}
+
+struct conn {
+	int fd;
+	char *buf; /* what was read and not yet returned as a line */
+	size_t off, len, cap, scanned;
+};
+
+static void conn_close(struct conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->buf);
+	*c = (struct conn){.fd = -1};
+}
+
+static int conn_open(struct conn *c)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	size_t n = strlen(socket_path);
+	int e;
+
+	*c = (struct conn){.fd = -1};
+	if (n >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "wardctl: cannot connect to %s: %s\n", socket_path,
+			strerror(ENAMETOOLONG));
+		return -1;
+	}
+	memcpy(sa.sun_path, socket_path, n + 1);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd >= 0 && connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		return 0;
+	e = errno;
+	fprintf(stderr, "wardctl: cannot connect to %s: %s\n", socket_path, strerror(e));
+	conn_close(c);
+	return -1;
+}
+
+/* Sends req (the reference is taken) as one line. */
+static int conn_send(struct conn *c, json_t *req)
+{
+	char *s = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	size_t len, done = 0;
+	char *line;
+
+	json_decref(req);
+	if (!s) {
+		fprintf(stderr, "wardctl: out of memory\n");
+		return -1;
+	}
+	len = strlen(s);
+	line = realloc(s, len + 2);
+	if (!line) {
+		free(s);
+		fprintf(stderr, "wardctl: out of memory\n");
+		return -1;
+	}
+	line[len++] = '\n';
+	while (done < len) {
+		ssize_t n = send(c->fd, line + done, len - done, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "wardctl: sending to %s: %s\n", socket_path,
+				strerror(errno));
+			free(line);
+			return -1;
+		}
+		done += (size_t)n;
+	}
+	free(line);
+	return 0;
+}
+
+/* One line from the daemon, newline stripped, valid until the next call.
+ * Returns 1, 0 at a clean end of the stream, or -1 (said why). */
+static int conn_read_line(struct conn *c, char **line, size_t *len)
+{
+	for (;;) {
+		char *nl = c->len > c->scanned
+			       ? memchr(c->buf + c->scanned, '\n', c->len - c->scanned)
+			       : NULL;
+		ssize_t n;
+
+		if (nl) {
+			*nl = '\0';
+			*line = c->buf + c->off;
+			*len = (size_t)(nl - *line);
+			c->off = c->scanned = (size_t)(nl - c->buf) + 1;
+			if (*len > REPLY_MAX)
+				break;
+			return 1;
+		}
+		c->scanned = c->len;
+		if (c->len - c->off > REPLY_MAX)
+			break;
+		if (c->off) {
+			memmove(c->buf, c->buf + c->off, c->len - c->off);
+			c->len -= c->off;
+			c->scanned -= c->off;
+			c->off = 0;
+		}
+		if (c->cap - c->len < 65536) {
+			size_t cap = c->cap ? c->cap * 2 : 131072;
+			char *p = realloc(c->buf, cap);
+
+			if (!p) {
+				fprintf(stderr, "wardctl: out of memory\n");
+				return -1;
+			}
+			c->buf = p;
+			c->cap = cap;
+		}
+		n = read(c->fd, c->buf + c->len, c->cap - c->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "wardctl: reading from %s: %s\n", socket_path,
+				strerror(errno));
+			return -1;
+		}
+		if (n == 0) {
+			if (c->len == c->off)
+				return 0;
+			fprintf(stderr,
+				"wardctl: wardd closed the connection in the middle of a reply\n");
+			return -1;
+		}
+		c->len += (size_t)n;
+	}
+	fprintf(stderr, "wardctl: reply from wardd longer than %u MiB\n", REPLY_MAX >> 20);
+	return -1;
+}
+
+/* The next message as a JSON object; NULL (said why) on failure or at the
+ * end of the stream (*eof set then). */
+static json_t *conn_read_json(struct conn *c, bool *eof)
+{
+	char *line;
+	size_t len;
+	json_t *o;
+	int r = conn_read_line(c, &line, &len);
+
+	*eof = r == 0;
+	if (r <= 0)
+		return NULL;
+	o = json_loadb(line, len, 0, NULL);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		fprintf(stderr, "wardctl: malformed reply from wardd\n");
+		return NULL;
+	}
+	return o;
+}
+
+/* 0 if the reply says ok; else prints its error and returns -1. */
+static int reply_ok(json_t *reply)
+{
+	const char *msg;
+
+	if (json_is_true(json_object_get(reply, "ok")))
+		return 0;
+	msg = json_string_value(json_object_get(reply, "error"));
+	print_error(msg ? msg : "request failed");
+	return -1;
+}
+
+/* Sends req (taken) on c and returns its ok reply, or NULL (said why). */
+static json_t *conn_request(struct conn *c, json_t *req)
+{
+	json_t *reply;
+	bool eof;
+
+	if (conn_send(c, req) < 0)
+		return NULL;
+	reply = conn_read_json(c, &eof);
+	if (!reply) {
+		if (eof)
+			fprintf(stderr, "wardctl: wardd closed the connection without a reply\n");
+		return NULL;
+	}
+	if (reply_ok(reply) < 0) {
+		json_decref(reply);
+		return NULL;
+	}
+	return reply;
+}
+
+/* One request, one reply, on a connection of its own. */
+static json_t *request(json_t *req)
+{
+	struct conn c;
+	json_t *reply;
+
+	if (conn_open(&c) < 0) {
+		json_decref(req);
+		return NULL;
+	}
+	reply = conn_request(&c, req);
+	conn_close(&c);
+	return reply;
+}
+
+/* {"cmd": cmd} plus tenant and service when given (non-empty). */
+static json_t *new_request(const char *cmd, const char *tenant, const char *service)
+{
+	json_t *req = json_object();
+
+	if (!req)
+		return NULL;
+	json_object_set_new(req, "cmd", json_string(cmd));
+	if (tenant && *tenant)
+		json_object_set_new(req, "tenant", json_string(tenant));
+	if (service && *service)
+		json_object_set_new(req, "service", json_string(service));
+	return req;
+}
+
+/* "TENANT" or "TENANT/SERVICE", both names checked before anything is
+ * sent. */
+static int parse_target(const char *arg, bool need_service, char tenant[32], char service[32])
+{
+	const char *slash = strchr(arg, '/');
+	size_t tlen = slash ? (size_t)(slash - arg) : strlen(arg);
+
+	tenant[0] = service[0] = '\0';
+	if (tlen == 0 || tlen > WARD_NAME_MAX)
+		return -1;
+	memcpy(tenant, arg, tlen);
+	tenant[tlen] = '\0';
+	if (!ward_name_valid(tenant))
+		return -1;
+	if (!slash)
+		return need_service ? -1 : 0;
+	if (strlen(slash + 1) > WARD_NAME_MAX || !ward_name_valid(slash + 1))
+		return -1;
+	strcpy(service, slash + 1);
+	return 0;
+}
+
+/* The options every remote command has (only --help) plus its own. */
+static void command_usage(FILE *out, const char *name, const char *args, const char *text)
+{
+	fprintf(out, "usage: wardctl [--socket PATH | --state-dir DIR] %s %s\n\n%s", name, args,
+		text);
+}
+
+/* ---- status ---- */
+
+static void status_usage(FILE *out)
+{
+	command_usage(out, "status", "[TENANT] [--json]",
+		      "Shows every service (of TENANT) with its state, pid, uptime, restarts\n"
+		      "and the reason of its last exit.\n"
+		      "\n"
+		      "  --json      print wardd's list of services as JSON\n"
+		      "  -h, --help  show this help\n");
+}
+
+/* "45s", "12m5s", "3h12m", "2d3h". */
+static void format_uptime(uint64_t s, char *buf, size_t len)
+{
+	if (s < 60)
+		snprintf(buf, len, "%llus", (unsigned long long)s);
+	else if (s < 3600)
+		snprintf(buf, len, "%llum%llus", (unsigned long long)(s / 60),
+			 (unsigned long long)(s % 60));
+	else if (s < 86400)
+		snprintf(buf, len, "%lluh%llum", (unsigned long long)(s / 3600),
+			 (unsigned long long)(s % 3600 / 60));
+	else
+		snprintf(buf, len, "%llud%lluh", (unsigned long long)(s / 86400),
+			 (unsigned long long)(s % 86400 / 3600));
+}
+
+enum {
+	COL_TENANT,
+	COL_SERVICE,
+	COL_STATE,
+	COL_PID,
+	COL_UPTIME,
+	COL_RESTARTS,
+	COL_LAST_EXIT,
+	N_COLS
+};
+
+struct status_row {
+	char cell[N_COLS][128];
+};
+
+static void set_cell(char *cell, const char *s)
+{
+	size_t i = 0;
+
+	if (!s || !*s)
+		s = "-";
+	for (; i < 127 && s[i]; i++)
+		cell[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	cell[i] = '\0';
+}
+
+static void status_row_fill(struct status_row *r, json_t *svc)
+{
+	const char *state = json_string_value(json_object_get(svc, "state"));
+	json_int_t pid = json_integer_value(json_object_get(svc, "pid"));
+	json_int_t up = json_integer_value(json_object_get(svc, "uptime_s"));
+	char num[32];
+
+	set_cell(r->cell[COL_TENANT], json_string_value(json_object_get(svc, "tenant")));
+	set_cell(r->cell[COL_SERVICE], json_string_value(json_object_get(svc, "service")));
+	set_cell(r->cell[COL_STATE], state);
+	snprintf(num, sizeof(num), "%lld", (long long)pid);
+	set_cell(r->cell[COL_PID], pid > 0 ? num : NULL);
+	num[0] = '\0';
+	if (state && strcmp(state, "running") == 0)
+		format_uptime(up > 0 ? (uint64_t)up : 0, num, sizeof(num));
+	set_cell(r->cell[COL_UPTIME], num);
+	snprintf(num, sizeof(num), "%lld",
+		 (long long)json_integer_value(json_object_get(svc, "restarts")));
+	set_cell(r->cell[COL_RESTARTS], num);
+	set_cell(r->cell[COL_LAST_EXIT], json_string_value(json_object_get(svc, "last_exit")));
+}
+
+static void print_status_table(json_t *services)
+{
+	static const char *const header[N_COLS] = {"TENANT", "SERVICE",  "STATE",    "PID",
+						   "UPTIME", "RESTARTS", "LAST-EXIT"};
+	size_t n = json_array_size(services), width[N_COLS];
+	struct status_row *rows = calloc(n + 1, sizeof(*rows));
+
+	if (!rows) {
+		fprintf(stderr, "wardctl: out of memory\n");
+		return;
+	}
+	for (int k = 0; k < N_COLS; k++)
+		set_cell(rows[0].cell[k], header[k]);
+	for (size_t i = 0; i < n; i++)
+		status_row_fill(&rows[i + 1], json_array_get(services, i));
+	for (int k = 0; k < N_COLS; k++) {
+		width[k] = 0;
+		for (size_t i = 0; i <= n; i++)
+			if (strlen(rows[i].cell[k]) > width[k])
+				width[k] = strlen(rows[i].cell[k]);
+	}
+	for (size_t i = 0; i <= n; i++) {
+		for (int k = 0; k < N_COLS - 1; k++)
+			printf("%-*s  ", (int)width[k], rows[i].cell[k]);
+		printf("%s\n", rows[i].cell[N_COLS - 1]);
+	}
+	free(rows);
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	const char *tenant = NULL;
+	bool as_json = false;
+	json_t *reply, *services;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			as_json = true;
+			break;
+		case 'h':
+			status_usage(stdout);
+			return 0;
+		default:
+			status_usage(stderr);
+			return EXIT_INVALID;
+		}
+	}
+	if (argc - optind > 1) {
+		fprintf(stderr, "wardctl status: too many arguments\n");
+		status_usage(stderr);
+		return EXIT_INVALID;
+	}
+	if (optind < argc) {
+		tenant = argv[optind];
+		if (!ward_name_valid(tenant)) {
+			fprintf(stderr,
+				"wardctl status: invalid tenant name \"%s\": must match %s\n",
+				tenant, NAME_RULE);
+			return EXIT_INVALID;
+		}
+	}
+	reply = request(new_request("status", tenant, NULL));
+	if (!reply)
+		return EXIT_FAILED;
+	services = json_object_get(reply, "services");
+	if (!json_is_array(services)) {
+		fprintf(stderr, "wardctl: malformed reply from wardd\n");
+		json_decref(reply);
+		return EXIT_FAILED;
+	}
+	if (as_json) {
+		char *s = json_dumps(services, JSON_INDENT(2));
+
+		if (s)
+			printf("%s\n", s);
+		free(s);
+	} else {
+		print_status_table(services);
+	}
+	json_decref(reply);
+	return fflush(stdout) == 0 ? 0 : EXIT_FAILED;
+}
+
+/* ---- start, stop, restart, reset ---- */
+
+static int run_action(int argc, char **argv, const char *cmd, bool need_service,
+		      const char *summary)
+{
+	static const struct option longopts[] = {
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	const char *args = need_service ? "TENANT/SERVICE" : "TENANT[/SERVICE]";
+	char tenant[32], service[32];
+	json_t *reply;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			command_usage(stdout, cmd, args, summary);
+			return 0;
+		}
+		command_usage(stderr, cmd, args, summary);
+		return EXIT_INVALID;
+	}
+	if (argc - optind != 1) {
+		fprintf(stderr, "wardctl %s: expected %s\n", cmd, args);
+		command_usage(stderr, cmd, args, summary);
+		return EXIT_INVALID;
+	}
+	if (parse_target(argv[optind], need_service, tenant, service) < 0) {
+		fprintf(stderr,
+			"wardctl %s: invalid target \"%s\": expected %s, names matching %s\n", cmd,
+			argv[optind], args, NAME_RULE);
+		return EXIT_INVALID;
+	}
+	reply = request(new_request(cmd, tenant, service));
+	if (!reply)
+		return EXIT_FAILED;
+	json_decref(reply);
+	return 0;
+}
+
+static int cmd_start(int argc, char **argv)
+{
+	return run_action(argc, argv, "start", false,
+			  "Starts every service of TENANT, or one service. Also takes a\n"
+			  "service out of \"failed\".\n");
+}
+
+static int cmd_stop(int argc, char **argv)
+{
+	return run_action(argc, argv, "stop", false,
+			  "Stops every service of TENANT, or one service. A stopped service\n"
+			  "stays stopped until started: no restart undoes it.\n");
+}
+
+static int cmd_restart(int argc, char **argv)
+{
+	return run_action(argc, argv, "restart", false,
+			  "Stops, then starts every service of TENANT, or one service.\n");
+}
+
+static int cmd_reset(int argc, char **argv)
+{
+	return run_action(argc, argv, "reset", true,
+			  "Takes a service out of \"failed\" and clears its restart counter,\n"
+			  "without starting it.\n");
+}
+
+/* ---- reload ---- */
+
+static const char reload_help[] =
+    "Makes wardd re-read every profile: new tenants start, removed ones stop,\n"
+    "services whose profile changed restart. A profile with errors is rejected\n"
+    "and its tenant keeps running on the old one. Prints what changed.\n";
+
+static int print_names(const char *what, json_t *list)
+{
+	size_t i;
+	json_t *v;
+	int n = 0;
+
+	json_array_foreach(list, i, v)
+	{
+		if (!json_is_string(v))
+			continue;
+		printf("%s: ", what);
+		print_clean(stdout, json_string_value(v));
+		putchar('\n');
+		n++;
+	}
+	return n;
+}
+
+static void print_report(json_t *report)
+{
+	size_t i;
+	json_t *r;
+	int n = 0;
+
+	n += print_names("added", json_object_get(report, "added"));
+	n += print_names("removed", json_object_get(report, "removed"));
+	n += print_names("changed", json_object_get(report, "changed"));
+	json_array_foreach(json_object_get(report, "rejected"), i, r)
+	{
+		const char *tenant = json_string_value(json_object_get(r, "tenant"));
+		size_t j;
+		json_t *e;
+
+		printf("rejected: ");
+		print_clean(stdout, tenant ? tenant : "?");
+		putchar('\n');
+		json_array_foreach(json_object_get(r, "errors"), j, e)
+		{
+			if (!json_is_string(e))
+				continue;
+			printf("  ");
+			print_clean(stdout, json_string_value(e));
+			putchar('\n');
+		}
+		n++;
+	}
+	if (n == 0)
+		printf("no changes\n");
+}
+
+static int cmd_reload(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	json_t *reply;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			command_usage(stdout, "reload", "", reload_help);
+			return 0;
+		}
+		command_usage(stderr, "reload", "", reload_help);
+		return EXIT_INVALID;
+	}
+	if (optind != argc) {
+		fprintf(stderr, "wardctl reload: takes no arguments\n");
+		command_usage(stderr, "reload", "", reload_help);
+		return EXIT_INVALID;
+	}
+	reply = request(new_request("reload", NULL, NULL));
+	if (!reply)
+		return EXIT_FAILED;
+	if (!json_is_object(json_object_get(reply, "report"))) {
+		fprintf(stderr, "wardctl: malformed reply from wardd\n");
+		json_decref(reply);
+		return EXIT_FAILED;
+	}
+	print_report(json_object_get(reply, "report"));
+	json_decref(reply);
+	return fflush(stdout) == 0 ? 0 : EXIT_FAILED;
+}
+
+/* ---- logs ---- */
+
+static void logs_usage(FILE *out)
+{
+	command_usage(out, "logs", "TENANT/SERVICE [-n N] [-f]",
+		      "Prints the last lines a service wrote to stdout and stderr.\n"
+		      "\n"
+		      "  -n, --lines N  how many lines (1 to 100000, default 50)\n"
+		      "  -f, --follow   then keep printing what the service writes, until\n"
+		      "                 interrupted or wardd closes the connection\n"
+		      "  -h, --help     show this help\n");
+}
+
+static int parse_lines(const char *s, unsigned *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < 1 || v > LOG_LINES_MAX)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* Prints the "data" of a message; -1 if stdout failed. */
+static int print_data(json_t *msg)
+{
+	json_t *data = json_object_get(msg, "data");
+
+	if (!json_is_string(data))
+		return 0;
+	if (fwrite(json_string_value(data), 1, json_string_length(data), stdout) !=
+		json_string_length(data) ||
+	    fflush(stdout) != 0) {
+		fprintf(stderr, "wardctl: writing the output: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int follow_logs(struct conn *c)
+{
+	for (;;) {
+		bool eof;
+		json_t *msg = conn_read_json(c, &eof);
+		int r;
+
+		if (!msg)
+			return eof ? 0 : EXIT_FAILED; /* wardd closed: the end of the stream */
+		if (json_object_get(msg, "ok") && reply_ok(msg) < 0) {
+			json_decref(msg);
+			return EXIT_FAILED;
+		}
+		r = print_data(msg);
+		json_decref(msg);
+		if (r < 0)
+			return EXIT_FAILED;
+	}
+}
+
+static int cmd_logs(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"lines", required_argument, NULL, 'n'},
+	    {"follow", no_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	char tenant[32], service[32];
+	unsigned lines = 50;
+	bool follow = false;
+	struct conn conn;
+	json_t *req, *reply;
+	int c, code;
+
+	while ((c = getopt_long(argc, argv, "n:fh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			if (parse_lines(optarg, &lines) < 0) {
+				fprintf(stderr,
+					"wardctl logs: -n: \"%s\" is not a number from 1 to %d\n",
+					optarg, LOG_LINES_MAX);
+				return EXIT_INVALID;
+			}
+			break;
+		case 'f':
+			follow = true;
+			break;
+		case 'h':
+			logs_usage(stdout);
+			return 0;
+		default:
+			logs_usage(stderr);
+			return EXIT_INVALID;
+		}
+	}
+	if (argc - optind != 1) {
+		fprintf(stderr, "wardctl logs: expected TENANT/SERVICE\n");
+		logs_usage(stderr);
+		return EXIT_INVALID;
+	}
+	if (parse_target(argv[optind], true, tenant, service) < 0) {
+		fprintf(stderr,
+			"wardctl logs: invalid target \"%s\": expected TENANT/SERVICE, names "
+			"matching %s\n",
+			argv[optind], NAME_RULE);
+		return EXIT_INVALID;
+	}
+	req = new_request("logs", tenant, service);
+	if (req) {
+		json_object_set_new(req, "lines", json_integer(lines));
+		json_object_set_new(req, "follow", json_boolean(follow));
+	}
+	if (conn_open(&conn) < 0) {
+		json_decref(req);
+		return EXIT_FAILED;
+	}
+	reply = conn_request(&conn, req);
+	code = reply ? 0 : EXIT_FAILED;
+	if (reply && print_data(reply) < 0)
+		code = EXIT_FAILED;
+	json_decref(reply);
+	if (code == 0 && follow)
+		code = follow_logs(&conn);
+	conn_close(&conn);
+	return code;
+}
+
 /* ---- dispatch ---- */
 
 static const struct command command_table[] = {
+    {"status", "[TENANT] [--json]", "show the state of every service", cmd_status},
+    {"start", "TENANT[/SERVICE]", "start a tenant or one of its services", cmd_start},
+    {"stop", "TENANT[/SERVICE]", "stop a tenant or one of its services", cmd_stop},
+    {"restart", "TENANT[/SERVICE]", "restart a tenant or one of its services", cmd_restart},
+    {"reset", "TENANT/SERVICE", "take a service out of \"failed\"", cmd_reset},
+    {"reload", "", "re-read every profile, print what changed", cmd_reload},
+    {"logs", "TENANT/SERVICE [-n N] [-f]", "print (and follow) a service's output", cmd_logs},
     {"check", "[--policies DIR]... PROFILE...", "validate tenant profiles offline", cmd_check},
     {0},
 };
@@ -118,34 +872,122 @@ static const struct command *commands(void)
 	return command_table;
 }
 
+/* "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i past it.
+ * Returns 1 if it matched, 0 if not, -1 if the value is missing. */
+static int option_value(int argc, char **argv, int *i, const char *name, const char **value)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(argv[*i], name, n) != 0)
+		return 0;
+	if (argv[*i][n] == '=') {
+		*value = argv[*i] + n + 1;
+		(*i)++;
+		return 1;
+	}
+	if (argv[*i][n] != '\0')
+		return 0;
+	if (*i + 1 >= argc)
+		return -1;
+	*value = argv[*i + 1];
+	*i += 2;
+	return 1;
+}
+
+static char state_dir_socket[4096];
+
+/* The options before the command. Returns the index of the command, or -1
+ * with *code set (help shown, or a usage error). */
+static int parse_global_options(int argc, char **argv, int *code)
+{
+	const char *sock = NULL, *state_dir = NULL;
+	int i = 1;
+
+	*code = EXIT_INVALID;
+	while (i < argc && argv[i][0] == '-') {
+		const char *a = argv[i];
+		int r;
+
+		if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		}
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			*code = 0;
+			return -1;
+		}
+		if (strcmp(a, "--version") == 0) {
+			printf("wardctl %s\n", WARD_VERSION);
+			*code = 0;
+			return -1;
+		}
+		if ((r = option_value(argc, argv, &i, "--socket", &sock)) != 0 ||
+		    (r = option_value(argc, argv, &i, "--state-dir", &state_dir)) != 0) {
+			if (r < 0) {
+				fprintf(stderr, "wardctl: %s needs a value\n", a);
+				usage(stderr);
+				return -1;
+			}
+			continue;
+		}
+		fprintf(stderr, "wardctl: unknown option \"%s\"\n", a);
+		usage(stderr);
+		return -1;
+	}
+	if (sock && state_dir) {
+		fprintf(stderr, "wardctl: --socket and --state-dir exclude each other\n");
+		usage(stderr);
+		return -1;
+	}
+	if (sock && !*sock) {
+		fprintf(stderr, "wardctl: --socket: empty path\n");
+		return -1;
+	}
+	if (sock)
+		socket_path = sock;
+	if (state_dir) {
+		int n = snprintf(state_dir_socket, sizeof(state_dir_socket), "%s/control.sock",
+				 state_dir);
+
+		if (!*state_dir || n < 0 || (size_t)n >= sizeof(state_dir_socket)) {
+			fprintf(stderr, "wardctl: --state-dir: invalid directory \"%s\"\n",
+				state_dir);
+			return -1;
+		}
+		socket_path = state_dir_socket;
+	}
+	if (i >= argc) {
+		fprintf(stderr, "wardctl: no command given\n");
+		usage(stderr);
+		return -1;
+	}
+	return i;
+}
+
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
-		usage(stderr);
-		return EXIT_INVALID;
-	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-	    strcmp(argv[1], "help") == 0) {
+	int code, i = parse_global_options(argc, argv, &code);
+
+	if (i < 0)
+		return code;
+	if (strcmp(argv[i], "help") == 0) {
 		usage(stdout);
 		return 0;
 	}
-	if (strcmp(argv[1], "--version") == 0) {
-		printf("wardctl %s\n", WARD_VERSION);
-		return 0;
-	}
 	for (const struct command *c = commands(); c->name; c++) {
-		if (strcmp(argv[1], c->name) == 0) {
+		if (strcmp(argv[i], c->name) == 0) {
 			char prog[64];
 			int n = snprintf(prog, sizeof(prog), "wardctl %s", c->name);
 			/* getopt names argv[0] in its messages: "wardctl check: ...". */
 			if (n > 0 && (size_t)n < sizeof(prog))
-				argv[1] = prog;
+				argv[i] = prog;
 			/* Options of the command start at its own argv[1]. */
 			optind = 1;
-			return c->run(argc - 1, argv + 1);
+			return c->run(argc - i, argv + i);
 		}
 	}
-	fprintf(stderr, "wardctl: unknown command \"%s\"\n", argv[1]);
+	fprintf(stderr, "wardctl: unknown command \"%s\"\n", argv[i]);
 	usage(stderr);
 	return EXIT_INVALID;
 }

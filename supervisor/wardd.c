@@ -8,14 +8,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "ward/audit.h"
 #include "ward/cleanup.h"
+#include "ward/config.h"
+#include "ward/control.h"
 #include "ward/launch.h"
+#include "ward/loop.h"
 #include "ward/profile.h"
 #include "ward/seccomp.h"
+#include "ward/supervise.h"
 
 /* Exit code of `wardd run` when ward itself failed (profile, sandbox). */
 #define EXIT_WARD 125
@@ -24,6 +32,7 @@
 
 struct options {
 	const char *config;
+	bool config_given;
 	const char *tenants_dir;
 	const char *policy_dirs[MAX_POLICY_DIRS];
 	size_t n_policy_dirs;
@@ -32,10 +41,18 @@ struct options {
 	const char *data_dir;
 };
 
+static const struct options default_options = {
+	.config = "/etc/ward/wardd.json",
+	.tenants_dir = "/etc/ward/tenants",
+	.state_dir = "/run/ward",
+	.log_dir = "/var/log/ward",
+	.data_dir = "/var/lib/ward/tenants",
+};
+
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: wardd [OPTIONS]                      run the daemon\n"
+		"Usage: wardd [OPTIONS]                      run the daemon (in the foreground)\n"
 		"       wardd [OPTIONS] run PROFILE SERVICE [-- COMMAND [ARG...]]\n"
 		"\n"
 		"`run` starts one service of the tenant PROFILE in the foreground, stdio\n"
@@ -44,8 +61,16 @@ static void usage(FILE *out)
 		"the service's policy. Exit codes of ward's own failures: 125 (bad profile,\n"
 		"a sandbox step failed), 126 (cannot execute), 127 (not found), 2 (usage).\n"
 		"\n"
-		"Options:\n"
-		"  --config FILE      daemon settings (default /etc/ward/wardd.json)\n"
+		"The daemon loads every TENANT.json of the tenants directory (root-owned, not\n"
+		"group/world writable), keeps their services running, serves the control\n"
+		"socket STATE_DIR/control.sock (wardctl) and appends to LOG_DIR/audit.jsonl.\n"
+		"SIGHUP reloads; SIGTERM/SIGINT stop every tenant and exit 0.\n"
+		"\n"
+		"Options (flags override the settings file):\n"
+		"  --config FILE      daemon settings (default /etc/ward/wardd.json): tenants_dir,\n"
+		"                     policy_dirs, state_dir, log_dir, data_dir, control.{socket_group,\n"
+		"                     operator_group, viewer_group, admin_group}, logs.{max_bytes,\n"
+		"                     keep}, audit.fsync (each|turn); see README.md\n"
 		"  --tenants DIR      tenant profiles (default /etc/ward/tenants)\n"
 		"  --policies DIR     look for policy fragments here first (repeatable);\n"
 		"                     then PROFILE_DIR/../policies, then %s\n"
@@ -73,17 +98,11 @@ static int parse_options(int argc, char **argv, struct options *o)
 	};
 	int c;
 
-	*o = (struct options){
-		.config = "/etc/ward/wardd.json",
-		.tenants_dir = "/etc/ward/tenants",
-		.state_dir = "/run/ward",
-		.log_dir = "/var/log/ward",
-		.data_dir = "/var/lib/ward/tenants",
-	};
+	*o = default_options;
 	/* "+": options end at the first non-option (the subcommand). */
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
 		switch (c) {
-		case OPT_CONFIG: o->config = optarg; break;
+		case OPT_CONFIG: o->config = optarg; o->config_given = true; break;
 		case OPT_TENANTS: o->tenants_dir = optarg; break;
 		case OPT_POLICIES:
 			if (o->n_policy_dirs == MAX_POLICY_DIRS) {
@@ -274,6 +293,196 @@ out:
 	return code;
 }
 
+/* ---- the daemon ---- */
+
+struct daemon {
+	struct ward_config cfg;
+	struct loop *loop;
+	struct audit *audit;
+	struct supervisor *sup;
+	struct control *ctl;
+	int lock_fd;
+	const char *stop_reason;
+};
+
+static int apply_flags(struct ward_config *cfg, const struct options *o)
+{
+	/* A flag given on the command line wins over the file. */
+	if ((o->tenants_dir != default_options.tenants_dir && config_set(&cfg->tenants_dir, o->tenants_dir) < 0) ||
+	    (o->state_dir != default_options.state_dir && config_set(&cfg->state_dir, o->state_dir) < 0) ||
+	    (o->log_dir != default_options.log_dir && config_set(&cfg->log_dir, o->log_dir) < 0) ||
+	    (o->data_dir != default_options.data_dir && config_set(&cfg->data_dir, o->data_dir) < 0))
+		return -1;
+	if (o->n_policy_dirs) {
+		for (size_t i = 0; i < cfg->n_policy_dirs; i++)
+			free(cfg->policy_dirs[i]);
+		cfg->n_policy_dirs = 0;
+		for (size_t i = 0; i < o->n_policy_dirs; i++) {
+			cfg->policy_dirs[i] = NULL;
+			if (config_set(&cfg->policy_dirs[i], o->policy_dirs[i]) < 0)
+				return -1;
+			cfg->n_policy_dirs++;
+		}
+	}
+	return 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char buf[4096];
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(buf, mode) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+static void on_stopped(void *ud)
+{
+	struct daemon *d = ud;
+
+	loop_quit(d->loop);
+}
+
+static void on_terminate(struct loop *l, int sig, void *ud)
+{
+	struct daemon *d = ud;
+
+	(void)l;
+	if (d->stop_reason)
+		return; /* already stopping */
+	d->stop_reason = sig == SIGINT ? "SIGINT" : "SIGTERM";
+	fprintf(stderr, "wardd: %s: stopping every tenant\n", d->stop_reason);
+	supervisor_shutdown(d->sup, on_stopped, d);
+}
+
+static void on_reload(struct loop *l, int sig, void *ud)
+{
+	struct daemon *d = ud;
+
+	(void)l;
+	(void)sig;
+	json_decref(supervisor_reload(d->sup));
+}
+
+static void on_turn(struct loop *l, void *ud)
+{
+	struct daemon *d = ud;
+
+	(void)l;
+	audit_flush(d->audit);
+}
+
+static int daemon_lock(struct daemon *d)
+{
+	char path[4096];
+
+	if (snprintf(path, sizeof(path), "%s/wardd.lock", d->cfg.state_dir) >= (int)sizeof(path))
+		return -1;
+	d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (d->lock_fd < 0) {
+		fprintf(stderr, "wardd: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		fprintf(stderr, "wardd: another wardd runs on %s (%s is locked)\n", d->cfg.state_dir, path);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_daemon(const struct options *o)
+{
+	struct daemon d = {.lock_fd = -1};
+	struct ward_err err = {0};
+	char audit_path[4096];
+	int code = 1, n;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "wardd: must be started as root\n");
+		return 1;
+	}
+	if (config_load(o->config, o->config_given, &d.cfg, &err) < 0) {
+		fprintf(stderr, "wardd: %s\n", err.msg);
+		return 1;
+	}
+	if (apply_flags(&d.cfg, o) < 0) {
+		fprintf(stderr, "wardd: out of memory\n");
+		goto out;
+	}
+	if (mkdir_p(d.cfg.state_dir, 0755) < 0 || mkdir_p(d.cfg.log_dir, 0750) < 0) {
+		fprintf(stderr, "wardd: creating %s or %s: %s\n", d.cfg.state_dir, d.cfg.log_dir,
+			strerror(errno));
+		goto out;
+	}
+	if (daemon_lock(&d) < 0)
+		goto out;
+	if (snprintf(audit_path, sizeof(audit_path), "%s/audit.jsonl", d.cfg.log_dir) >= (int)sizeof(audit_path))
+		goto out;
+	/* A client that goes away mid-reply must not kill the daemon. */
+	signal(SIGPIPE, SIG_IGN);
+	/* Four fds per service (sandbox socket, pidfd, output pipe, log)
+	 * plus clients: the default soft limit of 1024 is 250 services. */
+	{
+		struct rlimit rl;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	d.audit = audit_open(audit_path, d.cfg.audit_fsync_each, &err);
+	d.loop = loop_new();
+	if (!d.audit || !d.loop) {
+		fprintf(stderr, "wardd: %s\n", d.audit ? "cannot set up the event loop" : err.msg);
+		goto out;
+	}
+	d.sup = supervisor_new(&d.cfg, d.loop, d.audit);
+	if (!d.sup)
+		goto out;
+	d.ctl = control_new(&d.cfg, d.loop, d.sup, d.audit, &err);
+	if (!d.ctl) {
+		fprintf(stderr, "wardd: control socket: %s\n", err.msg);
+		goto out;
+	}
+	if (loop_add_signal(d.loop, SIGTERM, on_terminate, &d) < 0 ||
+	    loop_add_signal(d.loop, SIGINT, on_terminate, &d) < 0 ||
+	    loop_add_signal(d.loop, SIGHUP, on_reload, &d) < 0)
+		goto out;
+	if (!d.cfg.audit_fsync_each)
+		loop_set_turn_hook(d.loop, on_turn, &d);
+	n = supervisor_load_all(d.sup);
+	audit_event(d.audit, "daemon-start",
+		    json_pack("{s:i, s:s, s:i}", "pid", (int)getpid(), "version", WARD_VERSION, "tenants", n));
+	fprintf(stderr, "wardd: %d tenant(s) from %s; control socket %s/control.sock\n", n,
+		d.cfg.tenants_dir, d.cfg.state_dir);
+	if (loop_run(d.loop) < 0) {
+		fprintf(stderr, "wardd: event loop: %s\n", strerror(errno));
+		goto out;
+	}
+	code = 0;
+out:
+	if (d.audit)
+		audit_event(d.audit, "daemon-stop",
+			    json_pack("{s:s}", "reason", d.stop_reason ? d.stop_reason : "error"));
+	control_free(d.ctl);
+	supervisor_free(d.sup);
+	loop_free(d.loop);
+	audit_close(d.audit);
+	if (d.lock_fd >= 0)
+		close(d.lock_fd);
+	config_free(&d.cfg);
+	return code;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
@@ -287,6 +496,5 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	fprintf(stderr, "wardd: the daemon is not part of this build yet; use `wardd run`\n");
-	return 1;
+	return cmd_daemon(&o);
 }

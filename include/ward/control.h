@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "ward/audit.h"
@@ -55,5 +56,11 @@ struct control;
  * it on the loop. */
 struct control *control_new(const struct ward_config *cfg, struct loop *loop,
 			    struct supervisor *sup, struct audit *audit, struct ward_err *err);
-/* Closes every client and removes the socket. */
+/* Closes every client, removes the socket and the supervisor's output
+ * hook: call it before supervisor_free, and not from inside a supervisor
+ * call that control.c made. */
 void control_free(struct control *c);
+
+/* For tests: the idle limit (default 10 s) and the number of clients. */
+void control_set_idle_timeout(struct control *c, uint64_t ms);
+size_t control_count_clients(const struct control *c);

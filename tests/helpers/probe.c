@@ -39,6 +39,17 @@
  *   exit N              print the report and exit N
  *   kill-self SIG       print the report and kill itself with SIG
  *
+ * For the daemon's tests (these write to fd 1 directly, bypassing the
+ * buffered report, so a service's log holds clean lines):
+ *   say TEXT            write the line TEXT to stdout at once
+ *   ticks N             write "tick 1" .. "tick N" to stdout, one every 100 ms
+ *   flood N             write N bytes to stdout as fast as it can, in lines
+ *                       of 100 bytes ("x"... and a newline)
+ *   ignore SIG          set SIG to SIG_IGN (inherited by `sleeper`'s children)
+ *   sleeper N           fork a child that forks a grandchild; both ignore
+ *                       SIGTERM, are named "probe-sleeper" and sleep N
+ *                       seconds (EINTR ignored); the probe goes on at once
+ *
  * Results are keyed by command ("try-write:/tmp/x" for commands with an
  * argument). A failure is reported as {"ok": false, "errno": "ENOENT", ...}.
  * Built without libraries beyond libc; it needs only /usr, /lib and /lib64.
@@ -1110,12 +1121,121 @@ static void cmd_record(const char *path)
 
 /* ---- main ---- */
 
+/* ---- actions for the daemon's tests ---- */
+
+static void write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+static void cmd_say(const char *text)
+{
+	size_t len = strlen(text);
+	char *line = malloc(len + 1);
+	if (!line)
+		return;
+	memcpy(line, text, len);
+	line[len] = '\n';
+	write_all(1, line, len + 1);
+	free(line);
+}
+
+static void cmd_ticks(const char *n_s)
+{
+	long n;
+	if (parse_long(n_s, &n) < 0 || n < 0)
+		return;
+	for (long i = 1; i <= n; i++) {
+		char line[32];
+		int len = snprintf(line, sizeof(line), "tick %ld\n", i);
+		write_all(1, line, (size_t)len);
+		struct timespec step = { 0, 100 * 1000 * 1000 };
+		nanosleep(&step, NULL);
+	}
+}
+
+static void cmd_flood(const char *n_s)
+{
+	long n;
+	if (parse_long(n_s, &n) < 0 || n < 0)
+		return;
+	static char buf[100 * 640];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (i % 100 == 99) ? '\n' : 'x';
+	while (n > 0) {
+		size_t chunk = n < (long)sizeof(buf) ? (size_t)n : sizeof(buf);
+		write_all(1, buf, chunk);
+		n -= (long)chunk;
+	}
+}
+
+static void cmd_ignore(const char *sig_s)
+{
+	field2("ignore", sig_s);
+	int sig = signal_from_name(sig_s);
+	if (sig < 0 || signal(sig, SIG_IGN) == SIG_ERR) {
+		json_fail(sig < 0 ? EINVAL : errno, "signal");
+		return;
+	}
+	fputs("{\"ok\":true}", stdout);
+}
+
+static void sleeper_body(long n)
+{
+	signal(SIGTERM, SIG_IGN);
+	prctl(PR_SET_NAME, "probe-sleeper", 0, 0, 0);
+	struct timespec end, now;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += n;
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec > end.tv_sec ||
+		    (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
+			break;
+		struct timespec step = { 0, 50 * 1000 * 1000 };
+		nanosleep(&step, NULL);
+	}
+	_exit(0);
+}
+
+static void cmd_sleeper(const char *n_s)
+{
+	long n;
+	field2("sleeper", n_s);
+	if (parse_long(n_s, &n) < 0 || n < 0) {
+		json_fail(EINVAL, "parse");
+		return;
+	}
+	fflush(stdout);
+	pid_t child = fork();
+	if (child < 0) {
+		json_fail(errno, "fork");
+		return;
+	}
+	if (child == 0) {
+		if (fork() == 0)
+			sleeper_body(n); /* the grandchild */
+		sleeper_body(n);
+	}
+	printf("{\"ok\":true,\"pid\":%d}", (int)child);
+}
+
 static int needs_arg(const char *cmd)
 {
 	static const char *const with_arg[] = { "ls", "exists", "try-read", "try-write", "cat",
 						"bind-tcp", "syscall", "shm-create", "shm-find",
 						"unix-listen", "unix-connect", "orphans", "trap",
-						"ready", "sleep", "record", "exit", "kill-self" };
+						"ready", "sleep", "record", "exit", "kill-self",
+						"say", "ticks", "flood", "ignore", "sleeper" };
 	for (size_t i = 0; i < sizeof(with_arg) / sizeof(with_arg[0]); i++)
 		if (!strcmp(cmd, with_arg[i]))
 			return 1;
@@ -1167,6 +1287,11 @@ int main(int argc, char **argv)
 		else if (!strcmp(cmd, "ready")) cmd_ready(arg);
 		else if (!strcmp(cmd, "sleep")) cmd_sleep(arg);
 		else if (!strcmp(cmd, "record")) cmd_record(arg);
+		else if (!strcmp(cmd, "say")) cmd_say(arg);
+		else if (!strcmp(cmd, "ticks")) cmd_ticks(arg);
+		else if (!strcmp(cmd, "flood")) cmd_flood(arg);
+		else if (!strcmp(cmd, "ignore")) cmd_ignore(arg);
+		else if (!strcmp(cmd, "sleeper")) cmd_sleeper(arg);
 		else if (!strcmp(cmd, "exit")) {
 			long code;
 			if (parse_long(arg, &code) < 0)

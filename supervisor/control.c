@@ -1,0 +1,1242 @@
+/* The control socket: one JSON request a line, the peer checked with
+ * SO_PEERCRED/SO_PEERGROUPS, authorized, dispatched to the supervisor, and
+ * every request audited with its verdict. Nothing here blocks the loop. */
+#include "ward/control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ward/cleanup.h"
+#include "ward/logs.h"
+#include "ward/profile.h"
+
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59
+#endif
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#define CONTROL_MAX_CLIENTS    2000
+#define CONTROL_BACKLOG        256
+#define CONTROL_IDLE_MS        10000
+#define CONTROL_MAX_PENDING    (4u << 20) /* unsent bytes: past this a client is too slow */
+#define CONTROL_LOGS_MAX_BYTES (4u << 20)
+#define CONTROL_MAX_LINES      100000
+#define CONTROL_DEFAULT_LINES  50
+#define INPUT_MIN_CAP          1024
+/* Per turn, so one busy client cannot starve the others. */
+#define ACCEPTS_PER_TURN 64
+#define READS_PER_TURN   16
+#define ACCEPT_RETRY_MS  100
+/* How much of a value given in a request an error message or audit record
+ * repeats. */
+#define QUOTE_MAX       40
+#define AUDIT_VALUE_MAX 64
+
+/* ======================================================================
+ * Requests: pure parsing
+ * ====================================================================== */
+
+enum { K_TENANT = 1, K_SERVICE = 2, K_LINES = 4, K_FOLLOW = 8 };
+
+static const struct cmd_spec {
+	const char *name;
+	enum control_cmd cmd;
+	unsigned allowed; /* keys besides "cmd" */
+	unsigned required;
+} cmd_specs[] = {
+    {"status", CONTROL_STATUS, K_TENANT, 0},
+    {"start", CONTROL_START, K_TENANT | K_SERVICE, K_TENANT},
+    {"stop", CONTROL_STOP, K_TENANT | K_SERVICE, K_TENANT},
+    {"restart", CONTROL_RESTART, K_TENANT | K_SERVICE, K_TENANT},
+    {"reset", CONTROL_RESET, K_TENANT | K_SERVICE, K_TENANT},
+    {"reload", CONTROL_RELOAD, 0, 0},
+    {"logs", CONTROL_LOGS, K_TENANT | K_SERVICE | K_LINES | K_FOLLOW, K_TENANT | K_SERVICE},
+};
+
+const char *control_cmd_to_string(enum control_cmd c)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(cmd_specs); i++)
+		if (cmd_specs[i].cmd == c)
+			return cmd_specs[i].name;
+	return "unknown";
+}
+
+enum control_right control_cmd_right(enum control_cmd c)
+{
+	switch (c) {
+	case CONTROL_STATUS:
+	case CONTROL_LOGS:
+		return RIGHT_READ;
+	case CONTROL_START:
+	case CONTROL_STOP:
+	case CONTROL_RESTART:
+	case CONTROL_RESET:
+	case CONTROL_RELOAD:
+		return RIGHT_OPERATE;
+	}
+	return RIGHT_ADMIN; /* a command nobody classified needs the most */
+}
+
+/* "value" with anything but printable ASCII as \xNN, cut after QUOTE_MAX
+ * bytes: error messages stay ASCII whatever a client sent. */
+static const char *quote(const char *s, size_t len, char *buf, size_t size)
+{
+	size_t o = 0;
+
+	if (size < 8)
+		return "";
+	buf[o++] = '"';
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (o + 9 >= size || i == QUOTE_MAX) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\') {
+			buf[o++] = (char)ch;
+		} else {
+			static const char hex[] = "0123456789abcdef";
+
+			buf[o++] = '\\';
+			buf[o++] = 'x';
+			buf[o++] = hex[ch >> 4];
+			buf[o++] = hex[ch & 15];
+		}
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+	return buf;
+}
+
+/* jansson's messages quote the input near the error: keep them ASCII. */
+static void ascii_clean(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+			*s = '?';
+}
+
+static unsigned key_bit(const char *key)
+{
+	if (strcmp(key, "tenant") == 0)
+		return K_TENANT;
+	if (strcmp(key, "service") == 0)
+		return K_SERVICE;
+	if (strcmp(key, "lines") == 0)
+		return K_LINES;
+	if (strcmp(key, "follow") == 0)
+		return K_FOLLOW;
+	return 0;
+}
+
+static int parse_name(json_t *v, const char *what, char *out, size_t size, struct ward_err *err)
+{
+	char q[QUOTE_MAX * 4 + 8];
+	const char *s;
+	size_t len;
+
+	if (!json_is_string(v))
+		return ward_err_set(err, 0, "%s: must be a string", what);
+	s = json_string_value(v);
+	len = json_string_length(v);
+	if (len != strlen(s) || !ward_name_valid(s) || len >= size)
+		return ward_err_set(err, 0, "%s: invalid name %s: must match [a-z][a-z0-9-]{0,23}",
+				    what, quote(s, len, q, sizeof(q)));
+	memcpy(out, s, len + 1);
+	return 0;
+}
+
+static int parse_object(json_t *root, struct control_request *req, struct ward_err *err)
+{
+	char q[QUOTE_MAX * 4 + 8]; /* for quote() */
+	const struct cmd_spec *spec = NULL;
+	unsigned seen = 0;
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(root))
+		return ward_err_set(err, 0, "request must be a JSON object");
+	v = json_object_get(root, "cmd");
+	if (!v)
+		return ward_err_set(err, 0, "missing \"cmd\"");
+	if (!json_is_string(v))
+		return ward_err_set(err, 0, "cmd: must be a string");
+	for (size_t i = 0; i < ARRAY_SIZE(cmd_specs); i++)
+		if (json_string_length(v) == strlen(cmd_specs[i].name) &&
+		    strcmp(json_string_value(v), cmd_specs[i].name) == 0)
+			spec = &cmd_specs[i];
+	if (!spec)
+		return ward_err_set(
+		    err, 0, "unknown command %s",
+		    quote(json_string_value(v), json_string_length(v), q, sizeof(q)));
+	req->cmd = spec->cmd;
+
+	json_object_foreach(root, key, v)
+	{
+		unsigned k = key_bit(key);
+
+		if (strcmp(key, "cmd") == 0)
+			continue;
+		if (!(k & spec->allowed))
+			return ward_err_set(err, 0, "unknown key %s for %s",
+					    quote(key, strlen(key), q, sizeof(q)), spec->name);
+		switch (k) {
+		case K_TENANT:
+			if (parse_name(v, "tenant", req->tenant, sizeof(req->tenant), err) < 0)
+				return -1;
+			break;
+		case K_SERVICE:
+			if (parse_name(v, "service", req->service, sizeof(req->service), err) < 0)
+				return -1;
+			break;
+		case K_LINES:
+			if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+			    json_integer_value(v) > CONTROL_MAX_LINES)
+				return ward_err_set(err, 0,
+						    "lines: must be an integer from 1 to %d",
+						    CONTROL_MAX_LINES);
+			req->lines = (unsigned)json_integer_value(v);
+			break;
+		case K_FOLLOW:
+			if (!json_is_boolean(v))
+				return ward_err_set(err, 0, "follow: must be true or false");
+			req->follow = json_is_true(v);
+			break;
+		}
+		seen |= k;
+	}
+	if ((seen & K_SERVICE) && !(seen & K_TENANT))
+		return ward_err_set(err, 0, "service given without tenant");
+	if ((spec->required & K_TENANT) && !(seen & K_TENANT))
+		return ward_err_set(err, 0, "missing \"tenant\"");
+	if ((spec->required & K_SERVICE) && !(seen & K_SERVICE))
+		return ward_err_set(err, 0, "missing \"service\"");
+	return 0;
+}
+
+int control_parse_request(const char *line, size_t len, struct control_request *req,
+			  struct ward_err *err)
+{
+	json_error_t jerr;
+	json_t *root;
+	int r;
+
+	*req = (struct control_request){.lines = CONTROL_DEFAULT_LINES};
+	if (len >= CONTROL_MAX_REQUEST)
+		return ward_err_set(err, 0, "request longer than %d bytes (newline included)",
+				    CONTROL_MAX_REQUEST);
+	if (!line)
+		line = "";
+	if (memchr(line, '\0', len))
+		return ward_err_set(err, 0, "NUL byte in request");
+	root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+	if (!root) {
+		ward_err_set(err, 0, "invalid JSON at byte %d: %s", jerr.position, jerr.text);
+		ascii_clean(err->msg);
+		return -1;
+	}
+	r = parse_object(root, req, err);
+	json_decref(root);
+	if (r < 0) {
+		*req = (struct control_request){.lines = CONTROL_DEFAULT_LINES};
+		ascii_clean(err->msg);
+	}
+	return r;
+}
+
+/* ======================================================================
+ * Authorization
+ * ====================================================================== */
+
+static bool group_gid(const char *name, gid_t *gid)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t size = 1024;
+
+	if (!name || !*name)
+		return false;
+	for (;;) {
+		struct group gr, *res = NULL;
+		char *p = realloc(buf, size);
+		int r;
+
+		if (!p)
+			return false;
+		buf = p;
+		r = getgrnam_r(name, &gr, buf, size, &res);
+		if (r == ERANGE && size < (1u << 22)) {
+			size *= 2;
+			continue;
+		}
+		if (r != 0 || !res)
+			return false; /* a group that does not exist grants nothing */
+		*gid = res->gr_gid;
+		return true;
+	}
+}
+
+static bool peer_in_group(const char *name, gid_t gid, const gid_t *groups, size_t n_groups)
+{
+	gid_t g;
+
+	if (!group_gid(name, &g))
+		return false;
+	if (g == gid)
+		return true;
+	for (size_t i = 0; i < n_groups; i++)
+		if (groups[i] == g)
+			return true;
+	return false;
+}
+
+enum control_right control_peer_right(const struct ward_config *cfg, uid_t uid, gid_t gid,
+				      const gid_t *groups, size_t n_groups)
+{
+	if (uid == 0)
+		return RIGHT_ADMIN;
+	if (peer_in_group(cfg->admin_group, gid, groups, n_groups))
+		return RIGHT_ADMIN;
+	if (peer_in_group(cfg->operator_group, gid, groups, n_groups))
+		return RIGHT_OPERATE;
+	if (peer_in_group(cfg->viewer_group, gid, groups, n_groups))
+		return RIGHT_READ;
+	return RIGHT_NONE;
+}
+
+/* ======================================================================
+ * JSON strings from arbitrary bytes
+ * ====================================================================== */
+
+/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, no
+ * surrogates, nothing past U+10FFFF), or 0 if there is none. */
+static size_t utf8_seq_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	size_t len;
+	uint32_t cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4, cp = c & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/* A JSON string of any bytes: invalid UTF-8 becomes U+FFFD. */
+static json_t *json_string_lossy(const char *s, size_t len)
+{
+	_cleanup_free_ char *fixed = NULL;
+	json_t *j = json_stringn(s ? s : "", s ? len : 0);
+	size_t o = 0;
+
+	if (j || !s)
+		return j;
+	if (len > (SIZE_MAX - 1) / 3)
+		return NULL;
+	fixed = malloc(len * 3 + 1);
+	if (!fixed)
+		return NULL;
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_seq_len((const unsigned char *)s + i, len - i);
+
+		if (n) {
+			memcpy(fixed + o, s + i, n);
+			o += n;
+			i += n;
+		} else {
+			memcpy(fixed + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+		}
+	}
+	return json_stringn(fixed, o);
+}
+
+/* ======================================================================
+ * The server
+ * ====================================================================== */
+
+struct client {
+	struct control *ctl;
+	struct client *prev, *next;
+	int fd;
+	uint32_t events; /* what the loop watches for now */
+
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	char user[64];
+	enum control_right right;
+
+	char *in; /* a partial request line, at most CONTROL_MAX_REQUEST */
+	size_t in_len, in_cap, in_scanned;
+	char *out; /* replies not yet taken by the peer */
+	size_t out_off, out_len, out_cap;
+	struct loop_timer *idle;
+
+	bool following;
+	char follow_tenant[32], follow_service[32];
+	bool read_closed;        /* no more requests: EOF, or a line too long */
+	bool close_when_drained; /* ... and nothing more to say after the replies */
+	bool busy;               /* its event callback is running */
+	bool dead;               /* dropped while busy: freed when the callback ends */
+};
+
+struct control {
+	const struct ward_config *cfg;
+	struct loop *loop;
+	struct supervisor *sup;
+	struct audit *audit;
+	int fd;
+	char path[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
+	struct client *clients;
+	size_t n_clients;
+	struct loop_timer *accept_retry;
+	bool warned_full;
+	uint64_t idle_ms;
+};
+
+static void client_free(struct client *c)
+{
+	struct control *ctl = c->ctl;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		ctl->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	ctl->n_clients--;
+	loop_del_fd(ctl->loop, c->fd);
+	close(c->fd);
+	loop_timer_cancel(ctl->loop, c->idle);
+	free(c->in);
+	free(c->out);
+	free(c);
+}
+
+/* Drops a client now, or when its own callback ends if it is running. */
+static void client_drop(struct client *c)
+{
+	if (c->busy) {
+		c->dead = true;
+		c->following = false;
+		return;
+	}
+	client_free(c);
+}
+
+static size_t client_pending(const struct client *c)
+{
+	return c->out_len - c->out_off;
+}
+
+static void client_watch(struct client *c)
+{
+	uint32_t want = 0;
+
+	if (!c->read_closed)
+		want |= EPOLLIN;
+	if (client_pending(c))
+		want |= EPOLLOUT;
+	if (want != c->events && loop_mod_fd(c->ctl->loop, c->fd, want) == 0)
+		c->events = want;
+}
+
+/* Writes what it can without blocking. -1: the client is gone (dropped). */
+static int client_flush(struct client *c)
+{
+	while (client_pending(c)) {
+		ssize_t n = send(c->fd, c->out + c->out_off, client_pending(c),
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			client_drop(c);
+			return -1;
+		}
+		c->out_off += (size_t)n;
+	}
+	if (!client_pending(c)) {
+		c->out_off = c->out_len = 0;
+		/* A big reply does not keep its buffer for the life of the client. */
+		if (c->out_cap > 65536) {
+			free(c->out);
+			c->out = NULL;
+			c->out_cap = 0;
+		}
+	}
+	return 0;
+}
+
+/* Queues data (a whole reply line) behind what is pending. -1: dropped. */
+static int client_queue(struct client *c, const char *data, size_t len)
+{
+	if (c->dead)
+		return -1;
+	if (client_pending(c) > CONTROL_MAX_PENDING) {
+		client_drop(c); /* too slow: it would make us hold everything */
+		return -1;
+	}
+	if (!client_pending(c)) {
+		ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			client_drop(c);
+			return -1;
+		}
+		if (n > 0) {
+			data += n;
+			len -= (size_t)n;
+		}
+		c->out_off = c->out_len = 0;
+	}
+	if (!len)
+		return 0;
+	/* Make room at the tail by moving what is pending to the front, only
+	 * when the tail is too short: a follower's backlog is not copied for
+	 * every chunk. */
+	if (c->out_off && c->out_cap - c->out_len < len) {
+		memmove(c->out, c->out + c->out_off, client_pending(c));
+		c->out_len -= c->out_off;
+		c->out_off = 0;
+	}
+	if (c->out_cap - c->out_len < len) {
+		size_t cap = c->out_cap ? c->out_cap : 4096;
+		char *p;
+
+		while (cap - c->out_len < len) {
+			if (cap > SIZE_MAX / 2) {
+				client_drop(c);
+				return -1;
+			}
+			cap *= 2;
+		}
+		p = realloc(c->out, cap);
+		if (!p) {
+			client_drop(c);
+			return -1;
+		}
+		c->out = p;
+		c->out_cap = cap;
+	}
+	memcpy(c->out + c->out_len, data, len);
+	c->out_len += len;
+	if (!c->busy)
+		client_watch(c);
+	return 0;
+}
+
+/* One reply line: compact JSON and "\n". Takes the reference. */
+static char *json_line(json_t *obj, size_t *len)
+{
+	char *s;
+	size_t n;
+
+	if (!obj)
+		return NULL;
+	s = json_dumps(obj, JSON_COMPACT);
+	json_decref(obj);
+	if (!s)
+		return NULL;
+	n = strlen(s);
+	{
+		char *p = realloc(s, n + 2);
+
+		if (!p) {
+			free(s);
+			return NULL;
+		}
+		s = p;
+	}
+	s[n++] = '\n';
+	s[n] = '\0';
+	*len = n;
+	return s;
+}
+
+static int client_reply(struct client *c, json_t *obj)
+{
+	size_t len = 0;
+	_cleanup_free_ char *line = json_line(obj, &len);
+
+	if (!line) {
+		client_drop(c); /* out of memory: the peer would wait for ever */
+		return -1;
+	}
+	return client_queue(c, line, len);
+}
+
+static int client_reply_error(struct client *c, const char *msg)
+{
+	json_t *o = json_object();
+
+	if (o) {
+		json_object_set_new(o, "ok", json_false());
+		json_object_set_new(o, "error", json_string_lossy(msg, strlen(msg)));
+	}
+	return client_reply(c, o);
+}
+
+static void client_idle(struct loop *l, void *ud)
+{
+	struct client *c = ud;
+
+	c->idle = NULL; /* the loop frees a timer that fired */
+	client_drop(c);
+}
+
+static void client_arm_idle(struct client *c)
+{
+	loop_timer_cancel(c->ctl->loop, c->idle);
+	c->idle = NULL;
+	if (c->following)
+		return;
+	c->idle = loop_timer_add(c->ctl->loop, c->ctl->idle_ms, client_idle, c);
+	if (!c->idle)
+		client_drop(c);
+}
+
+/* ---- audit ---- */
+
+static json_t *json_string_or_null(const char *s)
+{
+	return s && *s ? json_string_lossy(s, strlen(s)) : json_null();
+}
+
+static void audit_control(struct client *c, json_t *cmd, json_t *tenant, json_t *service,
+			  const char *verdict, const char *result)
+{
+	json_t *peer = json_object();
+	json_t *f = json_object();
+
+	if (!peer || !f) {
+		json_decref(peer);
+		json_decref(f);
+		json_decref(cmd);
+		json_decref(tenant);
+		json_decref(service);
+		fprintf(stderr, "wardd: audit: out of memory\n");
+		return;
+	}
+	json_object_set_new(peer, "pid", json_integer(c->pid));
+	json_object_set_new(peer, "uid", json_integer(c->uid));
+	json_object_set_new(peer, "gid", json_integer(c->gid));
+	json_object_set_new(peer, "user", json_string_lossy(c->user, strlen(c->user)));
+	json_object_set_new(f, "peer", peer);
+	json_object_set_new(f, "cmd", cmd ? cmd : json_null());
+	json_object_set_new(f, "tenant", tenant ? tenant : json_null());
+	json_object_set_new(f, "service", service ? service : json_null());
+	json_object_set_new(f, "verdict", json_string(verdict));
+	json_object_set_new(f, "result", json_string_lossy(result, strlen(result)));
+	audit_event(c->ctl->audit, "control", f);
+}
+
+static void audit_request(struct client *c, const struct control_request *req, const char *verdict,
+			  const char *result)
+{
+	audit_control(c, json_string(control_cmd_to_string(req->cmd)),
+		      json_string_or_null(req->tenant), json_string_or_null(req->service), verdict,
+		      result);
+}
+
+/* What a request that did not parse said it was, for the record: a string
+ * field as given (cut short), else null. */
+static json_t *raw_field(json_t *root, const char *key)
+{
+	json_t *v = json_object_get(root, key);
+	const char *s;
+	size_t n;
+
+	if (!json_is_string(v))
+		return json_null();
+	s = json_string_value(v);
+	n = json_string_length(v);
+	if (n > AUDIT_VALUE_MAX) {
+		n = AUDIT_VALUE_MAX;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--; /* not in the middle of a character */
+	}
+	return json_string_lossy(s, n);
+}
+
+static void audit_malformed(struct client *c, const char *line, size_t len, const char *result)
+{
+	json_t *root = NULL;
+
+	if (len < CONTROL_MAX_REQUEST && !memchr(line, '\0', len))
+		root = json_loadb(line, len, JSON_DECODE_ANY, NULL);
+	if (json_is_object(root))
+		audit_control(c, raw_field(root, "cmd"), raw_field(root, "tenant"),
+			      raw_field(root, "service"), "refused", result);
+	else
+		audit_control(c, NULL, NULL, NULL, "refused", result);
+	json_decref(root);
+}
+
+/* ---- dispatch ---- */
+
+static int logs_data(struct control *ctl, const struct control_request *req, json_t **data,
+		     struct ward_err *err)
+{
+	char path[PATH_MAX];
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+
+	if (supervisor_log_path(ctl->sup, req->tenant, req->service, path, sizeof(path), err) < 0)
+		return -1;
+	if (log_tail(path, req->lines, CONTROL_LOGS_MAX_BYTES, &text, &len, err) < 0) {
+		if (err->errnum != ENOENT)
+			return -1;
+		/* The service has not written anything yet. */
+		free(text);
+		text = NULL;
+		len = 0;
+	}
+	*data = json_string_lossy(text ? text : "", text ? len : 0);
+	if (!*data)
+		return ward_err_set(err, ENOMEM, "logs");
+	return 0;
+}
+
+/* Runs an authorized request; fills reply (the fields beside "ok") or err. */
+static int dispatch(struct client *c, const struct control_request *req, json_t *reply,
+		    struct ward_err *err)
+{
+	struct control *ctl = c->ctl;
+	const char *tenant = req->tenant[0] ? req->tenant : NULL;
+	const char *service = req->service[0] ? req->service : NULL;
+	json_t *v;
+
+	switch (req->cmd) {
+	case CONTROL_STATUS:
+		v = supervisor_status(ctl->sup, tenant, err);
+		if (!v)
+			return -1;
+		return json_object_set_new(reply, "services", v);
+	case CONTROL_START:
+		return supervisor_start(ctl->sup, tenant, service, err);
+	case CONTROL_STOP:
+		return supervisor_stop(ctl->sup, tenant, service, err);
+	case CONTROL_RESTART:
+		return supervisor_restart(ctl->sup, tenant, service, err);
+	case CONTROL_RESET:
+		return supervisor_reset(ctl->sup, tenant, service, err);
+	case CONTROL_RELOAD:
+		v = supervisor_reload(ctl->sup);
+		if (!v)
+			return ward_err_set(err, 0, "reload failed");
+		return json_object_set_new(reply, "report", v);
+	case CONTROL_LOGS:
+		if (logs_data(ctl, req, &v, err) < 0)
+			return -1;
+		return json_object_set_new(reply, "data", v);
+	}
+	return ward_err_set(err, 0, "unknown command");
+}
+
+static void client_handle_line(struct client *c, const char *line, size_t len)
+{
+	struct control_request req;
+	struct ward_err err = {0};
+	json_t *reply;
+
+	client_arm_idle(c);
+	if (c->dead)
+		return;
+	if (control_parse_request(line, len, &req, &err) < 0) {
+		char msg[sizeof(err.msg) + 32];
+
+		snprintf(msg, sizeof(msg), "malformed request: %s", err.msg);
+		/* Recorded before the reply, so a peer that has the reply finds it
+		 * in the log. */
+		audit_malformed(c, line, len, msg);
+		client_reply_error(c, msg);
+		return;
+	}
+	if (c->right < control_cmd_right(req.cmd)) {
+		audit_request(c, &req, "refused", "permission denied");
+		client_reply_error(c, "permission denied");
+		return;
+	}
+	reply = json_object();
+	if (!reply || json_object_set_new(reply, "ok", json_true()) < 0) {
+		json_decref(reply);
+		ward_err_set(&err, ENOMEM, "%s", control_cmd_to_string(req.cmd));
+		reply = NULL;
+	} else if (dispatch(c, &req, reply, &err) < 0) {
+		json_decref(reply);
+		reply = NULL;
+		if (!err.msg[0])
+			ward_err_set(&err, 0, "%s failed", control_cmd_to_string(req.cmd));
+	}
+	audit_request(c, &req, "allowed", reply ? "ok" : err.msg);
+	if (!reply) {
+		client_reply_error(c, err.msg);
+		return;
+	}
+	if (client_reply(c, reply) < 0)
+		return;
+	if (req.cmd == CONTROL_LOGS && req.follow) {
+		c->following = true;
+		memcpy(c->follow_tenant, req.tenant, sizeof(c->follow_tenant));
+		memcpy(c->follow_service, req.service, sizeof(c->follow_service));
+		client_arm_idle(c); /* cancels it: a follower may stay silent */
+	}
+}
+
+static void client_line_too_long(struct client *c)
+{
+	char msg[128];
+
+	snprintf(msg, sizeof(msg),
+		 "malformed request: request longer than %d bytes (newline included)",
+		 CONTROL_MAX_REQUEST);
+	audit_control(c, NULL, NULL, NULL, "refused", msg);
+	c->read_closed = true;
+	c->close_when_drained = true;
+	c->in_len = c->in_scanned = 0;
+	client_reply_error(c, msg);
+}
+
+/* Handles every complete line in the input buffer. */
+static void client_take_lines(struct client *c)
+{
+	size_t start = 0;
+
+	while (!c->read_closed && !c->dead) {
+		char *nl = memchr(c->in + c->in_scanned, '\n', c->in_len - c->in_scanned);
+
+		if (!nl) {
+			c->in_scanned = c->in_len;
+			break;
+		}
+		client_handle_line(c, c->in + start, (size_t)(nl - (c->in + start)));
+		start = (size_t)(nl - c->in) + 1;
+		c->in_scanned = start;
+	}
+	if (c->dead || c->read_closed)
+		return;
+	memmove(c->in, c->in + start, c->in_len - start);
+	c->in_len -= start;
+	c->in_scanned -= start;
+	if (c->in_len == CONTROL_MAX_REQUEST)
+		client_line_too_long(c);
+	else if (c->in_len == 0 && c->in_cap > INPUT_MIN_CAP) {
+		/* An idle client holds no request-sized buffer. */
+		free(c->in);
+		c->in = NULL;
+		c->in_cap = 0;
+	}
+}
+
+static void client_eof(struct client *c)
+{
+	/* A last request without its newline is still a request. */
+	if (c->in_len && !c->dead)
+		client_handle_line(c, c->in, c->in_len);
+	c->in_len = c->in_scanned = 0;
+	c->read_closed = true;
+	/* Half-closed: a follower keeps following; anyone else gets its replies. */
+	if (!c->following)
+		c->close_when_drained = true;
+}
+
+static void client_read(struct client *c)
+{
+	for (int i = 0; i < READS_PER_TURN && !c->read_closed && !c->dead; i++) {
+		ssize_t n;
+
+		if (c->in_len == CONTROL_MAX_REQUEST) {
+			client_line_too_long(c); /* take_lines saw to it; never a 0-byte read */
+			return;
+		}
+		if (c->in_len == c->in_cap) {
+			size_t cap = c->in_cap ? c->in_cap * 2 : INPUT_MIN_CAP;
+			char *p;
+
+			if (cap > CONTROL_MAX_REQUEST)
+				cap = CONTROL_MAX_REQUEST;
+			p = realloc(c->in, cap);
+			if (!p) {
+				client_drop(c);
+				return;
+			}
+			c->in = p;
+			c->in_cap = cap;
+		}
+		n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				client_drop(c);
+			return;
+		}
+		if (n == 0) {
+			client_eof(c);
+			return;
+		}
+		c->in_len += (size_t)n;
+		client_take_lines(c);
+	}
+}
+
+static void client_event(struct loop *l, int fd, uint32_t events, void *ud)
+{
+	struct client *c = ud;
+
+	/* While busy, a drop only marks the client dead: it is freed below. */
+	c->busy = true;
+	if (events & EPOLLERR)
+		c->dead = true;
+	if (!c->dead && (events & EPOLLOUT))
+		client_flush(c);
+	if (!c->dead && !c->read_closed && (events & (EPOLLIN | EPOLLHUP)))
+		client_read(c);
+	/* Both directions shut: nobody will read a reply. */
+	if (events & EPOLLHUP)
+		c->dead = true;
+	if (!c->dead)
+		client_flush(c);
+	c->busy = false;
+	if (c->dead) {
+		client_free(c);
+		return;
+	}
+	if (c->close_when_drained && !client_pending(c)) {
+		client_free(c);
+		return;
+	}
+	client_watch(c);
+}
+
+/* ---- accepting ---- */
+
+static gid_t *peer_groups(int fd, size_t *n)
+{
+	socklen_t size = 64 * sizeof(gid_t);
+
+	*n = 0;
+	for (;;) {
+		gid_t *g = malloc(size);
+		socklen_t len = size;
+
+		if (!g)
+			return NULL;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) == 0) {
+			*n = len / sizeof(gid_t);
+			return g;
+		}
+		free(g);
+		/* ERANGE tells the size needed. Anything else: no supplementary
+		 * groups, which can only lower the rights. */
+		if (errno != ERANGE || len <= size || len > (1u << 20))
+			return NULL;
+		size = len;
+	}
+}
+
+static void peer_user(uid_t uid, char *out, size_t size)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t bufsize = 1024;
+
+	for (;;) {
+		struct passwd pw, *res = NULL;
+		char *p = realloc(buf, bufsize);
+		int r;
+
+		if (!p)
+			break;
+		buf = p;
+		r = getpwuid_r(uid, &pw, buf, bufsize, &res);
+		if (r == ERANGE && bufsize < (1u << 20)) {
+			bufsize *= 2;
+			continue;
+		}
+		if (r == 0 && res && res->pw_name) {
+			int n = snprintf(out, size, "%s", res->pw_name);
+
+			if (n >= 0 && (size_t)n < size)
+				return;
+		}
+		break;
+	}
+	snprintf(out, size, "%u", (unsigned)uid);
+}
+
+static void client_new(struct control *ctl, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	_cleanup_free_ gid_t *groups = NULL;
+	size_t n_groups = 0;
+	struct client *c;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof(cred)) {
+		close(fd);
+		return;
+	}
+	groups = peer_groups(fd, &n_groups);
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	*c = (struct client){
+	    .ctl = ctl, .fd = fd, .pid = cred.pid, .uid = cred.uid, .gid = cred.gid};
+	peer_user(cred.uid, c->user, sizeof(c->user));
+	c->right = control_peer_right(ctl->cfg, cred.uid, cred.gid, groups, n_groups);
+	if (loop_add_fd(ctl->loop, fd, EPOLLIN, client_event, c) < 0) {
+		close(fd);
+		free(c);
+		return;
+	}
+	c->events = EPOLLIN;
+	c->next = ctl->clients;
+	if (ctl->clients)
+		ctl->clients->prev = c;
+	ctl->clients = c;
+	ctl->n_clients++;
+	client_arm_idle(c);
+}
+
+static void on_accept(struct loop *l, int fd, uint32_t events, void *ud);
+
+static void accept_resume(struct loop *l, void *ud)
+{
+	struct control *ctl = ud;
+
+	ctl->accept_retry = NULL;
+	loop_mod_fd(l, ctl->fd, EPOLLIN);
+}
+
+static void on_accept(struct loop *l, int fd, uint32_t events, void *ud)
+{
+	struct control *ctl = ud;
+
+	for (int i = 0; i < ACCEPTS_PER_TURN; i++) {
+		int cfd = accept4(ctl->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (cfd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			fprintf(stderr, "wardd: control: accept: %s\n", strerror(errno));
+			/* Out of fds or memory: the socket stays readable, so stop
+			 * watching it for a moment instead of spinning. */
+			if (!ctl->accept_retry && loop_mod_fd(l, ctl->fd, 0) == 0) {
+				ctl->accept_retry =
+				    loop_timer_add(l, ACCEPT_RETRY_MS, accept_resume, ctl);
+				if (!ctl->accept_retry)
+					loop_mod_fd(l, ctl->fd, EPOLLIN);
+			}
+			return;
+		}
+		if (ctl->n_clients >= CONTROL_MAX_CLIENTS) {
+			close(cfd);
+			if (!ctl->warned_full)
+				fprintf(stderr,
+					"wardd: control: %d clients connected, refusing more\n",
+					CONTROL_MAX_CLIENTS);
+			ctl->warned_full = true;
+			continue;
+		}
+		ctl->warned_full = false;
+		client_new(ctl, cfd);
+	}
+}
+
+/* ---- followers ---- */
+
+static void on_output(const char *tenant, const char *service, const char *data, size_t len,
+		      void *ud)
+{
+	struct control *ctl = ud;
+	_cleanup_free_ char *line = NULL;
+	size_t line_len = 0;
+	struct client *next;
+
+	for (struct client *c = ctl->clients; c; c = next) {
+		next = c->next;
+		if (!c->following || c->dead || strcmp(c->follow_tenant, tenant) != 0 ||
+		    strcmp(c->follow_service, service) != 0)
+			continue;
+		if (!line) {
+			json_t *o = json_object();
+
+			if (o)
+				json_object_set_new(o, "data", json_string_lossy(data, len));
+			line = json_line(o, &line_len);
+			if (!line)
+				return;
+		}
+		client_queue(c, line, line_len);
+	}
+}
+
+/* ---- the socket ---- */
+
+static int remove_stale_socket(const char *path, struct ward_err *err)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return ward_err_set(err, errno, "lstat %s", path);
+	}
+	if (!S_ISSOCK(st.st_mode))
+		return ward_err_set(err, 0, "%s exists and is not a socket: not replacing it",
+				    path);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return ward_err_set(err, errno, "remove stale %s", path);
+	return 0;
+}
+
+static int socket_set_access(const char *path, const char *group, struct ward_err *err)
+{
+	gid_t gid = getegid();
+
+	if (group && *group && !group_gid(group, &gid))
+		fprintf(stderr,
+			"wardd: warning: socket group \"%s\" does not exist: %s stays "
+			"accessible to root only\n",
+			group, path);
+	if (fchownat(AT_FDCWD, path, (uid_t)-1, gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return ward_err_set(err, errno, "chown %s", path);
+	/* Only now that the group is right may the group get in. */
+	if (fchmodat(AT_FDCWD, path, 0660, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOTSUP && errno != EOPNOTSUPP)
+			return ward_err_set(err, errno, "chmod %s", path);
+		if (chmod(path, 0660) < 0) /* no /proc for the no-follow path */
+			return ward_err_set(err, errno, "chmod %s", path);
+	}
+	return 0;
+}
+
+struct control *control_new(const struct ward_config *cfg, struct loop *loop,
+			    struct supervisor *sup, struct audit *audit, struct ward_err *err)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	_cleanup_close_ int fd = -1;
+	struct control *ctl;
+	mode_t old_mask;
+	int n, r, e;
+
+	n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control.sock", cfg->state_dir);
+	if (n < 0 || (size_t)n >= sizeof(sa.sun_path)) {
+		ward_err_set(err, ENAMETOOLONG, "control socket %s/control.sock", cfg->state_dir);
+		return NULL;
+	}
+	if (remove_stale_socket(sa.sun_path, err) < 0)
+		return NULL;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		ward_err_set(err, errno, "control socket");
+		return NULL;
+	}
+	/* Born 0600: nobody connects before owner and mode are final. */
+	old_mask = umask(0177);
+	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	e = errno;
+	umask(old_mask);
+	if (r < 0) {
+		ward_err_set(err, e, "bind %s", sa.sun_path);
+		return NULL;
+	}
+	if (socket_set_access(sa.sun_path, cfg->socket_group, err) < 0) {
+		unlink(sa.sun_path);
+		return NULL;
+	}
+	if (listen(fd, CONTROL_BACKLOG) < 0) {
+		ward_err_set(err, errno, "listen %s", sa.sun_path);
+		unlink(sa.sun_path);
+		return NULL;
+	}
+	ctl = calloc(1, sizeof(*ctl));
+	if (!ctl) {
+		unlink(sa.sun_path);
+		ward_err_set(err, ENOMEM, "control");
+		return NULL;
+	}
+	*ctl = (struct control){.cfg = cfg,
+				.loop = loop,
+				.sup = sup,
+				.audit = audit,
+				.fd = -1,
+				.idle_ms = CONTROL_IDLE_MS};
+	memcpy(ctl->path, sa.sun_path, sizeof(ctl->path));
+	r = loop_add_fd(loop, fd, EPOLLIN, on_accept, ctl);
+	if (r < 0) {
+		ward_err_set(err, -r, "control: watch %s", sa.sun_path);
+		unlink(sa.sun_path);
+		free(ctl);
+		return NULL;
+	}
+	ctl->fd = TAKE_FD(fd);
+	if (sup)
+		supervisor_set_output_hook(sup, on_output, ctl);
+	return ctl;
+}
+
+void control_set_idle_timeout(struct control *c, uint64_t ms)
+{
+	c->idle_ms = ms;
+}
+
+size_t control_count_clients(const struct control *c)
+{
+	return c->n_clients;
+}
+
+void control_free(struct control *c)
+{
+	if (!c)
+		return;
+	if (c->sup)
+		supervisor_set_output_hook(c->sup, NULL, NULL);
+	for (struct client *cl = c->clients, *next; cl; cl = next) {
+		next = cl->next;
+		client_free(cl);
+	}
+	loop_timer_cancel(c->loop, c->accept_retry);
+	loop_del_fd(c->loop, c->fd);
+	close(c->fd);
+	unlink(c->path);
+	free(c);
+}

@@ -1,0 +1,1349 @@
+/* The supervisor: every tenant's services, each with its state machine and
+ * restart policy (systemd's meanings), started in `after` order, stopped in
+ * reverse. It knows nothing of namespaces: launch.c builds the sandboxes,
+ * this file decides when. Everything runs on the loop; nothing blocks. */
+#include "ward/supervise.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "ward/cleanup.h"
+#include "ward/launch.h"
+#include "ward/logs.h"
+#include "ward/seccomp.h"
+
+enum stop_by { STOP_BY_OPERATOR, STOP_BY_SHUTDOWN, STOP_BY_RELOAD };
+enum after_stop { AFTER_STOP_NOTHING, AFTER_STOP_START, AFTER_STOP_REMOVE };
+
+struct tenant_rt;
+
+struct svc {
+	struct tenant_rt *tenant;
+	const struct ward_service *def; /* in tenant->profile */
+	enum service_state state;
+	bool want_running;   /* the operator's intent; a restart never overrides a stop */
+	uint64_t since_ms;   /* when the current state began */
+	uint64_t started_ms; /* when the last start happened */
+
+	struct launch_handle h; /* h.pid > 0 while a sandbox exists */
+	pid_t service_pid;      /* host pid of the service, 0 when not running */
+	bool exit_seen;
+	int exit_status;
+	char start_error[768]; /* the step that failed, when the sandbox failed */
+	struct seccomp_program prog;
+	bool prog_ready;
+
+	int out_fd; /* read end of the service's stdout/stderr */
+	struct log_sink *log;
+
+	unsigned restarts;    /* restarts since the daemon started (status) */
+	unsigned consecutive; /* consecutive restarts, for the delay */
+	uint64_t *starts;     /* ring of recent start times, for the start limit */
+	size_t n_starts, cap_starts;
+	struct loop_timer *timer; /* restart delay or stop timeout */
+	enum stop_by stop_by;
+	bool killed; /* the stop needed SIGKILL */
+	enum after_stop after_stop;
+	char last_exit[80];
+};
+
+struct tenant_rt {
+	struct supervisor *sup;
+	struct ward_tenant *profile;
+	struct svc **svcs;
+	size_t n_svcs;
+	bool removing;
+	struct tenant_rt *next;
+};
+
+struct supervisor {
+	const struct ward_config *cfg;
+	struct loop *loop;
+	struct audit *audit;
+	struct tenant_rt *tenants;
+	int devnull;
+	supervisor_output_fn out_fn;
+	void *out_ud;
+	bool shutting_down;
+	void (*shutdown_done)(void *ud);
+	void *shutdown_ud;
+};
+
+static const char *const state_names[] = {
+	[SERVICE_STOPPED] = "stopped", [SERVICE_STARTING] = "starting",
+	[SERVICE_RUNNING] = "running", [SERVICE_STOPPING] = "stopping",
+	[SERVICE_BACKOFF] = "backoff", [SERVICE_FAILED] = "failed",
+};
+
+const char *service_state_to_string(enum service_state s)
+{
+	return (unsigned)s < sizeof(state_names) / sizeof(*state_names) ? state_names[s] : "invalid";
+}
+
+/* ---- restart policy: pure functions ---- */
+
+bool exit_is_clean(int st)
+{
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st) == 0;
+	if (WIFSIGNALED(st)) {
+		int sig = WTERMSIG(st);
+		return sig == SIGTERM || sig == SIGINT || sig == SIGHUP || sig == SIGPIPE;
+	}
+	return false;
+}
+
+bool restart_wanted(enum restart_on on, int st)
+{
+	switch (on) {
+	case RESTART_ALWAYS:
+		return true;
+	case RESTART_FAILURE:
+		return !exit_is_clean(st);
+	case RESTART_NEVER:
+		return false;
+	}
+	return false;
+}
+
+uint64_t restart_delay_ms(const struct ward_restart *r, unsigned n)
+{
+	uint64_t d = r->delay_ms;
+
+	/* Doubling per consecutive restart, capped: systemd's RestartSteps
+	 * grows geometrically too; doubling is the simple, documented form. */
+	for (unsigned i = 1; i < n && d < r->max_delay_ms; i++)
+		d = d > UINT64_MAX / 2 ? UINT64_MAX : d * 2;
+	return d < r->max_delay_ms ? d : r->max_delay_ms;
+}
+
+void exit_reason(int st, char *buf, size_t len)
+{
+	if (WIFEXITED(st))
+		snprintf(buf, len, "exited %d", WEXITSTATUS(st));
+	else if (WIFSIGNALED(st))
+		snprintf(buf, len, "killed by SIG%s%s", sigabbrev_np(WTERMSIG(st)) ? sigabbrev_np(WTERMSIG(st)) : "?",
+			 WCOREDUMP(st) ? " (core dumped)" : "");
+	else
+		snprintf(buf, len, "status 0x%x", st);
+}
+
+/* ---- small helpers ---- */
+
+static void audit_svc(struct svc *v, const char *event, json_t *fields)
+{
+	if (!fields)
+		fields = json_object();
+	json_object_set_new(fields, "tenant", json_string(v->tenant->profile->name));
+	json_object_set_new(fields, "service", json_string(v->def->name));
+	audit_event(v->tenant->sup->audit, event, fields);
+}
+
+static void svc_set_state(struct svc *v, enum service_state s)
+{
+	v->state = s;
+	v->since_ms = loop_now_ms();
+}
+
+static void svc_cancel_timer(struct svc *v)
+{
+	if (v->timer) {
+		loop_timer_cancel(v->tenant->sup->loop, v->timer);
+		v->timer = NULL;
+	}
+}
+
+static struct svc *tenant_svc(struct tenant_rt *t, const char *name)
+{
+	for (size_t i = 0; i < t->n_svcs; i++)
+		if (strcmp(t->svcs[i]->def->name, name) == 0)
+			return t->svcs[i];
+	return NULL;
+}
+
+static struct tenant_rt *find_tenant(struct supervisor *s, const char *name)
+{
+	for (struct tenant_rt *t = s->tenants; t; t = t->next)
+		if (!t->removing && strcmp(t->profile->name, name) == 0)
+			return t;
+	return NULL;
+}
+
+static bool svc_active(const struct svc *v)
+{
+	return v->state == SERVICE_STARTING || v->state == SERVICE_RUNNING ||
+	       v->state == SERVICE_STOPPING;
+}
+
+static void svc_try_start(struct svc *v);
+static void svc_stop(struct svc *v, enum stop_by by);
+static void tenant_progress(struct tenant_rt *t);
+static void supervisor_check_shutdown(struct supervisor *s);
+
+/* ---- output capture ---- */
+
+static void svc_close_output(struct svc *v)
+{
+	if (v->out_fd >= 0) {
+		loop_del_fd(v->tenant->sup->loop, v->out_fd);
+		close(v->out_fd);
+		v->out_fd = -1;
+	}
+}
+
+/* At most one read per wakeup: a service that writes a lot gets its turn
+ * like everyone else and never holds the loop. */
+static void on_output(struct loop *l, int fd, uint32_t events, void *ud)
+{
+	struct svc *v = ud;
+	char buf[65536];
+	ssize_t n = read(fd, buf, sizeof(buf));
+
+	(void)l;
+	(void)events;
+	if (n > 0) {
+		struct ward_err err = {0};
+		if (v->log && log_sink_write(v->log, buf, (size_t)n, &err) < 0)
+			fprintf(stderr, "wardd: %s/%s: log: %s\n", v->tenant->profile->name,
+				v->def->name, err.msg);
+		if (v->tenant->sup->out_fn)
+			v->tenant->sup->out_fn(v->tenant->profile->name, v->def->name, buf, (size_t)n,
+					       v->tenant->sup->out_ud);
+		return;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	svc_close_output(v);
+}
+
+static int svc_log_path(struct svc *v, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/%s/%s.log", v->tenant->sup->cfg->log_dir,
+			 v->tenant->profile->name, v->def->name);
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+static int svc_open_output(struct svc *v, int *write_end, struct ward_err *err)
+{
+	int p[2];
+	char path[4096];
+
+	if (!v->log) {
+		if (svc_log_path(v, path, sizeof(path)) < 0)
+			return ward_err_set(err, ENAMETOOLONG, "log path");
+		v->log = log_sink_open(path, v->tenant->sup->cfg->log_max_bytes,
+				       v->tenant->sup->cfg->log_keep, err);
+		if (!v->log)
+			return -1;
+	}
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return ward_err_set(err, errno, "pipe");
+	/* Only our end is non-blocking: the service writes as it likes. */
+	if (fcntl(p[0], F_SETFL, O_NONBLOCK) < 0 ||
+	    loop_add_fd(v->tenant->sup->loop, p[0], EPOLLIN, on_output, v) < 0) {
+		close(p[0]);
+		close(p[1]);
+		return ward_err_set(err, errno, "output pipe");
+	}
+	v->out_fd = p[0];
+	*write_end = p[1];
+	return 0;
+}
+
+/* ---- the sandbox's events ---- */
+
+static pid_t find_service_pid(pid_t init)
+{
+	char path[64], buf[64];
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", init, init);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return (pid_t)strtol(buf, NULL, 10);
+}
+
+static void svc_read_events(struct svc *v)
+{
+	struct launch_event ev;
+
+	/* The socket is non-blocking: only what is there now. */
+	while (v->h.sync_fd >= 0 && launch_read_event(&v->h, &ev) == 0) {
+		switch (ev.kind) {
+		case LAUNCH_EVENT_RUNNING:
+			if (v->state == SERVICE_STARTING) {
+				v->service_pid = find_service_pid(v->h.pid);
+				svc_set_state(v, SERVICE_RUNNING);
+				audit_svc(v, "service-start", json_pack("{s:i}", "pid", (int)v->service_pid));
+				tenant_progress(v->tenant);
+			}
+			break;
+		case LAUNCH_EVENT_FAILED:
+			snprintf(v->start_error, sizeof(v->start_error), "%s", ev.message);
+			break;
+		case LAUNCH_EVENT_EXITED:
+			v->exit_seen = true;
+			v->exit_status = ev.status;
+			break;
+		case LAUNCH_EVENT_GONE:
+			loop_del_fd(v->tenant->sup->loop, v->h.sync_fd);
+			close(v->h.sync_fd);
+			v->h.sync_fd = -1;
+			return;
+		}
+	}
+}
+
+static void on_sync(struct loop *l, int fd, uint32_t events, void *ud)
+{
+	(void)l;
+	(void)fd;
+	(void)events;
+	svc_read_events(ud);
+}
+
+static void svc_schedule_restart(struct svc *v);
+static void svc_enter_failed(struct svc *v, const char *reason);
+
+/* The sandbox is gone (its init exited): decide what comes next. */
+static void svc_sandbox_gone(struct svc *v, int init_status)
+{
+	struct supervisor *s = v->tenant->sup;
+	int st = v->exit_seen ? v->exit_status : init_status;
+	bool start_failed = !v->exit_seen && v->start_error[0];
+	bool was_stopping = v->state == SERVICE_STOPPING;
+
+	svc_cancel_timer(v);
+	if (v->h.sync_fd >= 0)
+		loop_del_fd(s->loop, v->h.sync_fd);
+	if (v->h.pidfd >= 0)
+		loop_del_fd(s->loop, v->h.pidfd);
+	v->h.pid = -1; /* already reaped */
+	launch_release(&v->h);
+	/* The pid namespace is gone, so is every writer of the pipe: what is
+	 * left in it is the last output. */
+	for (int i = 0; i < 64 && v->out_fd >= 0; i++)
+		on_output(s->loop, v->out_fd, EPOLLIN, v);
+	svc_close_output(v);
+	if (start_failed) {
+		snprintf(v->last_exit, sizeof(v->last_exit), "start failed");
+		audit_svc(v, "service-start-failed", json_pack("{s:s}", "error", v->start_error));
+		fprintf(stderr, "wardd: %s/%s: %s\n", v->tenant->profile->name, v->def->name,
+			v->start_error);
+		st = 0x100; /* as "exited 1": a failed start is a failure */
+	} else {
+		exit_reason(st, v->last_exit, sizeof(v->last_exit));
+		audit_svc(v, "service-exit",
+			  json_pack("{s:i, s:s, s:o, s:o, s:b, s:b}", "pid", (int)v->service_pid,
+				    "status", v->last_exit,
+				    "code", WIFEXITED(st) ? json_integer(WEXITSTATUS(st)) : json_null(),
+				    "signal", WIFSIGNALED(st) ? json_integer(WTERMSIG(st)) : json_null(),
+				    "core_dumped", WIFSIGNALED(st) && WCOREDUMP(st),
+				    "clean", exit_is_clean(st)));
+	}
+	v->service_pid = 0;
+	v->exit_seen = false;
+	v->start_error[0] = '\0';
+
+	if (was_stopping || !v->want_running) {
+		svc_set_state(v, SERVICE_STOPPED);
+		if (was_stopping) {
+			static const char *const by[] = {"operator", "shutdown", "reload"};
+			audit_svc(v, "service-stop", json_pack("{s:s, s:b}", "by", by[v->stop_by], "killed", v->killed));
+		}
+		v->killed = false;
+	} else if (restart_wanted(v->def->policy.restart.on, st) || start_failed) {
+		if (start_failed && v->def->policy.restart.on == RESTART_NEVER)
+			svc_enter_failed(v, "start failed and restart.on is never");
+		else
+			svc_schedule_restart(v);
+	} else {
+		svc_set_state(v, SERVICE_STOPPED);
+		v->want_running = false;
+	}
+	tenant_progress(v->tenant);
+	supervisor_check_shutdown(s);
+}
+
+static void on_pidfd(struct loop *l, int fd, uint32_t events, void *ud)
+{
+	struct svc *v = ud;
+	int st = 0;
+	pid_t r;
+
+	(void)l;
+	(void)fd;
+	(void)events;
+	r = waitpid(v->h.pid, &st, WNOHANG);
+	if (r == 0)
+		return;
+	if (r < 0 && errno != ECHILD)
+		return;
+	/* The init's last words may sit in the socket still. */
+	svc_read_events(v);
+	svc_sandbox_gone(v, st);
+}
+
+/* ---- starting ---- */
+
+static bool start_limit_hit(struct svc *v, uint64_t now)
+{
+	const struct ward_restart *r = &v->def->policy.restart;
+	uint64_t window = (uint64_t)r->interval_s * 1000;
+	size_t keep = 0;
+
+	/* Drop starts that left the window. */
+	for (size_t i = 0; i < v->n_starts; i++)
+		if (now - v->starts[i] < window)
+			v->starts[keep++] = v->starts[i];
+	v->n_starts = keep;
+	return v->n_starts >= r->burst;
+}
+
+static int remember_start(struct svc *v, uint64_t now)
+{
+	if (v->n_starts == v->cap_starts) {
+		size_t cap = v->cap_starts ? 2 * v->cap_starts : 8;
+		uint64_t *n = realloc(v->starts, cap * sizeof(*n));
+		if (!n)
+			return -1;
+		v->starts = n;
+		v->cap_starts = cap;
+	}
+	v->starts[v->n_starts++] = now;
+	return 0;
+}
+
+static void svc_enter_failed(struct svc *v, const char *reason)
+{
+	svc_set_state(v, SERVICE_FAILED);
+	audit_svc(v, "service-failed", json_pack("{s:s}", "reason", reason));
+	fprintf(stderr, "wardd: %s/%s: failed: %s\n", v->tenant->profile->name, v->def->name, reason);
+}
+
+static int check_data_dir(const char *path, const struct ward_tenant *t, struct ward_err *err)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return ward_err_set(err, errno, "data directory %s", path);
+	if (!S_ISDIR(st.st_mode))
+		return ward_err_set(err, ENOTDIR, "data directory %s", path);
+	if (st.st_uid != t->ids.uid || st.st_gid != t->ids.uid)
+		return ward_err_set(err, 0, "data directory %s: owned by %u:%u, must be %u:%u", path,
+				    st.st_uid, st.st_gid, t->ids.uid, t->ids.uid);
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return ward_err_set(err, 0, "data directory %s: writable by group or others", path);
+	return 0;
+}
+
+static int svc_launch(struct svc *v, struct ward_err *err)
+{
+	struct supervisor *s = v->tenant->sup;
+	const struct ward_tenant *t = v->tenant->profile;
+	char data_dir[4096], cache_dir[4096];
+	int out_w = -1;
+	int r;
+
+	if (snprintf(data_dir, sizeof(data_dir), "%s/%s", s->cfg->data_dir, t->name) >= (int)sizeof(data_dir) ||
+	    snprintf(cache_dir, sizeof(cache_dir), "%s/cache", s->cfg->state_dir) >= (int)sizeof(cache_dir))
+		return ward_err_set(err, ENAMETOOLONG, "paths");
+	if (v->def->policy.filesystem.data && check_data_dir(data_dir, t, err) < 0)
+		return -1;
+	/* Compiled once per definition, kept for every restart. */
+	if (!v->prog_ready) {
+		if (seccomp_compile(&v->def->policy.seccomp, cache_dir, &v->prog, err) < 0)
+			return -1;
+		v->prog_ready = true;
+	}
+	if (svc_open_output(v, &out_w, err) < 0)
+		return -1;
+	{
+		struct launch_spec spec = {
+			.tenant = t,
+			.service = v->def,
+			.policy = &v->def->policy,
+			.data_dir = data_dir,
+			.seccomp = &v->prog,
+			.stdio = {s->devnull, out_w, out_w},
+		};
+		r = launch_start(&spec, &v->h, err);
+	}
+	close(out_w);
+	if (r < 0) {
+		svc_close_output(v);
+		return -1;
+	}
+	if (fcntl(v->h.sync_fd, F_SETFL, O_NONBLOCK) < 0 ||
+	    loop_add_fd(s->loop, v->h.sync_fd, EPOLLIN, on_sync, v) < 0 ||
+	    loop_add_fd(s->loop, v->h.pidfd, EPOLLIN, on_pidfd, v) < 0) {
+		/* Without its events the sandbox cannot be supervised. */
+		loop_del_fd(s->loop, v->h.sync_fd);
+		launch_signal(&v->h, SIGKILL);
+		launch_release(&v->h);
+		svc_close_output(v);
+		return ward_err_set(err, ENOMEM, "watching the sandbox");
+	}
+	return 0;
+}
+
+static bool deps_running(struct svc *v)
+{
+	for (size_t i = 0; i < v->def->n_after; i++) {
+		struct svc *d = tenant_svc(v->tenant, v->def->after[i]);
+		if (d && d->state != SERVICE_RUNNING)
+			return false;
+	}
+	return true;
+}
+
+/* Starts now if its `after` services run; otherwise tenant_progress starts
+ * it when they do. */
+static void svc_try_start(struct svc *v)
+{
+	struct ward_err err = {0};
+	uint64_t now = loop_now_ms();
+	char reason[128];
+
+	if (v->tenant->sup->shutting_down || v->tenant->removing || !v->want_running)
+		return;
+	/* Only from stopped: a service in backoff waits for its timer. */
+	if (v->state != SERVICE_STOPPED)
+		return;
+	if (!deps_running(v))
+		return;
+	svc_cancel_timer(v);
+	if (start_limit_hit(v, now)) {
+		snprintf(reason, sizeof(reason), "start limit: %u starts within %u s",
+			 v->def->policy.restart.burst, v->def->policy.restart.interval_s);
+		svc_enter_failed(v, reason);
+		return;
+	}
+	remember_start(v, now);
+	v->started_ms = now;
+	if (svc_launch(v, &err) < 0) {
+		snprintf(v->last_exit, sizeof(v->last_exit), "start failed");
+		audit_svc(v, "service-start-failed", json_pack("{s:s}", "error", err.msg));
+		fprintf(stderr, "wardd: %s/%s: %s\n", v->tenant->profile->name, v->def->name, err.msg);
+		/* Treated like a failed run: the restart policy applies, and
+		 * the start limit ends a start that can never work. */
+		if (v->def->policy.restart.on == RESTART_NEVER)
+			svc_enter_failed(v, "start failed and restart.on is never");
+		else
+			svc_schedule_restart(v);
+		return;
+	}
+	svc_set_state(v, SERVICE_STARTING);
+}
+
+static void on_restart_timer(struct loop *l, void *ud)
+{
+	struct svc *v = ud;
+
+	(void)l;
+	v->timer = NULL;
+	svc_set_state(v, SERVICE_STOPPED);
+	svc_try_start(v);
+}
+
+static void svc_schedule_restart(struct svc *v)
+{
+	const struct ward_restart *r = &v->def->policy.restart;
+	uint64_t delay;
+
+	/* A service that stayed up longer than the window starts over. */
+	if (v->started_ms && loop_now_ms() - v->started_ms > (uint64_t)r->interval_s * 1000)
+		v->consecutive = 0;
+	v->consecutive++;
+	v->restarts++;
+	delay = restart_delay_ms(r, v->consecutive);
+	svc_set_state(v, SERVICE_BACKOFF);
+	audit_svc(v, "service-restart",
+		  json_pack("{s:I, s:i}", "delay_ms", (json_int_t)delay, "restarts", (int)v->restarts));
+	v->timer = loop_timer_add(v->tenant->sup->loop, delay, on_restart_timer, v);
+	if (!v->timer)
+		svc_enter_failed(v, "out of memory for a timer");
+}
+
+/* ---- stopping ---- */
+
+static void on_stop_timeout(struct loop *l, void *ud)
+{
+	struct svc *v = ud;
+
+	(void)l;
+	v->timer = NULL;
+	/* SIGKILL to the init: the kernel then kills every process of the
+	 * pid namespace, grandchildren and double-forkers included. */
+	v->killed = true;
+	launch_signal(&v->h, SIGKILL);
+}
+
+static void svc_stop(struct svc *v, enum stop_by by)
+{
+	struct supervisor *s = v->tenant->sup;
+
+	v->want_running = false;
+	switch (v->state) {
+	case SERVICE_BACKOFF:
+	case SERVICE_FAILED:
+		svc_cancel_timer(v);
+		svc_set_state(v, SERVICE_STOPPED);
+		break;
+	case SERVICE_STARTING:
+		/* The init takes signals only once its handlers are in place:
+		 * a sandbox still being built is simply killed. */
+		v->stop_by = by;
+		svc_set_state(v, SERVICE_STOPPING);
+		v->killed = true;
+		launch_signal(&v->h, SIGKILL);
+		break;
+	case SERVICE_RUNNING:
+		v->stop_by = by;
+		svc_set_state(v, SERVICE_STOPPING);
+		launch_signal(&v->h, SIGTERM);
+		svc_cancel_timer(v);
+		v->timer = loop_timer_add(s->loop, (uint64_t)v->def->policy.stop_timeout_s * 1000,
+					  on_stop_timeout, v);
+		if (!v->timer)
+			on_stop_timeout(s->loop, v);
+		break;
+	case SERVICE_STOPPED:
+	case SERVICE_STOPPING:
+		break;
+	}
+}
+
+/* Is some service of the tenant that names v in `after` still active? */
+static bool has_active_dependents(struct svc *v)
+{
+	for (size_t i = 0; i < v->tenant->n_svcs; i++) {
+		struct svc *o = v->tenant->svcs[i];
+		for (size_t j = 0; j < o->def->n_after; j++)
+			if (strcmp(o->def->after[j], v->def->name) == 0 && svc_active(o))
+				return true;
+	}
+	return false;
+}
+
+static void svc_free(struct svc *v)
+{
+	struct supervisor *s = v->tenant->sup;
+
+	svc_cancel_timer(v);
+	svc_close_output(v);
+	if (v->h.sync_fd >= 0)
+		loop_del_fd(s->loop, v->h.sync_fd);
+	if (v->h.pidfd >= 0)
+		loop_del_fd(s->loop, v->h.pidfd);
+	if (v->h.pid > 0)
+		launch_signal(&v->h, SIGKILL);
+	launch_release(&v->h);
+	log_sink_close(v->log);
+	seccomp_program_free(&v->prog);
+	free(v->starts);
+	free(v);
+}
+
+static void tenant_free_rt(struct tenant_rt *t)
+{
+	for (size_t i = 0; i < t->n_svcs; i++)
+		svc_free(t->svcs[i]);
+	free(t->svcs);
+	tenant_free(t->profile);
+	free(t);
+}
+
+static void supervisor_unlink_tenant(struct supervisor *s, struct tenant_rt *t)
+{
+	for (struct tenant_rt **p = &s->tenants; *p; p = &(*p)->next)
+		if (*p == t) {
+			*p = t->next;
+			return;
+		}
+}
+
+/* Moves every service of the tenant one step towards what is wanted:
+ * services wanting to run start once their `after` services run; services
+ * not wanted stop once nothing active depends on them (reverse order). */
+static void tenant_progress(struct tenant_rt *t)
+{
+	bool all_stopped = true;
+
+	for (size_t i = 0; i < t->n_svcs; i++) {
+		struct svc *v = t->svcs[i];
+
+		if (v->want_running)
+			svc_try_start(v);
+		else if ((v->state == SERVICE_RUNNING || v->state == SERVICE_STARTING) &&
+			 !has_active_dependents(v))
+			svc_stop(v, t->sup->shutting_down ? STOP_BY_SHUTDOWN
+					: t->removing	  ? STOP_BY_RELOAD
+							  : v->stop_by);
+	}
+	for (size_t i = 0; i < t->n_svcs; i++) {
+		struct svc *v = t->svcs[i];
+		if (svc_active(v) || v->state == SERVICE_BACKOFF)
+			all_stopped = false;
+		if (v->state == SERVICE_STOPPED && v->after_stop == AFTER_STOP_START) {
+			v->after_stop = AFTER_STOP_NOTHING;
+			v->want_running = true;
+			svc_try_start(v);
+		}
+	}
+	if (t->removing && all_stopped) {
+		supervisor_unlink_tenant(t->sup, t);
+		tenant_free_rt(t);
+	}
+}
+
+/* ---- tenants ---- */
+
+static struct svc *svc_new(struct tenant_rt *t, const struct ward_service *def)
+{
+	struct svc *v = calloc(1, sizeof(*v));
+
+	if (!v)
+		return NULL;
+	v->tenant = t;
+	v->def = def;
+	v->out_fd = -1;
+	v->h = (struct launch_handle){.pid = -1, .pidfd = -1, .sync_fd = -1};
+	v->since_ms = loop_now_ms();
+	return v;
+}
+
+static struct tenant_rt *tenant_rt_new(struct supervisor *s, struct ward_tenant *profile)
+{
+	struct tenant_rt *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->sup = s;
+	t->profile = profile;
+	t->svcs = calloc(profile->n_services ? profile->n_services : 1, sizeof(*t->svcs));
+	if (!t->svcs) {
+		free(t);
+		return NULL;
+	}
+	for (size_t i = 0; i < profile->n_services; i++) {
+		t->svcs[i] = svc_new(t, &profile->services[i]);
+		if (!t->svcs[i]) {
+			t->n_svcs = i;
+			t->profile = NULL;
+			tenant_free_rt(t);
+			return NULL;
+		}
+		t->svcs[i]->want_running = true;
+	}
+	t->n_svcs = profile->n_services;
+	return t;
+}
+
+/* The checks a profile file must pass before it is even parsed: the daemon
+ * runs what it says as root's delegate. */
+static int profile_file_trusted(int dirfd, const char *name, struct ward_err *err)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return ward_err_set(err, errno, "stat");
+	if (!S_ISREG(st.st_mode))
+		return ward_err_set(err, 0, "not a regular file%s", S_ISLNK(st.st_mode) ? " (a symlink)" : "");
+	if (st.st_uid != 0)
+		return ward_err_set(err, 0, "owned by uid %u, must be root's", st.st_uid);
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return ward_err_set(err, 0, "writable by group or others (mode %03o)", st.st_mode & 0777);
+	return 0;
+}
+
+struct loaded {
+	char name[WARD_NAME_MAX + 1];
+	char path[4096];
+	struct ward_tenant *profile; /* NULL: rejected */
+	json_t *errors;              /* array of strings when rejected */
+};
+
+static void reject(struct supervisor *s, struct loaded *l, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void reject(struct supervisor *s, struct loaded *l, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!l->errors)
+		l->errors = json_array();
+	json_array_append_new(l->errors, json_string(msg));
+	(void)s;
+}
+
+static void diag_to_errors(struct loaded *l, const struct ward_diag *d)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		const struct ward_diag_entry *e = &d->v[i];
+		char msg[1536];
+
+		if (e->line)
+			snprintf(msg, sizeof(msg), "%s:%u:%u: %s%s%s", e->file, e->line, e->col, e->path,
+				 e->path[0] ? ": " : "", e->message);
+		else
+			snprintf(msg, sizeof(msg), "%s: %s%s%s", e->file, e->path, e->path[0] ? ": " : "",
+				 e->message);
+		if (!l->errors)
+			l->errors = json_array();
+		json_array_append_new(l->errors, json_string(msg));
+	}
+}
+
+static void load_one(struct supervisor *s, int dirfd, const char *file, struct loaded *l)
+{
+	struct profile_options popts = {.policy_dirs = (const char *const *)s->cfg->policy_dirs,
+					.n_policy_dirs = s->cfg->n_policy_dirs};
+	struct ward_diag diag = {0};
+	struct ward_err err = {0};
+	size_t len = strlen(file) - 5;
+
+	memcpy(l->name, file, len);
+	l->name[len] = '\0';
+	snprintf(l->path, sizeof(l->path), "%s/%s", s->cfg->tenants_dir, file);
+	if (profile_file_trusted(dirfd, file, &err) < 0) {
+		reject(s, l, "%s: %s", l->path, err.msg);
+		return;
+	}
+	if (profile_load(l->path, &popts, &l->profile, &diag) < 0) {
+		diag_to_errors(l, &diag);
+		diag_free(&diag);
+		l->profile = NULL;
+		return;
+	}
+	if (strcmp(l->profile->name, l->name) != 0)
+		reject(s, l, "%s: tenant \"%s\" must be in a file named %s.json", l->path,
+		       l->profile->name, l->profile->name);
+	else if (!l->profile->ids.set)
+		reject(s, l, "%s: ids: required (pool allocation comes with onboarding)", l->path);
+	if (l->errors) {
+		tenant_free(l->profile);
+		l->profile = NULL;
+	}
+}
+
+static int loaded_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct loaded *)a)->name, ((const struct loaded *)b)->name);
+}
+
+/* Reads every TENANT.json of the tenants dir, sorted by name. Overlapping
+ * uid ranges would let two tenants share files and signals: the later one
+ * (by name) is rejected. */
+static struct loaded *load_dir(struct supervisor *s, size_t *n_out)
+{
+	DIR *d = opendir(s->cfg->tenants_dir);
+	struct loaded *v = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+
+	*n_out = 0;
+	if (!d) {
+		fprintf(stderr, "wardd: tenants directory %s: %s\n", s->cfg->tenants_dir, strerror(errno));
+		return NULL;
+	}
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		char stem[256];
+
+		if (len <= 5 || strcmp(e->d_name + len - 5, ".json") != 0 || e->d_name[0] == '.')
+			continue;
+		if (len - 5 >= sizeof(stem))
+			continue;
+		memcpy(stem, e->d_name, len - 5);
+		stem[len - 5] = '\0';
+		if (n == cap) {
+			struct loaded *nv = realloc(v, (cap ? 2 * cap : 16) * sizeof(*nv));
+			if (!nv)
+				break;
+			v = nv;
+			cap = cap ? 2 * cap : 16;
+		}
+		memset(&v[n], 0, sizeof(v[n]));
+		if (!ward_name_valid(stem)) {
+			snprintf(v[n].name, sizeof(v[n].name), "%.24s", stem);
+			snprintf(v[n].path, sizeof(v[n].path), "%s/%s", s->cfg->tenants_dir, e->d_name);
+			reject(s, &v[n], "%s: file name is not a valid tenant name", v[n].path);
+			n++;
+			continue;
+		}
+		load_one(s, dirfd(d), e->d_name, &v[n]);
+		n++;
+	}
+	closedir(d);
+	qsort(v, n, sizeof(*v), loaded_cmp);
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < i && v[i].profile; j++) {
+			const struct ward_ids *a = &v[i].profile->ids, *b;
+			if (!v[j].profile)
+				continue;
+			b = &v[j].profile->ids;
+			if ((uint64_t)a->uid < (uint64_t)b->uid + b->count &&
+			    (uint64_t)b->uid < (uint64_t)a->uid + a->count) {
+				reject(s, &v[i], "%s: ids: uid range %u+%u overlaps tenant %s (%u+%u)",
+				       v[i].path, a->uid, a->count, v[j].name, b->uid, b->count);
+				tenant_free(v[i].profile);
+				v[i].profile = NULL;
+			}
+		}
+	*n_out = n;
+	return v;
+}
+
+static void audit_rejected(struct supervisor *s, struct loaded *l)
+{
+	for (size_t i = 0; i < json_array_size(l->errors); i++)
+		fprintf(stderr, "wardd: %s\n", json_string_value(json_array_get(l->errors, i)));
+	audit_event(s->audit, "profile-rejected",
+		    json_pack("{s:s, s:s, s:O}", "file", l->path, "tenant", l->name, "errors", l->errors));
+}
+
+static void loaded_free(struct loaded *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		tenant_free(v[i].profile);
+		json_decref(v[i].errors);
+	}
+	free(v);
+}
+
+static void tenant_add(struct supervisor *s, struct ward_tenant *profile)
+{
+	struct tenant_rt *t = tenant_rt_new(s, profile);
+	struct tenant_rt **tail = &s->tenants;
+
+	if (!t) {
+		fprintf(stderr, "wardd: %s: out of memory\n", profile->name);
+		tenant_free(profile);
+		return;
+	}
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = t;
+	tenant_progress(t);
+}
+
+int supervisor_load_all(struct supervisor *s)
+{
+	size_t n;
+	struct loaded *v = load_dir(s, &n);
+	int count = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!v[i].profile) {
+			audit_rejected(s, &v[i]);
+			continue;
+		}
+		tenant_add(s, v[i].profile);
+		v[i].profile = NULL;
+		count++;
+	}
+	loaded_free(v, n);
+	return count;
+}
+
+/* ---- reload ---- */
+
+static bool ids_equal(const struct ward_ids *a, const struct ward_ids *b)
+{
+	return a->set == b->set && a->uid == b->uid && a->count == b->count;
+}
+
+/* Swaps in the new profile of a running tenant: services whose definition
+ * is unchanged keep running untouched; changed ones restart; removed ones
+ * stop and go; new ones start. */
+static void tenant_update(struct tenant_rt *t, struct ward_tenant *np, json_t *changed)
+{
+	bool ids_changed = !ids_equal(&t->profile->ids, &np->ids);
+	struct svc **nv = calloc(np->n_services ? np->n_services : 1, sizeof(*nv));
+
+	if (!nv) {
+		tenant_free(np);
+		return;
+	}
+	for (size_t i = 0; i < np->n_services; i++) {
+		struct ward_service *def = &np->services[i];
+		struct svc *old = tenant_svc(t, def->name);
+		char target[64];
+		bool same;
+
+		if (!old) {
+			nv[i] = svc_new(t, def);
+			if (nv[i])
+				nv[i]->want_running = true;
+			continue;
+		}
+		nv[i] = old;
+		same = !ids_changed && strcmp(old->def->digest, def->digest) == 0;
+		old->def = def; /* nothing of the running sandbox points into the profile */
+		if (same)
+			continue;
+		snprintf(target, sizeof(target), "%s/%s", np->name, def->name);
+		json_array_append_new(changed, json_string(target));
+		seccomp_program_free(&old->prog);
+		old->prog_ready = false;
+		if (svc_active(old)) {
+			old->after_stop = AFTER_STOP_START;
+			svc_stop(old, STOP_BY_RELOAD);
+		}
+	}
+	/* Services the new profile no longer has go to a retiring tenant that
+	 * keeps the old profile alive until they have stopped (gracefully, in
+	 * reverse `after` order) and is then freed by tenant_progress. */
+	{
+		struct tenant_rt *ghost = calloc(1, sizeof(*ghost));
+		struct svc **gone = calloc(t->n_svcs ? t->n_svcs : 1, sizeof(*gone));
+		size_t n_gone = 0;
+
+		for (size_t i = 0; i < t->n_svcs; i++) {
+			bool kept = false;
+			for (size_t j = 0; j < np->n_services; j++)
+				kept |= nv[j] == t->svcs[i];
+			if (!kept)
+				gone[n_gone++] = t->svcs[i];
+		}
+		if (n_gone && ghost && gone) {
+			*ghost = (struct tenant_rt){.sup = t->sup, .profile = t->profile, .svcs = gone,
+						    .n_svcs = n_gone, .removing = true};
+			for (size_t i = 0; i < n_gone; i++) {
+				gone[i]->tenant = ghost;
+				gone[i]->want_running = false;
+				gone[i]->stop_by = STOP_BY_RELOAD;
+			}
+			ghost->next = t->sup->tenants;
+			t->sup->tenants = ghost;
+			t->profile = NULL; /* now the ghost's */
+			gone = NULL;
+			ghost = NULL;
+		} else {
+			/* Out of memory (or nothing removed): no graceful way. */
+			for (size_t i = 0; i < n_gone; i++)
+				svc_free(gone[i]);
+		}
+		free(ghost);
+		free(gone);
+	}
+	free(t->svcs);
+	t->svcs = nv;
+	t->n_svcs = np->n_services;
+	tenant_free(t->profile);
+	t->profile = np;
+	tenant_progress(t);
+	for (struct tenant_rt *g = t->sup->tenants, *next; g; g = next) {
+		next = g->next;
+		if (g->removing && g != t)
+			tenant_progress(g);
+	}
+}
+
+json_t *supervisor_reload(struct supervisor *s)
+{
+	size_t n;
+	struct loaded *v = load_dir(s, &n);
+	json_t *added = json_array(), *removed = json_array(), *changed = json_array(),
+	       *rejected = json_array(), *report;
+
+	for (size_t i = 0; i < n; i++) {
+		struct tenant_rt *t = find_tenant(s, v[i].name);
+		if (!v[i].profile) {
+			audit_rejected(s, &v[i]);
+			json_array_append_new(rejected, json_pack("{s:s, s:O}", "tenant", v[i].name,
+								  "errors", v[i].errors));
+			continue;
+		}
+		if (!t) {
+			json_array_append_new(added, json_string(v[i].name));
+			tenant_add(s, v[i].profile);
+		} else {
+			tenant_update(t, v[i].profile, changed);
+		}
+		v[i].profile = NULL;
+	}
+	/* Tenants whose file is gone (a rejected file keeps its tenant). */
+	for (struct tenant_rt *t = s->tenants, *next; t; t = next) {
+		bool present = false;
+		next = t->next;
+		for (size_t i = 0; i < n; i++)
+			present |= strcmp(v[i].name, t->profile->name) == 0;
+		if (present || t->removing)
+			continue;
+		json_array_append_new(removed, json_string(t->profile->name));
+		t->removing = true;
+		for (size_t i = 0; i < t->n_svcs; i++)
+			t->svcs[i]->want_running = false;
+		tenant_progress(t);
+	}
+	loaded_free(v, n);
+	report = json_pack("{s:o, s:o, s:o, s:o}", "added", added, "removed", removed, "changed",
+			   changed, "rejected", rejected);
+	audit_event(s->audit, "reload", json_deep_copy(report));
+	return report;
+}
+
+/* ---- operator actions ---- */
+
+static int lookup(struct supervisor *s, const char *tenant, const char *service,
+		  struct tenant_rt **t, struct svc **v, struct ward_err *err)
+{
+	*t = find_tenant(s, tenant);
+	*v = NULL;
+	if (!*t)
+		return ward_err_set(err, 0, "no tenant \"%s\"", tenant);
+	if (service) {
+		*v = tenant_svc(*t, service);
+		if (!*v)
+			return ward_err_set(err, 0, "tenant %s has no service \"%s\"", tenant, service);
+	}
+	return 0;
+}
+
+static void svc_operator_start(struct svc *v)
+{
+	v->want_running = true;
+	v->after_stop = AFTER_STOP_NOTHING;
+	if (v->state == SERVICE_FAILED) {
+		/* An operator's start leaves failed and forgets the history. */
+		v->n_starts = 0;
+		v->consecutive = 0;
+		svc_set_state(v, SERVICE_STOPPED);
+	}
+	if (v->state == SERVICE_BACKOFF) {
+		svc_cancel_timer(v);
+		svc_set_state(v, SERVICE_STOPPED);
+	}
+}
+
+int supervisor_start(struct supervisor *s, const char *tenant, const char *service,
+		     struct ward_err *err)
+{
+	struct tenant_rt *t;
+	struct svc *v;
+
+	if (lookup(s, tenant, service, &t, &v, err) < 0)
+		return -1;
+	for (size_t i = 0; i < t->n_svcs; i++)
+		if (!v || t->svcs[i] == v)
+			svc_operator_start(t->svcs[i]);
+	tenant_progress(t);
+	return 0;
+}
+
+int supervisor_stop(struct supervisor *s, const char *tenant, const char *service,
+		    struct ward_err *err)
+{
+	struct tenant_rt *t;
+	struct svc *v;
+
+	if (lookup(s, tenant, service, &t, &v, err) < 0)
+		return -1;
+	if (v) {
+		v->after_stop = AFTER_STOP_NOTHING;
+		svc_stop(v, STOP_BY_OPERATOR);
+	} else {
+		/* The whole tenant: dependents first, through tenant_progress. */
+		for (size_t i = 0; i < t->n_svcs; i++) {
+			t->svcs[i]->want_running = false;
+			t->svcs[i]->after_stop = AFTER_STOP_NOTHING;
+			t->svcs[i]->stop_by = STOP_BY_OPERATOR;
+			if (t->svcs[i]->state == SERVICE_BACKOFF || t->svcs[i]->state == SERVICE_FAILED)
+				svc_stop(t->svcs[i], STOP_BY_OPERATOR);
+		}
+	}
+	tenant_progress(t);
+	return 0;
+}
+
+int supervisor_restart(struct supervisor *s, const char *tenant, const char *service,
+		       struct ward_err *err)
+{
+	struct tenant_rt *t;
+	struct svc *v;
+
+	if (lookup(s, tenant, service, &t, &v, err) < 0)
+		return -1;
+	for (size_t i = 0; i < t->n_svcs; i++) {
+		struct svc *x = t->svcs[i];
+		if (v && x != v)
+			continue;
+		svc_operator_start(x);
+		if (svc_active(x) && x->state != SERVICE_STOPPING) {
+			x->after_stop = AFTER_STOP_START;
+			svc_stop(x, STOP_BY_OPERATOR);
+		} else if (x->state == SERVICE_STOPPING) {
+			x->after_stop = AFTER_STOP_START;
+		}
+	}
+	tenant_progress(t);
+	return 0;
+}
+
+int supervisor_reset(struct supervisor *s, const char *tenant, const char *service,
+		     struct ward_err *err)
+{
+	struct tenant_rt *t;
+	struct svc *v;
+
+	if (lookup(s, tenant, service, &t, &v, err) < 0)
+		return -1;
+	for (size_t i = 0; i < t->n_svcs; i++) {
+		struct svc *x = t->svcs[i];
+		if ((v && x != v) || x->state != SERVICE_FAILED)
+			continue;
+		x->n_starts = 0;
+		x->consecutive = 0;
+		svc_set_state(x, SERVICE_STOPPED);
+		x->want_running = false;
+		audit_svc(x, "service-reset", NULL);
+	}
+	return 0;
+}
+
+/* ---- status ---- */
+
+static json_t *svc_status(struct svc *v, uint64_t now)
+{
+	return json_pack("{s:s, s:s, s:s, s:i, s:I, s:i, s:s}", "tenant", v->tenant->profile->name,
+			 "service", v->def->name, "state", service_state_to_string(v->state), "pid",
+			 v->state == SERVICE_RUNNING || v->state == SERVICE_STOPPING ? (int)v->service_pid : 0,
+			 "uptime_s",
+			 (json_int_t)(v->state == SERVICE_RUNNING ? (now - v->since_ms) / 1000 : 0),
+			 "restarts", (int)v->restarts, "last_exit", v->last_exit);
+}
+
+json_t *supervisor_status(struct supervisor *s, const char *tenant, struct ward_err *err)
+{
+	uint64_t now = loop_now_ms();
+	json_t *out = json_array();
+	bool found = !tenant;
+
+	for (struct tenant_rt *t = s->tenants; t; t = t->next) {
+		if (t->removing || (tenant && strcmp(t->profile->name, tenant) != 0))
+			continue;
+		found = true;
+		for (size_t i = 0; i < t->n_svcs; i++)
+			json_array_append_new(out, svc_status(t->svcs[i], now));
+	}
+	if (!found) {
+		json_decref(out);
+		ward_err_set(err, 0, "no tenant \"%s\"", tenant);
+		return NULL;
+	}
+	return out;
+}
+
+int supervisor_log_path(struct supervisor *s, const char *tenant, const char *service, char *buf,
+			size_t len, struct ward_err *err)
+{
+	struct tenant_rt *t;
+	struct svc *v;
+
+	if (lookup(s, tenant, service, &t, &v, err) < 0)
+		return -1;
+	if (!v)
+		return ward_err_set(err, 0, "logs need TENANT/SERVICE");
+	if (svc_log_path(v, buf, len) < 0)
+		return ward_err_set(err, ENAMETOOLONG, "log path");
+	return 0;
+}
+
+void supervisor_set_output_hook(struct supervisor *s, supervisor_output_fn fn, void *ud)
+{
+	s->out_fn = fn;
+	s->out_ud = ud;
+}
+
+/* ---- life of the supervisor ---- */
+
+struct supervisor *supervisor_new(const struct ward_config *cfg, struct loop *loop,
+				  struct audit *audit)
+{
+	struct supervisor *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->cfg = cfg;
+	s->loop = loop;
+	s->audit = audit;
+	s->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (s->devnull < 0) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static bool everything_stopped(struct supervisor *s)
+{
+	for (struct tenant_rt *t = s->tenants; t; t = t->next)
+		for (size_t i = 0; i < t->n_svcs; i++)
+			if (svc_active(t->svcs[i]))
+				return false;
+	return true;
+}
+
+static void supervisor_check_shutdown(struct supervisor *s)
+{
+	void (*done)(void *) = s->shutdown_done;
+
+	if (!s->shutting_down || !done || !everything_stopped(s))
+		return;
+	s->shutdown_done = NULL;
+	done(s->shutdown_ud);
+}
+
+void supervisor_shutdown(struct supervisor *s, void (*done)(void *ud), void *ud)
+{
+	s->shutting_down = true;
+	s->shutdown_done = done;
+	s->shutdown_ud = ud;
+	for (struct tenant_rt *t = s->tenants; t; t = t->next) {
+		for (size_t i = 0; i < t->n_svcs; i++) {
+			struct svc *v = t->svcs[i];
+			v->want_running = false;
+			v->after_stop = AFTER_STOP_NOTHING;
+			v->stop_by = STOP_BY_SHUTDOWN;
+			if (v->state == SERVICE_BACKOFF)
+				svc_stop(v, STOP_BY_SHUTDOWN);
+		}
+		tenant_progress(t);
+	}
+	supervisor_check_shutdown(s);
+}
+
+void supervisor_free(struct supervisor *s)
+{
+	if (!s)
+		return;
+	while (s->tenants) {
+		struct tenant_rt *t = s->tenants;
+		s->tenants = t->next;
+		tenant_free_rt(t);
+	}
+	if (s->devnull >= 0)
+		close(s->devnull);
+	free(s);
+}
