@@ -1,0 +1,56 @@
+/* Resource limits and accounting through cgroups. The backend (v2 unified,
+ * or v1 hierarchies memory/pids/cpu/cpuacct/freezer as on hybrid hosts) is
+ * picked once by cgroup_setup() from statfs on the cgroup mount; nothing
+ * outside cgroup.c knows which it got. Layout: PARENT/TENANT/SERVICE under
+ * the root of every hierarchy used (PARENT is "ward" unless configured). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ward/error.h"
+#include "ward/profile.h"
+
+struct cgroup;
+
+struct cgroup_stats {
+	uint64_t memory_current; /* bytes */
+	uint64_t memory_peak;    /* bytes */
+	uint64_t pids_current;
+	uint64_t cpu_usec;       /* CPU time used */
+	uint64_t oom_kills;      /* processes the OOM killer took in this cgroup */
+};
+
+/* root: the cgroup mount ("/sys/fs/cgroup"; tests pass a fake tree, which
+ * fake_backend "v1"/"v2" then names since statfs would say tmpfs). parent:
+ * the directory ward owns under each hierarchy's root. */
+int cgroup_setup(const char *root, const char *parent, const char *fake_backend,
+		 struct ward_err *err);
+const char *cgroup_backend_name(void); /* "v2", "v1", or "none" before setup */
+
+/* PARENT/TENANT with the tenant-wide cap (fields WARD_UNSET / 0 = none),
+ * creating it if needed, updating it if it exists. */
+int cgroup_tenant_apply(const char *tenant, const struct ward_limits *cap, struct ward_err *err);
+
+/* PARENT/TENANT/NAME with the service's limits (memory also caps swap:
+ * memory.swap.max 0 / memsw = memory; pids; cpu as quota per 100 ms
+ * period). A leftover cgroup of that name is emptied and reused. */
+struct cgroup *cgroup_create(const char *tenant, const char *name, const struct ward_limits *l,
+			     struct ward_err *err);
+/* v2: an O_DIRECTORY fd for clone3(CLONE_INTO_CGROUP); -1 on v1. */
+int cgroup_clone_fd(const struct cgroup *cg);
+/* Moves pid into the cgroup in every hierarchy (v1, before the process
+ * runs anything of the tenant's; on v2 a no-op when cloned into it). */
+int cgroup_attach(const struct cgroup *cg, pid_t pid, struct ward_err *err);
+/* Kills every process in the cgroup: cgroup.kill on v2; on v1 freeze,
+ * SIGKILL every pid of cgroup.procs, thaw. Nothing escapes by forking. */
+int cgroup_kill(struct cgroup *cg, struct ward_err *err);
+int cgroup_stats(const struct cgroup *cg, struct cgroup_stats *st);
+/* Removes the (empty) cgroup from every hierarchy and frees cg. A cgroup
+ * that still has processes is killed first. */
+int cgroup_destroy(struct cgroup *cg, struct ward_err *err);
+
+/* Removes everything under PARENT (killing what runs there, deepest first):
+ * what a wardd that died left behind. */
+int cgroup_cleanup_stale(struct ward_err *err);
