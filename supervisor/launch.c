@@ -43,7 +43,7 @@
 /* Exit codes of a launch that never ran the service, as shells use them. */
 enum { EXIT_SETUP = 125, EXIT_NOEXEC = 126, EXIT_NOTFOUND = 127 };
 
-enum msg_kind { MSG_RUNNING = 1, MSG_FAILED, MSG_EXITED };
+enum msg_kind { MSG_RUNNING = 1, MSG_FAILED, MSG_EXITED, MSG_PID };
 
 struct msg {
 	int32_t kind;
@@ -212,6 +212,32 @@ int launch_limits_clamped(const struct ward_policy *p, char *buf, size_t len)
 	return n > 0;
 }
 
+/* The service's first word, before anything can go wrong or end it: its
+ * pid, with SCM_CREDENTIALS, which the kernel rewrites into the receiver's
+ * pid namespace at send time (the init only knows it as 2, and the service
+ * may be dead and reaped before the launcher could look it up). */
+static void service_report_pid(int sync, uid_t uid)
+{
+	struct msg m = {.kind = MSG_PID};
+	/* Our own uid is not mapped yet in a user namespace (the kernel would
+	 * refuse it); the tenant's is, and we still hold CAP_SETUID here. */
+	struct ucred uc = {.pid = getpid(), .uid = uid, .gid = uid};
+	union {
+		char buf[CMSG_SPACE(sizeof(struct ucred))];
+		struct cmsghdr align;
+	} cbuf;
+	struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
+			    .msg_controllen = sizeof(cbuf.buf)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_CREDENTIALS;
+	c->cmsg_len = CMSG_LEN(sizeof(uc));
+	memcpy(CMSG_DATA(c), &uc, sizeof(uc));
+	(void)!sendmsg(sync, &mh, MSG_NOSIGNAL);
+}
+
 /* ---- the sandbox init, pid 1 of the service's pid namespace ---- */
 
 static int init_take_fds(const int stdio[3], int sync)
@@ -375,6 +401,7 @@ static __attribute__((noreturn)) void sandbox_init(const struct launch_spec *spe
 	}
 	if (service == 0) {
 		close(errpipe[0]);
+		service_report_pid(sync, spec->tenant->ids.uid);
 		close(sync);
 		service_exec(spec, argv, envp, errpipe[1]);
 	}
@@ -448,6 +475,13 @@ int launch_start(const struct launch_spec *spec, struct launch_handle *h, struct
 		envp[i] = p->env[i];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return ward_err_set(err, errno, "socketpair");
+	/* Our end receives credentials: how the service's pid arrives. */
+	if (setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &(int){1}, sizeof(int)) < 0) {
+		int e = errno;
+		close(sv[0]);
+		close(sv[1]);
+		return ward_err_set(err, e, "SO_PASSCRED");
+	}
 
 	pid = clone_sandbox(clone_flags(p), &pidfd);
 	if (pid < 0) {
@@ -481,11 +515,18 @@ fail:
 int launch_read_event(struct launch_handle *h, struct launch_event *ev)
 {
 	struct msg m;
+	union {
+		char buf[CMSG_SPACE(sizeof(struct ucred))];
+		struct cmsghdr align;
+	} cbuf;
+	struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
+			    .msg_controllen = sizeof(cbuf.buf)};
 	ssize_t n;
 
 	memset(ev, 0, sizeof(*ev));
 	do
-		n = recv(h->sync_fd, &m, sizeof(m), 0);
+		n = recvmsg(h->sync_fd, &mh, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -1;
@@ -506,6 +547,16 @@ int launch_read_event(struct launch_handle *h, struct launch_event *ev)
 	case MSG_EXITED:
 		ev->kind = LAUNCH_EVENT_EXITED;
 		ev->status = m.status;
+		break;
+	case MSG_PID:
+		ev->kind = LAUNCH_EVENT_PID;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+			    c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+				struct ucred uc;
+				memcpy(&uc, CMSG_DATA(c), sizeof(uc));
+				ev->pid = uc.pid;
+			}
 		break;
 	default:
 		ev->kind = LAUNCH_EVENT_GONE;

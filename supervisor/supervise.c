@@ -261,23 +261,6 @@ static int svc_open_output(struct svc *v, int *write_end, struct ward_err *err)
 
 /* ---- the sandbox's events ---- */
 
-static pid_t find_service_pid(pid_t init)
-{
-	char path[64], buf[64];
-	_cleanup_close_ int fd = -1;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", init, init);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	return (pid_t)strtol(buf, NULL, 10);
-}
-
 static void svc_read_events(struct svc *v)
 {
 	struct launch_event ev;
@@ -285,9 +268,11 @@ static void svc_read_events(struct svc *v)
 	/* The socket is non-blocking: only what is there now. */
 	while (v->h.sync_fd >= 0 && launch_read_event(&v->h, &ev) == 0) {
 		switch (ev.kind) {
+		case LAUNCH_EVENT_PID:
+			v->service_pid = ev.pid;
+			break;
 		case LAUNCH_EVENT_RUNNING:
 			if (v->state == SERVICE_STARTING) {
-				v->service_pid = find_service_pid(v->h.pid);
 				svc_set_state(v, SERVICE_RUNNING);
 				audit_svc(v, "service-start", json_pack("{s:i}", "pid", (int)v->service_pid));
 				tenant_progress(v->tenant);

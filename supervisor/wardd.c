@@ -198,6 +198,7 @@ static int supervise_foreground(struct launch_handle *h)
 		}
 		switch (ev.kind) {
 		case LAUNCH_EVENT_RUNNING:
+		case LAUNCH_EVENT_PID:
 			continue;
 		case LAUNCH_EVENT_FAILED:
 			fprintf(stderr, "wardd: %s\n", ev.message);

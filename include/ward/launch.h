@@ -32,11 +32,13 @@ enum launch_event_kind {
 	LAUNCH_EVENT_FAILED,   /* a setup step failed: message says which */
 	LAUNCH_EVENT_EXITED,   /* the service ended: status is its wait status */
 	LAUNCH_EVENT_GONE,     /* the init vanished without a word */
+	LAUNCH_EVENT_PID,      /* pid: the service's pid in the launcher's pid namespace */
 };
 
 struct launch_event {
 	enum launch_event_kind kind;
 	int status;        /* EXITED: wait status of the service */
+	pid_t pid;         /* PID */
 	char message[768]; /* FAILED: "step: detail: strerror" */
 };
 

@@ -46,6 +46,7 @@
  *   flood N             write N bytes to stdout as fast as it can, in lines
  *                       of 100 bytes ("x"... and a newline)
  *   ignore SIG          set SIG to SIG_IGN (inherited by `sleeper`'s children)
+ *   msleep N            sleep N milliseconds (no report, nothing flushed)
  *   sleeper N           fork a child that forks a grandchild; both ignore
  *                       SIGTERM, are named "probe-sleeper" and sleep N
  *                       seconds (EINTR ignored); the probe goes on at once
@@ -1178,6 +1179,16 @@ static void cmd_flood(const char *n_s)
 	}
 }
 
+static void cmd_msleep(const char *n_s)
+{
+	long n;
+	if (parse_long(n_s, &n) < 0 || n < 0)
+		return;
+	struct timespec ts = { n / 1000, (n % 1000) * 1000 * 1000 };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
 static void cmd_ignore(const char *sig_s)
 {
 	field2("ignore", sig_s);
@@ -1235,7 +1246,7 @@ static int needs_arg(const char *cmd)
 						"bind-tcp", "syscall", "shm-create", "shm-find",
 						"unix-listen", "unix-connect", "orphans", "trap",
 						"ready", "sleep", "record", "exit", "kill-self",
-						"say", "ticks", "flood", "ignore", "sleeper" };
+						"say", "ticks", "flood", "ignore", "sleeper", "msleep" };
 	for (size_t i = 0; i < sizeof(with_arg) / sizeof(with_arg[0]); i++)
 		if (!strcmp(cmd, with_arg[i]))
 			return 1;
@@ -1292,6 +1303,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(cmd, "flood")) cmd_flood(arg);
 		else if (!strcmp(cmd, "ignore")) cmd_ignore(arg);
 		else if (!strcmp(cmd, "sleeper")) cmd_sleeper(arg);
+		else if (!strcmp(cmd, "msleep")) cmd_msleep(arg);
 		else if (!strcmp(cmd, "exit")) {
 			long code;
 			if (parse_long(arg, &code) < 0)

@@ -155,11 +155,12 @@ def test_data_dir_missing_fails_only_that_tenant(dw, on):
 
 def test_crash_is_restarted_and_audited(dw):
     t = dw.name("crash")
-    dw.write_profile(t, {"app": dw.service("kill-self", "SEGV", delay_ms=50, max_delay_ms=50,
-                                           burst=1000)})
+    # it lives 200 ms, so its pid is known for sure before it crashes
+    dw.write_profile(t, {"app": dw.service("msleep", "200", "kill-self", "SEGV", delay_ms=50,
+                                           max_delay_ms=50, burst=1000)})
     dw.start_daemon()
     starts = dw.wait_audit("service-start", count=2, tenant=t, service="app")
-    assert starts[0]["pid"] != starts[1]["pid"]
+    assert 0 < starts[0]["pid"] != starts[1]["pid"] > 0, starts
     recs = dw.audit()
     i_start = index_of(recs, lambda r: r["event"] == "service-start" and r.get("tenant") == t)
     i_exit = index_of(recs, lambda r: r["event"] == "service-exit" and r.get("tenant") == t)
@@ -182,6 +183,26 @@ def test_crash_is_restarted_and_audited(dw):
     res = dw.ctl("stop", f"{t}/app")
     assert res.returncode == 0, res.stderr
     dw.wait_state(t, "app", "stopped")
+
+
+def test_every_start_and_exit_names_the_pid_that_ran(dw):
+    """Even a service that dies right after its execve: the audit says which
+    process it was (the daemon must not look the pid up after the fact)."""
+    t = dw.name("pids")
+    dw.write_profile(t, {"app": dw.service("kill-self", "SEGV", delay_ms=0, max_delay_ms=0,
+                                           burst=1000)})
+    dw.start_daemon()
+    dw.wait_audit("service-start", count=60, timeout=10, tenant=t, service="app")
+    res = dw.ctl("stop", f"{t}/app")
+    assert res.returncode == 0, res.stderr
+    dw.wait_state(t, "app", "stopped")
+    recs = [r for r in dw.audit() if r.get("tenant") == t
+            and r["event"] in ("service-start", "service-exit")]
+    zero = [r for r in recs if r["pid"] == 0]
+    assert not zero, f"{len(zero)} of {len(recs)} start/exit records have pid 0: {zero[:2]}"
+    for a, b in zip(recs, recs[1:]):
+        if a["event"] == "service-start" and b["event"] == "service-exit":
+            assert a["pid"] == b["pid"], (a, b)
 
 
 # (restart.on, what the probe does, restarted?, state when not restarted)
@@ -238,9 +259,16 @@ def test_crash_loop_ends_in_failed_with_growing_delays(dw):
     # limit only when its timer fires: then the last service-restart has no
     # service-start after it, and its delay is the next one of the sequence.
     assert delays in (want, want + [min(delay * 2 ** (burst - 1), cap)]), delays
+    # Each gap is the run (a few ms), the delay, and the next sandbox's
+    # setup: never shorter than the delay; the generous upper bound only
+    # catches gross errors (seconds for milliseconds) on a loaded machine.
     gaps = [ms_between(a["time"], b["time"]) for a, b in zip(starts, starts[1:])]
     for gap, d in zip(gaps, want):
-        assert d - 2 <= gap <= d + 250, f"gaps between starts {gaps}, delays {want}"
+        assert d - 2 <= gap <= d + 1000, f"gaps between starts {gaps}, delays {want}"
+    # and from the decision to restart (timer armed) to the next start
+    waits = [ms_between(r["time"], b["time"]) for r, b in zip(restarts, starts[1:])]
+    for w, d in zip(waits, want):
+        assert w >= d - 2, f"restart -> start {waits}, delays {want}"
     failed = dw.wait_audit("service-failed", tenant=t, service="app")
     assert len(failed) == 1 and failed[0].get("reason"), failed
     assert ms_between(starts[-1]["time"], failed[0]["time"]) >= 0
@@ -260,7 +288,7 @@ def test_long_run_resets_the_delay_and_the_start_count(dw):
     restarts = dw.audit("service-restart", tenant=t, service="app")
     assert [r["delay_ms"] for r in restarts[:2]] == [100, 100], restarts
     gaps = [ms_between(a["time"], b["time"]) for a, b in zip(starts, starts[1:3])]
-    assert all(2000 + 100 - 2 <= g <= 2000 + 100 + 500 for g in gaps), gaps
+    assert all(2000 + 100 - 2 <= g <= 2000 + 100 + 1000 for g in gaps), gaps
     assert not dw.audit("service-failed", tenant=t)
     dw.ctl("stop", f"{t}/app")
 
