@@ -61,6 +61,7 @@ struct tenant_rt {
 	struct ward_tenant *profile;
 	struct svc **svcs;
 	size_t n_svcs;
+	struct loop_timer *kick; /* its first start, one tenant per loop turn */
 	bool removing;
 	struct tenant_rt *next;
 };
@@ -331,6 +332,10 @@ static void svc_sandbox_gone(struct svc *v, int init_status)
 		fprintf(stderr, "wardd: %s/%s: %s\n", v->tenant->profile->name, v->def->name,
 			v->start_error);
 		st = 0x100; /* as "exited 1": a failed start is a failure */
+	} else if (!v->exit_seen && !v->service_pid) {
+		/* Killed while its sandbox was being built (a stop during
+		 * start): no service ran, so there is no exit to record. */
+		snprintf(v->last_exit, sizeof(v->last_exit), "stopped while starting");
 	} else {
 		exit_reason(st, v->last_exit, sizeof(v->last_exit));
 		audit_svc(v, "service-exit",
@@ -647,6 +652,8 @@ static void svc_free(struct svc *v)
 
 static void tenant_free_rt(struct tenant_rt *t)
 {
+	if (t->kick)
+		loop_timer_cancel(t->sup->loop, t->kick);
 	for (size_t i = 0; i < t->n_svcs; i++)
 		svc_free(t->svcs[i]);
 	free(t->svcs);
@@ -916,6 +923,15 @@ static void loaded_free(struct loaded *v, size_t n)
 	free(v);
 }
 
+static void on_tenant_kick(struct loop *l, void *ud)
+{
+	struct tenant_rt *t = ud;
+
+	(void)l;
+	t->kick = NULL;
+	tenant_progress(t);
+}
+
 static void tenant_add(struct supervisor *s, struct ward_tenant *profile)
 {
 	struct tenant_rt *t = tenant_rt_new(s, profile);
@@ -929,7 +945,12 @@ static void tenant_add(struct supervisor *s, struct ward_tenant *profile)
 	while (*tail)
 		tail = &(*tail)->next;
 	*tail = t;
-	tenant_progress(t);
+	/* Each launch costs a few ms of the loop (clone, id maps): started
+	 * from a timer, one tenant per turn, the control socket and signals
+	 * are served between tenants, not after all of them. */
+	t->kick = loop_timer_add(s->loop, 0, on_tenant_kick, t);
+	if (!t->kick)
+		tenant_progress(t);
 }
 
 int supervisor_load_all(struct supervisor *s)
