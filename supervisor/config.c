@@ -311,12 +311,36 @@ static int audit_read(struct cload *C, json_t *v, const struct jsonpos_entry *at
 	return 0;
 }
 
+static int cgroup_read(struct cload *C, json_t *v, const struct jsonpos_entry *at,
+		       struct ward_config *cfg)
+{
+	static const char *const keys[] = {"parent", NULL};
+	json_t *m;
+
+	if (check_object(C, v, at, keys) < 0)
+		return -1;
+	if ((m = json_object_get(v, "parent"))) {
+		const struct jsonpos_entry *mat = AT(C, v, "parent");
+		const char *s = get_string(C, m, mat);
+		if (!s)
+			return -1;
+		/* One directory name under each hierarchy's root, nothing that
+		 * could climb out of it. */
+		if (!*s || strlen(s) > 64 || strchr(s, '/') || strcmp(s, ".") == 0 ||
+		    strcmp(s, "..") == 0)
+			return fail(C, mat, "must be one directory name, got %s", Q(s));
+		if (config_set(&cfg->cgroup_parent, s) < 0)
+			return fail(C, mat, "out of memory");
+	}
+	return 0;
+}
+
 static int root_read(struct cload *C, json_t *root, const struct jsonpos_entry *at,
 		     struct ward_config *cfg)
 {
-	static const char *const keys[] = {"tenants_dir", "policy_dirs", "state_dir",
-					   "log_dir",     "data_dir",    "control",
-					   "logs",        "audit",       NULL};
+	static const char *const keys[] = {"tenants_dir", "policy_dirs", "state_dir", "log_dir",
+					   "data_dir",    "control",     "logs",      "audit",
+					   "cgroup",      NULL};
 	static const char *const path_keys[] = {"tenants_dir", "state_dir", "log_dir", "data_dir"};
 	char **path_slots[] = {&cfg->tenants_dir, &cfg->state_dir, &cfg->log_dir, &cfg->data_dir};
 	json_t *m;
@@ -339,6 +363,8 @@ static int root_read(struct cload *C, json_t *root, const struct jsonpos_entry *
 		return -1;
 	if ((m = json_object_get(root, "audit")) && audit_read(C, m, AT(C, root, "audit"), cfg) < 0)
 		return -1;
+	if ((m = json_object_get(root, "cgroup")) && cgroup_read(C, m, AT(C, root, "cgroup"), cfg) < 0)
+		return -1;
 	return 0;
 }
 
@@ -356,7 +382,8 @@ static int defaults_set(struct ward_config *cfg)
 	    config_set(&cfg->socket_group, "ward") < 0 ||
 	    config_set(&cfg->operator_group, "ward-operators") < 0 ||
 	    config_set(&cfg->viewer_group, "ward-viewers") < 0 ||
-	    config_set(&cfg->admin_group, "ward-admins") < 0)
+	    config_set(&cfg->admin_group, "ward-admins") < 0 ||
+	    config_set(&cfg->cgroup_parent, "ward") < 0)
 		return -1;
 	return 0;
 }
@@ -473,6 +500,7 @@ void config_free(struct ward_config *cfg)
 	free(cfg->operator_group);
 	free(cfg->viewer_group);
 	free(cfg->admin_group);
+	free(cfg->cgroup_parent);
 	*cfg = (struct ward_config){0};
 }
 

@@ -72,8 +72,10 @@ static void msg_send(int fd, enum msg_kind kind, int status, const char *fmt, ..
 
 static unsigned long clone_flags(const struct ward_policy *p)
 {
+	/* No CLONE_NEWCGROUP here: the child unshares it once it sits in its
+	 * own cgroup, so that cgroup is the root of what it can see. */
 	unsigned long f = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
-			  CLONE_NEWCGROUP | CLONE_PIDFD;
+			  CLONE_PIDFD;
 
 	if (p->user_namespace)
 		f |= CLONE_NEWUSER;
@@ -370,6 +372,12 @@ static __attribute__((noreturn)) void sandbox_init(const struct launch_spec *spe
 		_exit(EXIT_SETUP);
 	if (read(sync, &go, 1) != 1)
 		_exit(EXIT_SETUP);
+	/* The parent has put us in our cgroup by now (or we were cloned into
+	 * it): it becomes the root of our cgroup namespace. */
+	if (unshare(CLONE_NEWCGROUP) < 0) {
+		ward_err_set(&err, errno, "cgroup namespace");
+		init_fail(sync, &err);
+	}
 
 	snprintf(hostname, sizeof(hostname), "%s.%s", spec->service->name, spec->tenant->name);
 	if (sethostname(hostname, strlen(hostname)) < 0) {
@@ -442,13 +450,20 @@ static int write_id_maps(pid_t pid, const struct ward_ids *ids, struct ward_err 
 	return write_file(path, map, err);
 }
 
-static pid_t clone_sandbox(unsigned long flags, int *pidfd)
+static pid_t clone_sandbox(unsigned long flags, int *pidfd, int cgroup_fd)
 {
 	struct clone_args args = {
 		.flags = flags,
 		.pidfd = (uint64_t)(uintptr_t)pidfd,
 		.exit_signal = SIGCHLD,
 	};
+
+	/* cgroup v2: born in its cgroup, so not one instruction runs outside
+	 * the limits. */
+	if (cgroup_fd >= 0) {
+		args.flags |= CLONE_INTO_CGROUP;
+		args.cgroup = (uint64_t)cgroup_fd;
+	}
 
 	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
 }
@@ -483,7 +498,7 @@ int launch_start(const struct launch_spec *spec, struct launch_handle *h, struct
 		return ward_err_set(err, e, "SO_PASSCRED");
 	}
 
-	pid = clone_sandbox(clone_flags(p), &pidfd);
+	pid = clone_sandbox(clone_flags(p), &pidfd, spec->cgroup ? cgroup_clone_fd(spec->cgroup) : -1);
 	if (pid < 0) {
 		int e = errno;
 		close(sv[0]);
@@ -500,6 +515,10 @@ int launch_start(const struct launch_spec *spec, struct launch_handle *h, struct
 	h->sync_fd = sv[0];
 
 	if (p->user_namespace && write_id_maps(pid, &spec->tenant->ids, err) < 0)
+		goto fail;
+	/* cgroup v1: the child waits for "go", so it joins before it runs
+	 * anything; on v2 this is a no-op (it was cloned into the cgroup). */
+	if (spec->cgroup && cgroup_attach(spec->cgroup, pid, err) < 0)
 		goto fail;
 	if (write(h->sync_fd, "g", 1) != 1) {
 		ward_err_set(err, errno, "release sandbox");

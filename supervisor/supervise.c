@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ward/cgroup.h"
 #include "ward/cleanup.h"
 #include "ward/launch.h"
 #include "ward/logs.h"
@@ -41,6 +42,9 @@ struct svc {
 	char start_error[768]; /* the step that failed, when the sandbox failed */
 	struct seccomp_program prog;
 	bool prog_ready;
+	struct cgroup *cg;  /* from the first start until the service stops */
+	bool cg_stale;      /* the definition changed: new limits at next start */
+	uint64_t oom_base;  /* the cgroup's OOM kills when this run started */
 
 	int out_fd; /* read end of the service's stdout/stderr */
 	struct log_sink *log;
@@ -190,6 +194,18 @@ static void svc_stop(struct svc *v, enum stop_by by);
 static void tenant_progress(struct tenant_rt *t);
 static void supervisor_check_shutdown(struct supervisor *s);
 
+static void svc_drop_cgroup(struct svc *v)
+{
+	struct ward_err err = {0};
+
+	if (!v->cg)
+		return;
+	if (cgroup_destroy(v->cg, &err) < 0)
+		fprintf(stderr, "wardd: %s/%s: cgroup: %s\n", v->tenant->profile->name, v->def->name,
+			err.msg);
+	v->cg = NULL;
+}
+
 /* ---- output capture ---- */
 
 static void svc_close_output(struct svc *v)
@@ -313,6 +329,7 @@ static void svc_sandbox_gone(struct svc *v, int init_status)
 	int st = v->exit_seen ? v->exit_status : init_status;
 	bool start_failed = !v->exit_seen && v->start_error[0];
 	bool was_stopping = v->state == SERVICE_STOPPING;
+	bool oom = false;
 
 	svc_cancel_timer(v);
 	if (v->h.sync_fd >= 0)
@@ -326,6 +343,15 @@ static void svc_sandbox_gone(struct svc *v, int init_status)
 	for (int i = 0; i < 64 && v->out_fd >= 0; i++)
 		on_output(s->loop, v->out_fd, EPOLLIN, v);
 	svc_close_output(v);
+	if (v->cg) {
+		struct cgroup_stats cs = {0};
+		struct ward_err err = {0};
+
+		/* The pid namespace died with the init; the cgroup makes sure. */
+		if (cgroup_stats(v->cg, &cs) == 0 && cs.pids_current > 0 && cgroup_kill(v->cg, &err) < 0)
+			fprintf(stderr, "wardd: %s/%s: %s\n", v->tenant->profile->name, v->def->name, err.msg);
+		oom = cs.oom_kills > v->oom_base;
+	}
 	if (start_failed) {
 		snprintf(v->last_exit, sizeof(v->last_exit), "start failed");
 		audit_svc(v, "service-start-failed", json_pack("{s:s}", "error", v->start_error));
@@ -338,6 +364,12 @@ static void svc_sandbox_gone(struct svc *v, int init_status)
 		snprintf(v->last_exit, sizeof(v->last_exit), "stopped while starting");
 	} else {
 		exit_reason(st, v->last_exit, sizeof(v->last_exit));
+		if (oom) {
+			/* An OOM kill is a failure whatever the signal says. */
+			snprintf(v->last_exit, sizeof(v->last_exit), "killed by the OOM killer (memory limit)");
+			if (exit_is_clean(st))
+				st = SIGKILL;
+		}
 		audit_svc(v, "service-exit",
 			  json_pack("{s:i, s:s, s:o, s:o, s:b, s:b}", "pid", (int)v->service_pid,
 				    "status", v->last_exit,
@@ -345,6 +377,8 @@ static void svc_sandbox_gone(struct svc *v, int init_status)
 				    "signal", WIFSIGNALED(st) ? json_integer(WTERMSIG(st)) : json_null(),
 				    "core_dumped", WIFSIGNALED(st) && WCOREDUMP(st),
 				    "clean", exit_is_clean(st)));
+		if (oom)
+			audit_svc(v, "service-oom", json_pack("{s:i}", "pid", (int)v->service_pid));
 	}
 	v->service_pid = 0;
 	v->exit_seen = false;
@@ -366,6 +400,9 @@ static void svc_sandbox_gone(struct svc *v, int init_status)
 		svc_set_state(v, SERVICE_STOPPED);
 		v->want_running = false;
 	}
+	/* Kept through a backoff; gone once the service is down for good. */
+	if (v->state == SERVICE_STOPPED || v->state == SERVICE_FAILED)
+		svc_drop_cgroup(v);
 	tenant_progress(v->tenant);
 	supervisor_check_shutdown(s);
 }
@@ -422,6 +459,7 @@ static int remember_start(struct svc *v, uint64_t now)
 static void svc_enter_failed(struct svc *v, const char *reason)
 {
 	svc_set_state(v, SERVICE_FAILED);
+	svc_drop_cgroup(v);
 	audit_svc(v, "service-failed", json_pack("{s:s}", "reason", reason));
 	fprintf(stderr, "wardd: %s/%s: failed: %s\n", v->tenant->profile->name, v->def->name, reason);
 }
@@ -461,6 +499,19 @@ static int svc_launch(struct svc *v, struct ward_err *err)
 			return -1;
 		v->prog_ready = true;
 	}
+	if (v->cg && v->cg_stale)
+		svc_drop_cgroup(v);
+	v->cg_stale = false;
+	if (!v->cg) {
+		v->cg = cgroup_create(t->name, v->def->name, &v->def->policy.limits, err);
+		if (!v->cg)
+			return ward_err_wrap(err, "cgroup");
+	}
+	{
+		struct cgroup_stats cs = {0};
+		cgroup_stats(v->cg, &cs);
+		v->oom_base = cs.oom_kills;
+	}
 	if (svc_open_output(v, &out_w, err) < 0)
 		return -1;
 	{
@@ -470,6 +521,7 @@ static int svc_launch(struct svc *v, struct ward_err *err)
 			.policy = &v->def->policy,
 			.data_dir = data_dir,
 			.seccomp = &v->prog,
+			.cgroup = v->cg,
 			.stdio = {s->devnull, out_w, out_w},
 		};
 		r = launch_start(&spec, &v->h, err);
@@ -646,6 +698,7 @@ static void svc_free(struct svc *v)
 	launch_release(&v->h);
 	log_sink_close(v->log);
 	seccomp_program_free(&v->prog);
+	svc_drop_cgroup(v);
 	free(v->starts);
 	free(v);
 }
@@ -843,9 +896,40 @@ static int loaded_cmp(const void *a, const void *b)
 	return strcmp(((const struct loaded *)a)->name, ((const struct loaded *)b)->name);
 }
 
-/* Reads every TENANT.json of the tenants dir, sorted by name. Overlapping
- * uid ranges would let two tenants share files and signals: the later one
- * (by name) is rejected. */
+static bool ids_overlap(const struct ward_ids *a, const struct ward_ids *b)
+{
+	return (uint64_t)a->uid < (uint64_t)b->uid + b->count &&
+	       (uint64_t)b->uid < (uint64_t)a->uid + a->count;
+}
+
+static void reject_overlap(struct supervisor *s, struct loaded *l, const char *other,
+			   const struct ward_ids *b)
+{
+	reject(s, l, "%s: ids: uid range %u+%u overlaps tenant %s (%u+%u)", l->path,
+	       l->profile->ids.uid, l->profile->ids.count, other, b->uid, b->count);
+	tenant_free(l->profile);
+	l->profile = NULL;
+}
+
+/* Overlapping uid ranges would let two tenants share files and signals.
+ * A running tenant keeps its ids (also one whose new profile is refused):
+ * a profile colliding with another running tenant is the one refused;
+ * between two profiles that collide otherwise, the later by name. */
+static void reject_overlaps(struct supervisor *s, struct loaded *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		for (struct tenant_rt *t = s->tenants; t && v[i].profile; t = t->next)
+			if (!t->removing && strcmp(t->profile->name, v[i].name) != 0 &&
+			    ids_overlap(&v[i].profile->ids, &t->profile->ids))
+				reject_overlap(s, &v[i], t->profile->name, &t->profile->ids);
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < i && v[i].profile; j++)
+			if (v[j].profile && ids_overlap(&v[i].profile->ids, &v[j].profile->ids))
+				reject_overlap(s, &v[i], v[j].name, &v[j].profile->ids);
+}
+
+/* Reads every TENANT.json of the tenants dir, sorted by name, refusing
+ * overlapping uid ranges (reject_overlaps). */
 static struct loaded *load_dir(struct supervisor *s, size_t *n_out)
 {
 	DIR *d = opendir(s->cfg->tenants_dir);
@@ -888,20 +972,7 @@ static struct loaded *load_dir(struct supervisor *s, size_t *n_out)
 	}
 	closedir(d);
 	qsort(v, n, sizeof(*v), loaded_cmp);
-	for (size_t i = 0; i < n; i++)
-		for (size_t j = 0; j < i && v[i].profile; j++) {
-			const struct ward_ids *a = &v[i].profile->ids, *b;
-			if (!v[j].profile)
-				continue;
-			b = &v[j].profile->ids;
-			if ((uint64_t)a->uid < (uint64_t)b->uid + b->count &&
-			    (uint64_t)b->uid < (uint64_t)a->uid + a->count) {
-				reject(s, &v[i], "%s: ids: uid range %u+%u overlaps tenant %s (%u+%u)",
-				       v[i].path, a->uid, a->count, v[j].name, b->uid, b->count);
-				tenant_free(v[i].profile);
-				v[i].profile = NULL;
-			}
-		}
+	reject_overlaps(s, v, n);
 	*n_out = n;
 	return v;
 }
@@ -932,11 +1003,22 @@ static void on_tenant_kick(struct loop *l, void *ud)
 	tenant_progress(t);
 }
 
+/* The tenant-wide cap, on PARENT/TENANT above its services' cgroups. */
+static void tenant_apply_cap(const struct ward_tenant *p)
+{
+	struct ward_err err = {0};
+
+	if (cgroup_tenant_apply(p->name, &p->limits, &err) < 0)
+		fprintf(stderr, "wardd: %s: tenant limits: %s\n", p->name, err.msg);
+}
+
 static void tenant_add(struct supervisor *s, struct ward_tenant *profile)
 {
-	struct tenant_rt *t = tenant_rt_new(s, profile);
+	struct tenant_rt *t;
 	struct tenant_rt **tail = &s->tenants;
 
+	tenant_apply_cap(profile);
+	t = tenant_rt_new(s, profile);
 	if (!t) {
 		fprintf(stderr, "wardd: %s: out of memory\n", profile->name);
 		tenant_free(profile);
@@ -987,6 +1069,8 @@ static void tenant_update(struct tenant_rt *t, struct ward_tenant *np, json_t *c
 	bool ids_changed = !ids_equal(&t->profile->ids, &np->ids);
 	struct svc **nv = calloc(np->n_services ? np->n_services : 1, sizeof(*nv));
 
+	tenant_apply_cap(np);
+
 	if (!nv) {
 		tenant_free(np);
 		return;
@@ -1012,6 +1096,7 @@ static void tenant_update(struct tenant_rt *t, struct ward_tenant *np, json_t *c
 		json_array_append_new(changed, json_string(target));
 		seccomp_program_free(&old->prog);
 		old->prog_ready = false;
+		old->cg_stale = true;
 		if (svc_active(old)) {
 			old->after_stop = AFTER_STOP_START;
 			svc_stop(old, STOP_BY_RELOAD);
@@ -1232,12 +1317,23 @@ int supervisor_reset(struct supervisor *s, const char *tenant, const char *servi
 
 static json_t *svc_status(struct svc *v, uint64_t now)
 {
-	return json_pack("{s:s, s:s, s:s, s:i, s:I, s:i, s:s}", "tenant", v->tenant->profile->name,
-			 "service", v->def->name, "state", service_state_to_string(v->state), "pid",
+	struct cgroup_stats cs = {0};
+	json_t *o;
+
+	if (v->cg)
+		cgroup_stats(v->cg, &cs);
+	o = json_pack("{s:s, s:s, s:s, s:i, s:I, s:i, s:s}", "tenant", v->tenant->profile->name,
+		      "service", v->def->name, "state", service_state_to_string(v->state), "pid",
 			 v->state == SERVICE_RUNNING || v->state == SERVICE_STOPPING ? (int)v->service_pid : 0,
 			 "uptime_s",
 			 (json_int_t)(v->state == SERVICE_RUNNING ? (now - v->since_ms) / 1000 : 0),
 			 "restarts", (int)v->restarts, "last_exit", v->last_exit);
+	json_object_update_new(o, json_pack("{s:I, s:I, s:I, s:f, s:I}", "memory_bytes",
+					    (json_int_t)cs.memory_current, "memory_peak_bytes",
+					    (json_int_t)cs.memory_peak, "pids", (json_int_t)cs.pids_current,
+					    "cpu_s", (double)cs.cpu_usec / 1e6, "oom_kills",
+					    (json_int_t)cs.oom_kills));
+	return o;
 }
 
 json_t *supervisor_status(struct supervisor *s, const char *tenant, struct ward_err *err)

@@ -401,8 +401,9 @@ static void command_usage(FILE *out, const char *name, const char *args, const c
 static void status_usage(FILE *out)
 {
 	command_usage(out, "status", "[TENANT] [--json]",
-		      "Shows every service (of TENANT) with its state, pid, uptime, restarts\n"
-		      "and the reason of its last exit.\n"
+		      "Shows every service (of TENANT) with its state, pid, uptime, restarts,\n"
+		      "memory (current/peak), tasks, CPU time, OOM kills and the reason of its\n"
+		      "last exit (from its cgroup while it runs).\n"
 		      "\n"
 		      "  --json      print wardd's list of services as JSON\n"
 		      "  -h, --help  show this help\n");
@@ -431,9 +432,30 @@ enum {
 	COL_PID,
 	COL_UPTIME,
 	COL_RESTARTS,
+	COL_MEM,
+	COL_PIDS,
+	COL_CPU,
+	COL_OOM,
 	COL_LAST_EXIT,
 	N_COLS
 };
+
+/* 1536 -> "1.5K", 268435456 -> "256M". */
+static void format_bytes(uint64_t b, char *buf, size_t len)
+{
+	static const char units[] = "BKMGT";
+	double v = (double)b;
+	int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%lluB", (unsigned long long)b);
+	else
+		snprintf(buf, len, v < 10 ? "%.1f%c" : "%.0f%c", v, units[u]);
+}
 
 struct status_row {
 	char cell[N_COLS][128];
@@ -469,13 +491,30 @@ static void status_row_fill(struct status_row *r, json_t *svc)
 	snprintf(num, sizeof(num), "%lld",
 		 (long long)json_integer_value(json_object_get(svc, "restarts")));
 	set_cell(r->cell[COL_RESTARTS], num);
+	{
+		char cur[16], peak[16];
+		format_bytes((uint64_t)json_integer_value(json_object_get(svc, "memory_bytes")), cur,
+			     sizeof(cur));
+		format_bytes((uint64_t)json_integer_value(json_object_get(svc, "memory_peak_bytes")), peak,
+			     sizeof(peak));
+		snprintf(num, sizeof(num), "%s/%s", cur, peak);
+		set_cell(r->cell[COL_MEM], num);
+	}
+	snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(json_object_get(svc, "pids")));
+	set_cell(r->cell[COL_PIDS], num);
+	snprintf(num, sizeof(num), "%.1fs", json_number_value(json_object_get(svc, "cpu_s")));
+	set_cell(r->cell[COL_CPU], num);
+	snprintf(num, sizeof(num), "%lld",
+		 (long long)json_integer_value(json_object_get(svc, "oom_kills")));
+	set_cell(r->cell[COL_OOM], num);
 	set_cell(r->cell[COL_LAST_EXIT], json_string_value(json_object_get(svc, "last_exit")));
 }
 
 static void print_status_table(json_t *services)
 {
-	static const char *const header[N_COLS] = {"TENANT", "SERVICE",  "STATE",    "PID",
-						   "UPTIME", "RESTARTS", "LAST-EXIT"};
+	static const char *const header[N_COLS] = {"TENANT",   "SERVICE", "STATE", "PID",
+						   "UPTIME",   "RESTARTS", "MEM/PEAK", "PIDS",
+						   "CPU",      "OOM",     "LAST-EXIT"};
 	size_t n = json_array_size(services), width[N_COLS];
 	struct status_row *rows = calloc(n + 1, sizeof(*rows));
 

@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "ward/audit.h"
+#include "ward/cgroup.h"
 #include "ward/cleanup.h"
 #include "ward/config.h"
 #include "ward/control.h"
@@ -29,6 +30,10 @@
 #define EXIT_WARD 125
 #define EXIT_USAGE 2
 #define MAX_POLICY_DIRS 16
+#define CGROUP_ROOT "/sys/fs/cgroup"
+/* `wardd run` keeps its cgroups apart from the daemon's, whose start-up
+ * cleanup would otherwise kill a trial run. */
+#define CGROUP_RUN_PARENT "ward.run"
 
 struct options {
 	const char *config;
@@ -159,6 +164,25 @@ static int cache_dir_prepare(const char *state_dir, char *buf, size_t len)
 	return 0;
 }
 
+/* A cgroup "SERVICE.run-PID" of a `wardd run` that is gone (killed before
+ * it could remove it: its sandbox died with it). */
+static bool run_cgroup_dead(const char *tenant, const char *name, void *ud)
+{
+	const char *p = strstr(name, ".run-");
+	char *end;
+	long pid;
+
+	(void)tenant;
+	(void)ud;
+	if (!p)
+		return false;
+	errno = 0;
+	pid = strtol(p + 5, &end, 10);
+	if (errno || *end || pid <= 0 || pid == getpid())
+		return false;
+	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
 /* Waits for the service, forwarding TERM/INT/HUP to its init. */
 static int supervise_foreground(struct launch_handle *h)
 {
@@ -219,6 +243,7 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 	struct ward_tenant *t = NULL;
 	const struct ward_service *svc;
 	struct seccomp_program prog = {0};
+	struct cgroup *cg = NULL;
 	struct launch_handle h;
 	struct ward_err err = {0};
 	char data_dir[4096], cache_dir[4096];
@@ -272,6 +297,18 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 		goto out;
 	}
 	{
+		char name[WARD_NAME_MAX + 32];
+
+		snprintf(name, sizeof(name), "%s.run-%d", svc->name, (int)getpid());
+		if (cgroup_setup(CGROUP_ROOT, CGROUP_RUN_PARENT, NULL, &err) < 0 ||
+		    cgroup_cleanup_where(run_cgroup_dead, NULL, &err) < 0 ||
+		    !(cg = cgroup_create(t->name, name, &svc->policy.limits, &err))) {
+			/* Fail closed: without its limits the service does not run. */
+			fprintf(stderr, "wardd: cgroup: %s\n", err.msg);
+			goto out;
+		}
+	}
+	{
 		struct launch_spec spec = {
 			.tenant = t,
 			.service = svc,
@@ -279,6 +316,7 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 			.argv = command,
 			.data_dir = data_dir,
 			.seccomp = &prog,
+			.cgroup = cg,
 			.stdio = {0, 1, 2},
 		};
 		if (launch_start(&spec, &h, &err) < 0) {
@@ -289,6 +327,9 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 	code = supervise_foreground(&h);
 	launch_release(&h);
 out:
+	if (cg && cgroup_destroy(cg, &err) < 0)
+		fprintf(stderr, "wardd: cgroup: %s\n", err.msg);
+	cgroup_teardown();
 	seccomp_program_free(&prog);
 	tenant_free(t);
 	return code;
@@ -427,6 +468,13 @@ static int cmd_daemon(const struct options *o)
 	}
 	if (daemon_lock(&d) < 0)
 		goto out;
+	/* Before anything starts: limits are not optional, and whatever a
+	 * wardd that died left in our cgroups goes now. */
+	if (cgroup_setup(CGROUP_ROOT, d.cfg.cgroup_parent, NULL, &err) < 0 ||
+	    cgroup_cleanup_stale(&err) < 0) {
+		fprintf(stderr, "wardd: cgroups: %s\n", err.msg);
+		goto out;
+	}
 	if (snprintf(audit_path, sizeof(audit_path), "%s/audit.jsonl", d.cfg.log_dir) >= (int)sizeof(audit_path))
 		goto out;
 	/* A client that goes away mid-reply must not kill the daemon. */
@@ -476,6 +524,7 @@ out:
 			    json_pack("{s:s}", "reason", d.stop_reason ? d.stop_reason : "error"));
 	control_free(d.ctl);
 	supervisor_free(d.sup);
+	cgroup_teardown();
 	loop_free(d.loop);
 	audit_close(d.audit);
 	if (d.lock_fd >= 0)

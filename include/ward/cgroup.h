@@ -54,3 +54,10 @@ int cgroup_destroy(struct cgroup *cg, struct ward_err *err);
 /* Removes everything under PARENT (killing what runs there, deepest first):
  * what a wardd that died left behind. */
 int cgroup_cleanup_stale(struct ward_err *err);
+/* Removes PARENT/TENANT/NAME wherever dead(TENANT, NAME) is true (and the
+ * tenant directories that leaves empty): `wardd run` uses it for the
+ * cgroups of earlier runs that were killed before they could clean up. */
+int cgroup_cleanup_where(bool (*dead)(const char *tenant, const char *name, void *ud), void *ud,
+			 struct ward_err *err);
+/* Removes PARENT itself if it is empty (at exit). */
+void cgroup_teardown(void);

@@ -23,6 +23,8 @@ struct ward_config {
 	char *viewer_group;    /* may read status and logs; default "ward-viewers" */
 	char *admin_group;     /* may also onboard/offboard; default "ward-admins" */
 
+	char *cgroup_parent;   /* PARENT/TENANT/SERVICE under each hierarchy; default "ward" */
+
 	uint64_t log_max_bytes;  /* rotate a service log past this size; default 10M */
 	uint32_t log_keep;       /* rotated files kept: SERVICE.log.1 .. .N; default 5 */
 	bool audit_fsync_each;   /* fsync after every record (default) or once per loop turn */

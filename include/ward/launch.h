@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "ward/cgroup.h"
 #include "ward/error.h"
 #include "ward/profile.h"
 #include "ward/seccomp.h"
@@ -17,6 +18,7 @@ struct launch_spec {
 	char *const *argv;                 /* NULL: service->exec */
 	const char *data_dir;              /* host path of the tenant's data dir */
 	const struct seccomp_program *seccomp;
+	const struct cgroup *cgroup;       /* the sandbox's cgroup, or NULL */
 	int stdio[3];                      /* the service's fds 0, 1 and 2 */
 };
 

@@ -181,6 +181,9 @@ struct ward_tenant {
 	char *display_name;  /* NULL if not given */
 	char *source;        /* path of the profile file */
 	struct ward_ids ids;
+	/* Cap over all services together (memory, pids, cpu; WARD_UNSET / 0:
+	 * none), enforced on the tenant's cgroup. */
+	struct ward_limits limits;
 	struct ward_network network;
 	struct ward_service *services;  /* in the order of the profile */
 	size_t n_services;

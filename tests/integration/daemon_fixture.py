@@ -324,6 +324,10 @@ class DaemonWorld:
                         "viewer_group": VIEWER_GROUP, "admin_group": ADMIN_GROUP},
             "logs": {"max_bytes": "1M", "keep": 3},
             "audit": {"fsync": "turn"},
+            # A cgroup parent of this test's own: a starting wardd removes
+            # everything under its parent, which must never be another
+            # run's (a concurrent test run, CI, an operator's wardd).
+            "cgroup": {"parent": f"ward-t-{self.suffix}"},
         }
         self.write_config()
 
@@ -650,6 +654,27 @@ class DaemonWorld:
             left = Snapshot(self.tenant_pids())
             left.kill()
             wait_for(lambda: not left.alive(), timeout=5)
+        self.remove_cgroup_parent()
+
+    def cgroup_parent_dirs(self):
+        """This test's cgroup parent in every hierarchy that has it."""
+        parent = self.settings["cgroup"]["parent"]
+        root = Path("/sys/fs/cgroup")
+        dirs = [root / parent] if (root / parent).is_dir() else []
+        for h in root.iterdir() if root.is_dir() else []:
+            if h.is_dir() and (h / parent).is_dir():
+                dirs.append(h / parent)
+        return dirs
+
+    def remove_cgroup_parent(self):
+        """rmdir this test's cgroup tree, deepest first (wardd removes the
+        services' cgroups; the parent itself is left for us)."""
+        for top in self.cgroup_parent_dirs():
+            for dirpath, _, _ in sorted(os.walk(top), key=lambda w: -w[0].count("/")):
+                try:
+                    os.rmdir(dirpath)
+                except OSError:
+                    pass
 
 
 @pytest.fixture(scope="session")
@@ -673,3 +698,93 @@ def dw(daemon_built):
         if w is not None:
             w.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---- kernel objects a daemon holds, for leak checks (test_badinput.py,
+# ---- test_chaos.py) ----
+
+import resource  # noqa: E402
+import time  # noqa: E402
+
+
+def fd_count(pid):
+    """Open fds of pid (entries of /proc/PID/fd); None if it is gone."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
+
+
+def mount_count(pid):
+    """Mounts in pid's mount namespace (lines of /proc/PID/mountinfo)."""
+    try:
+        return len(Path(f"/proc/{pid}/mountinfo").read_text().splitlines())
+    except OSError:
+        return None
+
+
+def zombie_children(pid):
+    """Children of pid in state Z (not yet reaped)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            st = proc_stat(int(entry))
+            if st and st[2] == pid and st[0] == "Z":
+                out.append(int(entry))
+    return out
+
+
+def ip_links():
+    """`ip -o link` of this network namespace: one line per link, names only
+    and sorted (counters and flags left out)."""
+    res = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, timeout=10)
+    assert res.returncode == 0, res.stderr
+    return sorted(line.split(":")[1].strip() for line in res.stdout.splitlines() if ":" in line)
+
+
+def raise_nofile(want):
+    """Raises this process's RLIMIT_NOFILE soft limit to at least want (up to
+    the hard limit, raised too if we may); returns the old (soft, hard)."""
+    old = resource.getrlimit(resource.RLIMIT_NOFILE)
+    soft, hard = old
+    if hard != resource.RLIM_INFINITY and hard < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+            return old
+        except (ValueError, OSError):
+            want = hard
+    if soft == resource.RLIM_INFINITY or soft >= want:
+        return old
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return old
+
+
+def restore_nofile(old):
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, old)
+    except (ValueError, OSError):
+        pass
+
+
+def settled(fn, timeout=5.0, interval=0.05, stable=0.3):
+    """fn()'s value once it has not changed for `stable` seconds (or the last
+    value at timeout): for counts that drain after the event, like a
+    daemon's fds while it closes clients."""
+    end = time.monotonic() + timeout
+    last, since = fn(), time.monotonic()
+    while time.monotonic() < end:
+        time.sleep(interval)
+        cur = fn()
+        if cur != last:
+            last, since = cur, time.monotonic()
+        elif time.monotonic() - since >= stable:
+            break
+    return last
+
+
+def assign_uids(dw, names, base):
+    """Gives each tenant of names its own ID_COUNT range from base on, for
+    a test with more tenants than MAX_TENANTS (uid_of() then returns it, and
+    tenant_pids() and cleanup() know it)."""
+    for i, name in enumerate(names):
+        dw.uids[name] = base + i * ID_COUNT
