@@ -622,8 +622,24 @@ static void buf_quoted_key(struct buf *b, const char *k)
 	buf_str(b, "\"]");
 }
 
+/* Keys in a path are cut like values in a message: a 60000-byte key in
+ * every one of thousands of messages was gigabytes. */
+#define KEY_SHOWN_MAX 64
+
 static void buf_segment(struct buf *b, const struct jsonpos_entry *e, bool first)
 {
+	if (e->key && strnlen(e->key, KEY_SHOWN_MAX + 1) > KEY_SHOWN_MAX) {
+		char cut[KEY_SHOWN_MAX + 4];
+		size_t n = KEY_SHOWN_MAX - 3;
+
+		/* Never inside a UTF-8 character: messages end up in JSON. */
+		while (n > 0 && ((unsigned char)e->key[n] & 0xc0) == 0x80)
+			n--;
+		memcpy(cut, e->key, n);
+		memcpy(cut + n, "...", 4);
+		buf_quoted_key(b, cut);
+		return;
+	}
 	if (!e->key) {
 		char idx[32];
 		int n = snprintf(idx, sizeof(idx), "[%zu]", e->idx);

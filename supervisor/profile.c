@@ -424,8 +424,13 @@ struct loader {
 	json_t *keep; /* every merged object, alive until the end: positions are keyed by address */
 	json_t *services; /* the profile's services object, for references */
 	unsigned seq;     /* merge steps, so a later override can be told from an earlier one */
+	size_t suppressed; /* errors past DIAG_MAX, counted, not kept */
 	bool oom;
 };
+
+/* Enough to fix a profile by; more would only let a hostile file turn a few
+ * KiB into gigabytes of messages (a dependency web reports every cycle). */
+#define DIAG_MAX 100
 
 #define AT_KEY(L, obj, k) jsonpos_key((L)->pos, (obj), (k))
 #define AT_IDX(L, arr, i) jsonpos_index((L)->pos, (arr), (i))
@@ -446,6 +451,10 @@ static void report(struct loader *L, const struct jsonpos_entry *at, const char 
 	char *path = NULL;
 	va_list ap;
 
+	if (L->diag->n - L->first >= DIAG_MAX) {
+		L->suppressed++;
+		return;
+	}
 	if (at) {
 		jsonpos_locate(at, &w);
 		path = jsonpos_path(L->pos, at);
@@ -1019,6 +1028,23 @@ static void limits_read(struct loader *L, json_t *v, const struct jsonpos_entry 
 		get_uint(L, m, AT_KEY(L, v, "nofile"), 1, 1048576, &lim->nofile);
 	if ((m = json_object_get(v, "core")))
 		get_size(L, m, AT_KEY(L, v, "core"), &lim->core);
+}
+
+/* The tenant-wide cap over all its services: what a cgroup can cap. */
+static void tenant_limits_read(struct loader *L, json_t *v, const struct jsonpos_entry *at,
+			       struct ward_limits *lim)
+{
+	static const char *const keys[] = {"memory", "pids", "cpu", NULL};
+	json_t *m;
+
+	if (!check_object(L, v, at, keys, NULL))
+		return;
+	if ((m = json_object_get(v, "memory")))
+		get_size(L, m, AT_KEY(L, v, "memory"), &lim->memory);
+	if ((m = json_object_get(v, "pids")))
+		get_uint(L, m, AT_KEY(L, v, "pids"), 1, NO_MAX, &lim->pids);
+	if ((m = json_object_get(v, "cpu")))
+		cpu_read(L, m, AT_KEY(L, v, "cpu"), &lim->cpu);
 }
 
 static void restart_read(struct loader *L, json_t *v, const struct jsonpos_entry *at,
@@ -1938,8 +1964,8 @@ static void display_name_read(struct loader *L, json_t *v, const struct jsonpos_
 
 static struct ward_tenant *tenant_read(struct loader *L, const struct doc *d)
 {
-	static const char *const keys[] = {"tenant",   "display_name", "ids", "network",
-					   "services", "sessions",     NULL};
+	static const char *const keys[] = {"tenant",   "display_name", "ids",    "network",
+					   "services", "sessions",     "limits", NULL};
 	static const char *const required[] = {"tenant", "services", NULL};
 	json_t *root = d->root, *m;
 	struct ward_tenant *t;
@@ -1955,6 +1981,10 @@ static struct ward_tenant *tenant_read(struct loader *L, const struct doc *d)
 		display_name_read(L, m, AT_KEY(L, root, "display_name"), t);
 	if ((m = json_object_get(root, "ids")))
 		ids_read(L, m, AT_KEY(L, root, "ids"), &t->ids);
+	t->limits = (struct ward_limits){.memory = WARD_UNSET, .pids = WARD_UNSET, .nofile = WARD_UNSET,
+					 .core = WARD_UNSET};
+	if ((m = json_object_get(root, "limits")))
+		tenant_limits_read(L, m, AT_KEY(L, root, "limits"), &t->limits);
 	/* Services first: network and sessions refer to them. */
 	if ((m = json_object_get(root, "services"))) {
 		if (json_is_object(m))
@@ -2108,6 +2138,8 @@ int profile_load_buffer(const char *name, const char *data, size_t len,
 	if (L.oom)
 		diag_add(L.diag, name, 0, 0, "", "out of memory");
 	diag_order(&L);
+	if (L.suppressed)
+		diag_add(L.diag, name, 0, 0, "", "and %zu more errors not shown", L.suppressed);
 	loader_free(&L);
 	diag_free(&local);
 	if (r < 0) {

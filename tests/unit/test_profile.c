@@ -573,6 +573,54 @@ static void test_bad_case(void **state)
 
 /* ---- malformed input that C strings or a table cannot carry well ---- */
 
+/* A hostile file must not turn a few KiB into gigabytes of messages: at most
+ * 100 errors are kept, the rest counted in one last line (found by the
+ * fuzzer: a web of `after` reported every cycle, cubically many). */
+static void test_errors_capped(void **state)
+{
+	char *json = NULL, *errors;
+	size_t len = 0, lines = 0;
+	FILE *f = open_memstream(&json, &len);
+
+	(void)state;
+	assert_non_null(f);
+	fputs("{\"tenant\": \"t\", \"ids\": {\"uid\": 200000, \"count\": 1}, \"services\": {", f);
+	for (int i = 0; i < 150; i++)
+		fprintf(f, "%s\"s%d\": {\"exec\": [\"relative\"]}", i ? ", " : "", i);
+	fputs("}}", f);
+	assert_int_equal(fclose(f), 0);
+	errors = load_bad_bytes(json, len);
+	for (const char *p = errors; *p; p++)
+		lines += *p == '\n';
+	assert_int_equal(lines, 101);
+	assert_non_null(strstr(errors, "\nand 50 more errors not shown\n"));
+	free(errors);
+	free(json);
+}
+
+/* A key in a path is cut like a value in a message (found by the fuzzer:
+ * a 60000-byte service name repeated in 30000 messages). */
+static void test_long_key_cut_in_path(void **state)
+{
+	char *json = NULL, *errors, *end;
+	size_t len = 0;
+	FILE *f = open_memstream(&json, &len);
+
+	(void)state;
+	assert_non_null(f);
+	fputs("{\"tenant\": \"t\", \"services\": {\"", f);
+	for (int i = 0; i < 5000; i++)
+		fputc('a', f);
+	fputs("\": {\"exec\": [\"relative\"]}}}", f);
+	assert_int_equal(fclose(f), 0);
+	errors = load_bad_bytes(json, len);
+	end = strstr(errors, "...\"]");
+	assert_non_null(end);
+	assert_true(strlen(errors) < 400);
+	free(errors);
+	free(json);
+}
+
 static void test_bad_non_utf8(void **state)
 {
 	static const char json[] = "{\"tenant\": \"caf\xe9\"}";
@@ -1398,6 +1446,8 @@ int main(void)
 	    cmocka_unit_test(test_parse_cidr),
 	    cmocka_unit_test(test_to_string),
 	    cmocka_unit_test(test_diag_print),
+	    cmocka_unit_test(test_errors_capped),
+	    cmocka_unit_test(test_long_key_cut_in_path),
 	};
 	enum { N_BAD = sizeof(bad_cases) / sizeof(*bad_cases) };
 	struct CMUnitTest bad[N_BAD];
