@@ -1,0 +1,149 @@
+"""Resource limits through cgroups, end to end with a real wardd: a tenant's
+runaway process (fork bomb, memory hog, busy loop) is held by its limits and
+never degrades its neighbours; accounting shows in status; nothing of a
+service survives its stop; no cgroup survives the daemon.
+
+The tenants run tests/helpers/hog.c (see its header for the modes)."""
+
+import os
+import re
+import time
+from pathlib import Path
+
+from daemon_fixture import PROBE_DIR, dw, daemon_built, wait_for  # noqa: F401
+
+HOG = PROBE_DIR + "/hog"
+
+
+def log_lines(dw, tenant, service="app"):
+    path = dw.logs / tenant / f"{service}.log"
+    try:
+        return path.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def wait_log(dw, tenant, pattern, timeout=10.0):
+    rx = re.compile(pattern)
+    found = []
+
+    def check():
+        found[:] = [l for l in log_lines(dw, tenant) if rx.search(l)]
+        return bool(found)
+    assert wait_for(check, timeout=timeout), \
+        f"no line matching {pattern!r} in {tenant}'s log: {log_lines(dw, tenant)[-5:]}"
+    return found
+
+
+def test_fork_bomb_held_while_neighbour_answers(dw):
+    bomb, calm = dw.name("bomb"), dw.name("calm")
+    dw.write_profile(bomb, {"app": dw.service(exec_=[HOG, "forkbomb"], limits={"pids": 40})})
+    dw.write_profile(calm, {"app": dw.service(exec_=[HOG, "heartbeat", "10"])})
+    dw.start_daemon()
+    dw.wait_state(calm, "app", ("running",))
+    wait_log(dw, calm, r"^beat ")
+    t0 = time.monotonic()
+    # The bomb goes off now; it stops at its limit.
+    line = wait_log(dw, bomb, r"^forks \d+ errno \d+")[0]
+    forks = int(line.split()[1])
+    assert forks < 40, line
+    st = dw.service_status(bomb, "app")
+    assert st["state"] == "running" and 0 < st["pids"] <= 40, st
+    # Meanwhile the neighbour beat on, never 100 ms late, for 2 s more.
+    time.sleep(max(0.0, 2.0 - (time.monotonic() - t0)))
+    beats = [int(l.split()[1]) for l in log_lines(dw, calm) if l.startswith("beat ")]
+    recent = beats[-150:]
+    gaps = [b - a for a, b in zip(recent, recent[1:])]
+    assert len(recent) >= 100 and max(gaps) < 100, (len(recent), max(gaps))
+
+
+def test_memory_hog_oom_killed_reported_and_restarted(dw):
+    t = dw.name("hog")
+    dw.write_profile(t, {"app": dw.service(exec_=[HOG, "memory", "512"], limits={"memory": "32M"},
+                                           delay_ms=100, max_delay_ms=100, burst=100)})
+    dw.start_daemon()
+    oom = dw.wait_audit("service-oom", count=1, tenant=t, service="app", timeout=20)
+    assert oom[0]["pid"] > 0, oom
+    exits = dw.wait_audit("service-exit", count=1, tenant=t, service="app")
+    assert exits[0]["status"] == "killed by the OOM killer (memory limit)", exits[0]
+    assert exits[0]["clean"] is False, exits[0]
+    dw.wait_audit("service-restart", count=1, tenant=t, service="app")
+    starts = dw.wait_audit("service-start", count=2, tenant=t, service="app", timeout=20)
+    assert starts[0]["pid"] != starts[1]["pid"], starts
+    st = dw.service_status(t, "app")
+    assert st["restarts"] >= 1 and st["oom_kills"] >= 0, st
+    # It never got past its limit.
+    assert not any(int(l.split()[1]) > 32 for l in log_lines(dw, t) if l.startswith("allocated")), \
+        log_lines(dw, t)[-5:]
+
+
+def test_cpu_quota(dw):
+    t = dw.name("spin")
+    dw.write_profile(t, {"app": dw.service(exec_=[HOG, "spin", "60"], limits={"cpu": 0.2})})
+    dw.start_daemon()
+    dw.wait_state(t, "app", ("running",))
+    time.sleep(1.0)  # past the start
+    a, t_a = dw.service_status(t, "app")["cpu_s"], time.monotonic()
+    time.sleep(5.0)
+    b, t_b = dw.service_status(t, "app")["cpu_s"], time.monotonic()
+    cores = (b - a) / (t_b - t_a)
+    assert 0.15 <= cores <= 0.25, f"{cores:.3f} cores used with cpu 0.2"
+
+
+def test_stop_of_double_forked_service_leaves_nothing(dw):
+    t = dw.name("dfork")
+    dw.write_profile(t, {"app": dw.service(exec_=[HOG, "doublefork"], stop_timeout_s=1)})
+    dw.start_daemon()
+    dw.wait_state(t, "app", ("running",))
+    # the service, its (orphaned) grandchild, and their init
+    assert wait_for(lambda: len(dw.tenant_pids()) >= 3, timeout=5), dw.tenant_pids()
+    res = dw.ctl("stop", f"{t}/app")
+    assert res.returncode == 0, res.stderr
+    dw.wait_state(t, "app", ("stopped",), timeout=10)
+    assert wait_for(lambda: not dw.tenant_pids(), timeout=5), dw.tenant_pids()
+    # and its cgroup went with it
+    for top in dw.cgroup_parent_dirs():
+        assert not (top / t / "app").exists(), top / t / "app"
+
+
+def test_status_shows_accounting(dw):
+    t = dw.name("acct")
+    dw.write_profile(t, {"app": dw.service(exec_=[HOG, "memory", "8"], limits={"memory": "64M"})})
+    dw.start_daemon()
+    wait_log(dw, t, r"^done 8 MiB")
+    st = dw.service_status(t, "app")
+    assert st["memory_bytes"] >= 8 << 20 and st["memory_peak_bytes"] >= st["memory_bytes"], st
+    assert st["pids"] >= 1 and st["oom_kills"] == 0 and st["cpu_s"] >= 0, st
+    res = dw.ctl("status", t)
+    assert "MEM/PEAK" in res.stdout and "M/" in res.stdout, res.stdout
+
+
+def test_no_cgroup_left_after_wardd_exits(dw):
+    t = dw.name("gone")
+    dw.write_profile(t, {"app": dw.service(exec_=[HOG, "heartbeat", "100"])})
+    d = dw.start_daemon()
+    dw.wait_state(t, "app", ("running",))
+    tops = dw.cgroup_parent_dirs()
+    assert tops, "the daemon made no cgroup"
+    assert any((top / t / "app").is_dir() for top in tops), tops
+    dw.stop_daemon(d)
+    left = [str(p) for top in tops if top.exists() for p in [top, *top.rglob("*")] if p.is_dir()]
+    assert not left, left
+
+
+def test_stale_cgroup_of_a_dead_wardd_is_removed(dw):
+    t = dw.name("stale")
+    dw.write_profile(t, {"app": dw.service(exec_=[HOG, "heartbeat", "100"])})
+    d = dw.start_daemon()
+    dw.wait_state(t, "app", ("running",))
+    old = dw.pid_of(t, "app")
+    d.proc.kill()  # SIGKILL: no cleanup of its own
+    d.proc.wait(timeout=5)
+    assert wait_for(lambda: not os.path.exists(f"/proc/{old}"), timeout=5)
+    # A directory that only a dead wardd could have left.
+    tops = dw.cgroup_parent_dirs()
+    for top in tops:
+        (top / t / "ghost").mkdir(parents=True, exist_ok=True)
+    dw.start_daemon()
+    dw.wait_state(t, "app", ("running",))
+    assert all(not (top / t / "ghost").exists() for top in tops)
