@@ -33,16 +33,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_CMDS 16
+#define MAX_CMDS    16
 #define ROUND_TOKEN "{round}"
 
 extern char **environ;
 
 struct cmd {
 	const char *name;
-	char **argv;    /* as given; may hold ROUND_TOKEN */
+	char **argv; /* as given; may hold ROUND_TOKEN */
 	int argc;
-	int err_fd;     /* the command's stderr */
+	int err_fd; /* the command's stderr */
 	bool dropped;
 	int warm_fails;
 };
@@ -93,8 +93,8 @@ static char **argv_for_round(const struct cmd *c, long round)
 			out[i] = c->argv[i];
 			continue;
 		}
-		int n = snprintf(buf + used, sizeof buf - used, "%.*s%ld%s", (int)(tok - a), a, round,
-				 tok + strlen(ROUND_TOKEN));
+		int n = snprintf(buf + used, sizeof buf - used, "%.*s%ld%s", (int)(tok - a), a,
+				 round, tok + strlen(ROUND_TOKEN));
 		if (n < 0 || (size_t)n >= sizeof buf - used) {
 			fprintf(stderr, "launchtime: %s: arguments too long\n", c->name);
 			exit(2);
@@ -120,8 +120,7 @@ static void format_status(int st, char *buf, size_t len)
 
 /* One launch. Returns the wait status, or -1 on a timeout (the command's
  * process group has been killed and reaped). *us gets the elapsed time. */
-static int launch_once(const struct cmd *c, long round, int null_fd, unsigned timeout_s,
-		       double *us)
+static int launch_once(const struct cmd *c, long round, int null_fd, unsigned timeout_s, double *us)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -153,7 +152,7 @@ static int launch_once(const struct cmd *c, long round, int null_fd, unsigned ti
 		 * the child is running by then and poll() waits for its exit */
 		int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
 		if (pfd >= 0) {
-			struct pollfd p = { .fd = pfd, .events = POLLIN };
+			struct pollfd p = {.fd = pfd, .events = POLLIN};
 			int n;
 			do
 				n = poll(&p, 1, (int)(timeout_s * 1000));
@@ -189,11 +188,11 @@ static int parse_cmds(int argc, char **argv, struct cmd *cmds)
 			exit(2);
 		}
 		int j = i;
-		while (j < argc && strcmp(argv[j], ":::"))
+		while (j < argc && strcmp(argv[j], ":::") != 0)
 			j++;
 		if (j - i < 2)
 			usage(); /* a NAME and a CMD at least */
-		cmds[n] = (struct cmd){ .name = argv[i], .argv = &argv[i + 1], .argc = j - i - 1 };
+		cmds[n] = (struct cmd){.name = argv[i], .argv = &argv[i + 1], .argc = j - i - 1};
 		argv[j < argc ? j : argc] = NULL; /* terminates this command's argv */
 		n++;
 		i = j + 1;
@@ -227,12 +226,23 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "+n:w:t:p:e:h")) != -1) {
 		switch (opt) {
-		case 'n': rounds = parse_ulong("-n", optarg, 1000000); break;
-		case 'w': warmup = parse_ulong("-w", optarg, 1000); break;
-		case 't': timeout_s = parse_ulong("-t", optarg, 3600); break;
-		case 'p': pause_us = parse_ulong("-p", optarg, 10000000); break;
-		case 'e': err_dir = optarg; break;
-		default: usage();
+		case 'n':
+			rounds = parse_ulong("-n", optarg, 1000000);
+			break;
+		case 'w':
+			warmup = parse_ulong("-w", optarg, 1000);
+			break;
+		case 't':
+			timeout_s = parse_ulong("-t", optarg, 3600);
+			break;
+		case 'p':
+			pause_us = parse_ulong("-p", optarg, 10000000);
+			break;
+		case 'e':
+			err_dir = optarg;
+			break;
+		default:
+			usage();
 		}
 	}
 	if (optind >= argc || rounds == 0)
@@ -276,7 +286,8 @@ int main(int argc, char **argv)
 				c->warm_fails += !ok;
 				if (r == -1 && c->warm_fails == (int)warmup) {
 					c->dropped = true;
-					printf("# dropped %s: failed in every warm-up round (last: %s)\n",
+					printf("# dropped %s: failed in every warm-up round (last: "
+					       "%s)\n",
 					       c->name, status);
 				}
 			} else {

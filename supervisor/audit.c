@@ -170,6 +170,7 @@ static int record_write(struct audit *a, const char *event, json_t *fields)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
+			/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): line is _cleanup_free_ */
 			a->torn = a->torn || done > 1;
 			failed(a, "write", n < 0 ? errno : EIO);
 			return -1;

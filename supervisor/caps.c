@@ -66,21 +66,21 @@ static int capset_sets(uint64_t effective, uint64_t permitted, uint64_t inherita
 {
 	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
 	struct __user_cap_data_struct data[2] = {
-		{.effective = (uint32_t)effective,
-		 .permitted = (uint32_t)permitted,
-		 .inheritable = (uint32_t)inheritable},
-		{.effective = (uint32_t)(effective >> 32),
-		 .permitted = (uint32_t)(permitted >> 32),
-		 .inheritable = (uint32_t)(inheritable >> 32)},
+	    {.effective = (uint32_t)effective,
+	     .permitted = (uint32_t)permitted,
+	     .inheritable = (uint32_t)inheritable},
+	    {.effective = (uint32_t)(effective >> 32),
+	     .permitted = (uint32_t)(permitted >> 32),
+	     .inheritable = (uint32_t)(inheritable >> 32)},
 	};
 
 	return syscall(SYS_capset, &hdr, data) == 0 ? 0 : -errno;
 }
 
-#define FAIL(s)                                                                \
-	do {                                                                   \
-		*step = (s);                                                   \
-		return -errno;                                                 \
+#define FAIL(s)                                                                                    \
+	do {                                                                                       \
+		*step = (s);                                                                       \
+		return -errno;                                                                     \
 	} while (0)
 
 int caps_drop_to(uid_t uid, gid_t gid, uint64_t keep, const char **step)
@@ -122,8 +122,8 @@ int caps_drop_to(uid_t uid, gid_t gid, uint64_t keep, const char **step)
 	 * below), and nothing of this can be undone by the service. */
 	if (prctl(PR_SET_SECUREBITS,
 		  SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
-			  SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
-			  SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED,
+		      SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
+		      SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED,
 		  0, 0, 0) < 0)
 		FAIL("lock securebits");
 

@@ -42,7 +42,7 @@ static int fail(struct cload *C, const struct jsonpos_entry *at, const char *fmt
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap); /* a long message may be cut */
 	va_end(ap);
 	if (!at)
 		return ward_err_set(C->err, 0, "%s: %s", C->file, msg);
@@ -225,14 +225,15 @@ static int control_read(struct cload *C, json_t *v, const struct jsonpos_entry *
 					   "admin_group", NULL};
 	char **slots[] = {&cfg->socket_group, &cfg->operator_group, &cfg->viewer_group,
 			  &cfg->admin_group};
-	json_t *m;
 
 	if (check_object(C, v, at, keys) < 0)
 		return -1;
-	for (size_t i = 0; keys[i]; i++)
-		if ((m = json_object_get(v, keys[i])) &&
-		    group_read(C, m, AT(C, v, keys[i]), slots[i]) < 0)
+	for (size_t i = 0; keys[i]; i++) {
+		json_t *m = json_object_get(v, keys[i]);
+
+		if (m && group_read(C, m, AT(C, v, keys[i]), slots[i]) < 0)
 			return -1;
+	}
 	return 0;
 }
 
@@ -363,7 +364,8 @@ static int root_read(struct cload *C, json_t *root, const struct jsonpos_entry *
 		return -1;
 	if ((m = json_object_get(root, "audit")) && audit_read(C, m, AT(C, root, "audit"), cfg) < 0)
 		return -1;
-	if ((m = json_object_get(root, "cgroup")) && cgroup_read(C, m, AT(C, root, "cgroup"), cfg) < 0)
+	if ((m = json_object_get(root, "cgroup")) &&
+	    cgroup_read(C, m, AT(C, root, "cgroup"), cfg) < 0)
 		return -1;
 	return 0;
 }
@@ -482,6 +484,7 @@ int config_load(const char *path, bool must_exist, struct ward_config *cfg, stru
 			*err = e;
 		return -1;
 	}
+	/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): text is _cleanup_free_ */
 	return 0;
 }
 

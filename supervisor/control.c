@@ -144,7 +144,6 @@ static unsigned key_bit(const char *key)
 
 static int parse_name(json_t *v, const char *what, char *out, size_t size, struct ward_err *err)
 {
-	char q[QUOTE_MAX * 4 + 8];
 	const char *s;
 	size_t len;
 
@@ -152,9 +151,12 @@ static int parse_name(json_t *v, const char *what, char *out, size_t size, struc
 		return ward_err_set(err, 0, "%s: must be a string", what);
 	s = json_string_value(v);
 	len = json_string_length(v);
-	if (len != strlen(s) || !ward_name_valid(s) || len >= size)
+	if (len != strlen(s) || !ward_name_valid(s) || len >= size) {
+		char q[QUOTE_MAX * 4 + 8];
+
 		return ward_err_set(err, 0, "%s: invalid name %s: must match [a-z][a-z0-9-]{0,23}",
 				    what, quote(s, len, q, sizeof(q)));
+	}
 	memcpy(out, s, len + 1);
 	return 0;
 }
@@ -281,6 +283,7 @@ static bool group_gid(const char *name, gid_t *gid)
 			size *= 2;
 			continue;
 		}
+		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): buf is _cleanup_free_ */
 		if (r != 0 || !res)
 			return false; /* a group that does not exist grants nothing */
 		*gid = res->gr_gid;
@@ -373,11 +376,14 @@ static json_t *json_string_lossy(const char *s, size_t len)
 			o += n;
 			i += n;
 		} else {
-			memcpy(fixed + o, "\xef\xbf\xbd", 3);
-			o += 3;
+			static const char replacement[3] = {'\xef', '\xbf', '\xbd'}; /* U+FFFD */
+
+			memcpy(fixed + o, replacement, sizeof(replacement));
+			o += sizeof(replacement);
 			i++;
 		}
 	}
+	/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): fixed is _cleanup_free_ */
 	return json_stringn(fixed, o);
 }
 
@@ -596,6 +602,7 @@ static int client_reply(struct client *c, json_t *obj)
 		client_drop(c); /* out of memory: the peer would wait for ever */
 		return -1;
 	}
+	/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): line is _cleanup_free_ */
 	return client_queue(c, line, len);
 }
 
@@ -779,7 +786,7 @@ static void client_handle_line(struct client *c, const char *line, size_t len)
 	if (control_parse_request(line, len, &req, &err) < 0) {
 		char msg[sizeof(err.msg) + 32];
 
-		snprintf(msg, sizeof(msg), "malformed request: %s", err.msg);
+		(void)snprintf(msg, sizeof(msg), "malformed request: %s", err.msg);
 		/* Recorded before the reply, so a peer that has the reply finds it
 		 * in the log. */
 		audit_malformed(c, line, len, msg);
@@ -821,9 +828,9 @@ static void client_line_too_long(struct client *c)
 {
 	char msg[128];
 
-	snprintf(msg, sizeof(msg),
-		 "malformed request: request longer than %d bytes (newline included)",
-		 CONTROL_MAX_REQUEST);
+	(void)snprintf(msg, sizeof(msg),
+		       "malformed request: request longer than %d bytes (newline included)",
+		       CONTROL_MAX_REQUEST);
 	audit_control(c, NULL, NULL, NULL, "refused", msg);
 	c->read_closed = true;
 	c->close_when_drained = true;
@@ -987,6 +994,7 @@ static void peer_user(uid_t uid, char *out, size_t size)
 			bufsize *= 2;
 			continue;
 		}
+		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): buf is _cleanup_free_ */
 		if (r == 0 && res && res->pw_name) {
 			int n = snprintf(out, size, "%s", res->pw_name);
 
@@ -995,7 +1003,7 @@ static void peer_user(uid_t uid, char *out, size_t size)
 		}
 		break;
 	}
-	snprintf(out, size, "%u", (unsigned)uid);
+	(void)snprintf(out, size, "%u", (unsigned)uid);
 }
 
 static void client_new(struct control *ctl, int fd)
@@ -1107,6 +1115,7 @@ static void on_output(const char *tenant, const char *service, const char *data,
 		}
 		client_queue(c, line, line_len);
 	}
+	/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): line is _cleanup_free_ */
 }
 
 /* ---- the socket ---- */

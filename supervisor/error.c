@@ -20,7 +20,8 @@ int ward_err_set(struct ward_err *err, int errnum, const char *fmt, ...)
 	if (errnum) {
 		size_t len = strlen(err->msg);
 		if (len < sizeof(err->msg))
-			snprintf(err->msg + len, sizeof(err->msg) - len, ": %s", strerror(errnum));
+			(void)snprintf(err->msg + len, sizeof(err->msg) - len, ": %s",
+				       strerror(errnum)); /* cut if it must be, like the rest */
 	}
 	return -1;
 }

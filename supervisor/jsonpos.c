@@ -82,20 +82,24 @@ static struct jsonpos_entry *entry_new(struct jsonpos *t)
 
 /* ---- hashing ---- */
 
-static size_t hash_ptr(const void *p)
+static size_t hash_u64(uint64_t x)
 {
-	uint64_t x = (uint64_t)(uintptr_t)p;
 	x ^= x >> 33;
 	x *= 0xff51afd7ed558ccdULL;
 	x ^= x >> 33;
 	return (size_t)x;
 }
 
+static size_t hash_ptr(const void *p)
+{
+	return hash_u64((uint64_t)(uintptr_t)p);
+}
+
 static size_t hash_slot(const void *in, const char *key, size_t idx)
 {
 	size_t h = hash_ptr(in);
 	if (!key)
-		return h ^ hash_ptr((const void *)(uintptr_t)(idx + 1));
+		return h ^ hash_u64((uint64_t)(idx + 1));
 	for (const unsigned char *k = (const unsigned char *)key; *k; k++)
 		h = (h ^ *k) * 0x100000001b3ULL;
 	return h;
@@ -422,6 +426,9 @@ static void skip_scalar(struct scan *s)
 		advance(s);
 }
 
+/* scan_value, scan_object, scan_array and scan_child recurse as deep as the
+ * tree jansson parsed, and jansson stops parsing at depth 2048: a few hundred
+ * KiB of stack at most. */
 static int scan_value(struct scan *s, json_t *v, struct jsonpos_entry *at);
 
 static struct jsonpos_entry *slot_new(struct scan *s, const void *in, const char *key, size_t idx)
@@ -445,6 +452,7 @@ static struct jsonpos_entry *slot_new(struct scan *s, const void *in, const char
 	return e;
 }
 
+/* NOLINTNEXTLINE(misc-no-recursion): as deep as jansson's tree, which it caps at 2048 */
 static int scan_child(struct scan *s, json_t *child, struct jsonpos_entry *e)
 {
 	if (!e)
@@ -457,6 +465,7 @@ static int scan_child(struct scan *s, json_t *child, struct jsonpos_entry *e)
 	return scan_value(s, child, e);
 }
 
+/* NOLINTNEXTLINE(misc-no-recursion): as deep as jansson's tree, which it caps at 2048 */
 static int scan_object(struct scan *s, json_t *obj)
 {
 	advance(s); /* { */
@@ -481,6 +490,7 @@ static int scan_object(struct scan *s, json_t *obj)
 	return expect(s, '}') && members == json_object_size(obj) ? 0 : -1;
 }
 
+/* NOLINTNEXTLINE(misc-no-recursion): as deep as jansson's tree, which it caps at 2048 */
 static int scan_array(struct scan *s, json_t *arr)
 {
 	advance(s); /* [ */
@@ -499,6 +509,7 @@ static int scan_array(struct scan *s, json_t *arr)
 	return expect(s, ']') && i == json_array_size(arr) ? 0 : -1;
 }
 
+/* NOLINTNEXTLINE(misc-no-recursion): as deep as jansson's tree, which it caps at 2048 */
 static int scan_value(struct scan *s, json_t *v, struct jsonpos_entry *at)
 {
 	skip_ws(s);
@@ -611,7 +622,10 @@ static void buf_quoted_key(struct buf *b, const char *k)
 			buf_add(b, esc, 2);
 		} else if (*p < 0x20 || *p == 0x7f) {
 			static const char hex[] = "0123456789abcdef";
-			memcpy(esc, "\\u00", 4);
+			esc[0] = '\\';
+			esc[1] = 'u';
+			esc[2] = '0';
+			esc[3] = '0';
 			esc[4] = hex[*p >> 4];
 			esc[5] = hex[*p & 15];
 			buf_add(b, esc, 6);

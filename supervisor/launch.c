@@ -52,16 +52,17 @@ struct msg {
 };
 
 static void msg_send(int fd, enum msg_kind kind, int status, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static void msg_send(int fd, enum msg_kind kind, int status, const char *fmt, ...)
 {
 	struct msg m = {.kind = kind, .status = status};
-	va_list ap;
 
 	if (fmt) {
+		va_list ap;
+
 		va_start(ap, fmt);
-		vsnprintf(m.text, sizeof(m.text), fmt, ap);
+		(void)vsnprintf(m.text, sizeof(m.text), fmt, ap); /* a long message may be cut */
 		va_end(ap);
 	}
 	/* SEQPACKET: one message, all or nothing. Nothing to do on failure:
@@ -74,8 +75,8 @@ static unsigned long clone_flags(const struct ward_policy *p)
 {
 	/* No CLONE_NEWCGROUP here: the child unshares it once it sits in its
 	 * own cgroup, so that cgroup is the root of what it can see. */
-	unsigned long f = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
-			  CLONE_PIDFD;
+	unsigned long f =
+	    CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_PIDFD;
 
 	if (p->user_namespace)
 		f |= CLONE_NEWUSER;
@@ -134,7 +135,7 @@ static __attribute__((noreturn)) void service_exec(const struct launch_spec *spe
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	for (int s = 1; s < SIGRTMIN; s++)
 		if (s != SIGKILL && s != SIGSTOP)
-			signal(s, SIG_DFL);
+			(void)signal(s, SIG_DFL); /* glibc refuses its own 32 and 33: fine */
 
 	/* A new session: no controlling terminal, so no TIOCSTI into the
 	 * operator's tty even through an inherited fd. */
@@ -189,9 +190,9 @@ int launch_limits_clamped(const struct ward_policy *p, char *buf, size_t len)
 		uint64_t want;
 		const char *name;
 	} lim[] = {
-		{RLIMIT_NOFILE, p->limits.nofile, "nofile"},
-		{RLIMIT_CORE, p->limits.core, "core"},
-		{RLIMIT_NPROC, p->limits.pids, "pids"},
+	    {RLIMIT_NOFILE, p->limits.nofile, "nofile"},
+	    {RLIMIT_CORE, p->limits.core, "core"},
+	    {RLIMIT_NPROC, p->limits.pids, "pids"},
 	};
 	struct rlimit rl;
 	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
@@ -207,7 +208,8 @@ int launch_limits_clamped(const struct ward_policy *p, char *buf, size_t len)
 		    rl.rlim_max >= lim[i].want)
 			continue;
 		if ((size_t)n < len)
-			n += snprintf(buf + n, len - (size_t)n, "%slimits.%s %llu above the host's hard limit %llu",
+			n += snprintf(buf + n, len - (size_t)n,
+				      "%slimits.%s %llu above the host's hard limit %llu",
 				      n ? "; " : "", lim[i].name, (unsigned long long)lim[i].want,
 				      (unsigned long long)rl.rlim_max);
 	}
@@ -229,7 +231,9 @@ static void service_report_pid(int sync, uid_t uid)
 		struct cmsghdr align;
 	} cbuf;
 	struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = cbuf.buf,
 			    .msg_controllen = sizeof(cbuf.buf)};
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 
@@ -350,9 +354,9 @@ static __attribute__((noreturn)) void sandbox_init(const struct launch_spec *spe
 	static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
 	struct ward_err err = {0};
 	struct mount_plan plan = {
-		.fs = &spec->policy->filesystem,
-		.data_src = spec->data_dir,
-		.owner = spec->policy->user_namespace ? spec->tenant->ids.uid : 0,
+	    .fs = &spec->policy->filesystem,
+	    .data_src = spec->data_dir,
+	    .owner = spec->policy->user_namespace ? spec->tenant->ids.uid : 0,
 	};
 	char hostname[2 * WARD_NAME_MAX + 2];
 	int errpipe[2];
@@ -379,7 +383,8 @@ static __attribute__((noreturn)) void sandbox_init(const struct launch_spec *spe
 		init_fail(sync, &err);
 	}
 
-	snprintf(hostname, sizeof(hostname), "%s.%s", spec->service->name, spec->tenant->name);
+	(void)snprintf(hostname, sizeof(hostname), "%s.%s", spec->service->name,
+		       spec->tenant->name);
 	if (sethostname(hostname, strlen(hostname)) < 0) {
 		ward_err_set(&err, errno, "sethostname %s", hostname);
 		init_fail(sync, &err);
@@ -394,7 +399,7 @@ static __attribute__((noreturn)) void sandbox_init(const struct launch_spec *spe
 	sigemptyset(&set);
 	for (size_t i = 0; i < sizeof(forwarded) / sizeof(*forwarded); i++) {
 		sigaddset(&set, forwarded[i]);
-		signal(forwarded[i], noop_handler);
+		(void)signal(forwarded[i], noop_handler); /* cannot fail: valid signals */
 	}
 	sigprocmask(SIG_BLOCK, &set, NULL);
 
@@ -441,21 +446,22 @@ static int write_id_maps(pid_t pid, const struct ward_ids *ids, struct ward_err 
 	/* Identity map of the tenant's range: the tenant's uid is the same
 	 * number inside and on the host, and nothing else (root least of
 	 * all) is mapped. */
-	if (snprintf(map, sizeof(map), "%u %u %u\n", ids->uid, ids->uid, ids->count) >= (int)sizeof(map))
+	if (snprintf(map, sizeof(map), "%u %u %u\n", ids->uid, ids->uid, ids->count) >=
+	    (int)sizeof(map))
 		return ward_err_set(err, EOVERFLOW, "id map");
-	snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
+	(void)snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
 	if (write_file(path, map, err) < 0)
 		return -1;
-	snprintf(path, sizeof(path), "/proc/%d/gid_map", pid);
+	(void)snprintf(path, sizeof(path), "/proc/%d/gid_map", pid);
 	return write_file(path, map, err);
 }
 
 static pid_t clone_sandbox(unsigned long flags, int *pidfd, int cgroup_fd)
 {
 	struct clone_args args = {
-		.flags = flags,
-		.pidfd = (uint64_t)(uintptr_t)pidfd,
-		.exit_signal = SIGCHLD,
+	    .flags = flags,
+	    .pidfd = (uint64_t)(uintptr_t)pidfd,
+	    .exit_signal = SIGCHLD,
 	};
 
 	/* cgroup v2: born in its cgroup, so not one instruction runs outside
@@ -488,8 +494,10 @@ int launch_start(const struct launch_spec *spec, struct launch_handle *h, struct
 		return ward_err_set(err, ENOMEM, "environment");
 	for (size_t i = 0; i < p->n_env; i++)
 		envp[i] = p->env[i];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): envp is _cleanup_free_ */
 		return ward_err_set(err, errno, "socketpair");
+	}
 	/* Our end receives credentials: how the service's pid arrives. */
 	if (setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &(int){1}, sizeof(int)) < 0) {
 		int e = errno;
@@ -498,7 +506,8 @@ int launch_start(const struct launch_spec *spec, struct launch_handle *h, struct
 		return ward_err_set(err, e, "SO_PASSCRED");
 	}
 
-	pid = clone_sandbox(clone_flags(p), &pidfd, spec->cgroup ? cgroup_clone_fd(spec->cgroup) : -1);
+	pid = clone_sandbox(clone_flags(p), &pidfd,
+			    spec->cgroup ? cgroup_clone_fd(spec->cgroup) : -1);
 	if (pid < 0) {
 		int e = errno;
 		close(sv[0]);
@@ -539,7 +548,9 @@ int launch_read_event(struct launch_handle *h, struct launch_event *ev)
 		struct cmsghdr align;
 	} cbuf;
 	struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = cbuf.buf,
 			    .msg_controllen = sizeof(cbuf.buf)};
 	ssize_t n;
 
@@ -561,7 +572,7 @@ int launch_read_event(struct launch_handle *h, struct launch_event *ev)
 	case MSG_FAILED:
 		ev->kind = LAUNCH_EVENT_FAILED;
 		ev->status = m.status;
-		snprintf(ev->message, sizeof(ev->message), "%s", m.text);
+		(void)snprintf(ev->message, sizeof(ev->message), "%s", m.text);
 		break;
 	case MSG_EXITED:
 		ev->kind = LAUNCH_EVENT_EXITED;

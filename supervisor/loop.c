@@ -242,7 +242,8 @@ struct loop_timer *loop_timer_add(struct loop *l, uint64_t ms, loop_timer_fn fn,
 	t = malloc(sizeof(*t));
 	if (!t)
 		return NULL;
-	*t = (struct loop_timer){.deadline = loop_now_ms() + ms, .fn = fn, .ud = ud, .index = l->n_heap};
+	*t = (struct loop_timer){
+	    .deadline = loop_now_ms() + ms, .fn = fn, .ud = ud, .index = l->n_heap};
 	l->heap[l->n_heap++] = t;
 	heap_up(l, t->index);
 	if (l->heap[0] == t)

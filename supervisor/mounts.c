@@ -34,12 +34,12 @@ enum entry_kind { ENTRY_BIND_RO, ENTRY_BIND_RW, ENTRY_DATA, ENTRY_TMPFS, ENTRY_S
 
 struct entry {
 	enum entry_kind kind;
-	const char *dst;  /* absolute, inside the sandbox */
-	const char *src;  /* for messages */
-	int tree_fd;      /* detached clone of the source (binds) */
-	bool is_dir;      /* the source is a directory (binds) */
-	uint64_t size;    /* tmpfs */
-	char *link;       /* symlink target to reproduce */
+	const char *dst; /* absolute, inside the sandbox */
+	const char *src; /* for messages */
+	int tree_fd;     /* detached clone of the source (binds) */
+	bool is_dir;     /* the source is a directory (binds) */
+	uint64_t size;   /* tmpfs */
+	char *link;      /* symlink target to reproduce */
 };
 
 /* Paths ward itself fills in; a policy cannot mount over or under them. */
@@ -47,9 +47,9 @@ static const char *const reserved_dirs[] = {"/proc", "/dev"};
 
 /* Masked like runc and Docker do: kernel memory, keys, timers, triggers. */
 static const char *const proc_masked_files[] = {
-	"kcore",     "keys",        "timer_list",  "sched_debug", "kallsyms",
-	"sysrq-trigger", "latency_stats", "kpagecount", "kpageflags", "kpagecgroup",
-	"config.gz", "vmallocinfo", "modules",     "kmsg",        "mtrr",
+    "kcore",         "keys",          "timer_list", "sched_debug", "kallsyms",
+    "sysrq-trigger", "latency_stats", "kpagecount", "kpageflags",  "kpagecgroup",
+    "config.gz",     "vmallocinfo",   "modules",    "kmsg",        "mtrr",
 };
 static const char *const proc_masked_dirs[] = {"acpi", "scsi", "asound", "firmware", "driver"};
 static const char *const proc_readonly[] = {"sys", "bus", "fs", "irq"};
@@ -80,7 +80,8 @@ static bool path_under(const char *path, const char *dir)
 static int clone_tree(int fd, const char *what, unsigned attrs, struct ward_err *err)
 {
 	struct mount_attr attr = {.attr_set = attrs, .propagation = MS_PRIVATE};
-	int tree = open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+	int tree =
+	    open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
 
 	if (tree < 0)
 		return ward_err_set(err, errno, "clone mount %s", what);
@@ -104,7 +105,8 @@ static int open_source(struct entry *e, bool strict, struct ward_err *err)
 	unsigned attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
 
 	fd = openat2_path(AT_FDCWD, e->src, O_PATH | O_NOFOLLOW,
-			  strict ? RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS : RESOLVE_NO_MAGICLINKS);
+			  strict ? RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS
+				 : RESOLVE_NO_MAGICLINKS);
 	if (fd < 0)
 		return ward_err_set(err, errno, "bind %s", e->src);
 	if (fstat(fd, &st) < 0)
@@ -133,35 +135,69 @@ static int open_source(struct entry *e, bool strict, struct ward_err *err)
 }
 
 /* mkdir -p of a path inside the new root, resolving every component inside
- * it. Returns an O_PATH fd of the directory. */
+ * it. Returns an O_PATH fd of the directory.
+ *
+ * A loop, not a recursion: a policy path may have ~2000 components, and a
+ * frame per component overflowed the child's stack. Up from the path to the
+ * deepest ancestor that exists (resolved in the root), then down, creating
+ * each missing component and opening it without following anything. */
 static int mkdir_in_root(int root, const char *path, struct ward_err *err)
 {
-	int fd = openat2_path(root, path, O_PATH | O_DIRECTORY, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
-	char parent[PATH_MAX];
-	const char *slash;
+	const uint64_t in_root = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+	int fd = openat2_path(root, path, O_PATH | O_DIRECTORY, in_root);
+	char buf[PATH_MAX];
+	size_t len = strlen(path), next;
 	_cleanup_close_ int pfd = -1;
 
 	if (fd >= 0 || errno != ENOENT)
 		return fd >= 0 ? fd : ward_err_set(err, errno, "mount point /%s", path);
-	slash = strrchr(path, '/');
-	if (slash) {
-		if ((size_t)(slash - path) >= sizeof(parent))
-			return ward_err_set(err, ENAMETOOLONG, "mount point /%s", path);
-		memcpy(parent, path, (size_t)(slash - path));
-		parent[slash - path] = '\0';
-		pfd = mkdir_in_root(root, parent, err);
-		if (pfd < 0)
-			return -1;
-	} else {
-		pfd = fcntl(root, F_DUPFD_CLOEXEC, 3);
-		if (pfd < 0)
-			return ward_err_set(err, errno, "dup");
+	if (len >= sizeof(buf))
+		return ward_err_set(err, ENAMETOOLONG, "mount point /%s", path);
+	memcpy(buf, path, len + 1);
+
+	/* Up: buf[0..missing) does not exist. */
+	for (size_t missing = len;;) {
+		char *slash = memrchr(buf, '/', missing);
+
+		if (!slash) {
+			pfd = fcntl(root, F_DUPFD_CLOEXEC, 3);
+			if (pfd < 0)
+				return ward_err_set(err, errno, "dup");
+			next = 0;
+			break;
+		}
+		*slash = '\0';
+		fd = openat2_path(root, buf, O_PATH | O_DIRECTORY, in_root);
+		if (fd < 0 && errno != ENOENT)
+			return ward_err_set(err, errno, "mount point /%s", buf);
+		*slash = '/';
+		if (fd >= 0) {
+			pfd = fd;
+			next = (size_t)(slash - buf) + 1;
+			break;
+		}
+		missing = (size_t)(slash - buf);
 	}
-	if (mkdirat(pfd, slash ? slash + 1 : path, 0755) < 0 && errno != EEXIST)
-		return ward_err_set(err, errno, "mkdir /%s", path);
-	fd = openat2_path(pfd, slash ? slash + 1 : path, O_PATH | O_DIRECTORY | O_NOFOLLOW,
-			  RESOLVE_NO_SYMLINKS);
-	return fd >= 0 ? fd : ward_err_set(err, errno, "mount point /%s", path);
+
+	/* Down: buf + next is the first missing component. */
+	for (;;) {
+		char *name = buf + next, *slash = strchr(name, '/');
+
+		if (slash)
+			*slash = '\0';
+		if (mkdirat(pfd, name, 0755) < 0 && errno != EEXIST)
+			return ward_err_set(err, errno, "mkdir /%s", buf);
+		fd =
+		    openat2_path(pfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW, RESOLVE_NO_SYMLINKS);
+		if (fd < 0)
+			return ward_err_set(err, errno, "mount point /%s", buf);
+		if (!slash)
+			return fd;
+		*slash = '/';
+		close(pfd);
+		pfd = fd;
+		next = (size_t)(slash - buf) + 1;
+	}
 }
 
 /* The target of a mount: a directory, or an (empty) file for file binds. */
@@ -169,7 +205,6 @@ static int mount_point(int root, const char *abs, bool dir, struct ward_err *err
 {
 	const char *path = rel(abs);
 	const char *slash = strrchr(path, '/');
-	char parent[PATH_MAX];
 	_cleanup_close_ int pfd = -1;
 	const char *base = slash ? slash + 1 : path;
 	int fd;
@@ -177,6 +212,8 @@ static int mount_point(int root, const char *abs, bool dir, struct ward_err *err
 	if (dir)
 		return mkdir_in_root(root, path, err);
 	if (slash) {
+		char parent[PATH_MAX];
+
 		if ((size_t)(slash - path) >= sizeof(parent))
 			return ward_err_set(err, ENAMETOOLONG, "mount point %s", abs);
 		memcpy(parent, path, (size_t)(slash - path));
@@ -287,7 +324,9 @@ static int collect(const struct mount_plan *plan, struct entry **out, size_t *n_
 	for (size_t i = 0; i < fs->n_ro + fs->n_rw; i++) {
 		const struct ward_bind *b = i < fs->n_ro ? &fs->ro[i] : &fs->rw[i - fs->n_ro];
 		v[n] = (struct entry){.kind = i < fs->n_ro ? ENTRY_BIND_RO : ENTRY_BIND_RW,
-				      .dst = b->dst, .src = b->src, .tree_fd = -1};
+				      .dst = b->dst,
+				      .src = b->src,
+				      .tree_fd = -1};
 		if (check_dst(b->dst, err) < 0 || open_source(&v[n++], false, err) < 0)
 			goto fail;
 	}
@@ -296,14 +335,16 @@ static int collect(const struct mount_plan *plan, struct entry **out, size_t *n_
 			ward_err_set(err, EINVAL, "data: no data directory given");
 			goto fail;
 		}
-		v[n] = (struct entry){.kind = ENTRY_DATA, .dst = fs->data, .src = plan->data_src,
-				      .tree_fd = -1};
+		v[n] = (struct entry){
+		    .kind = ENTRY_DATA, .dst = fs->data, .src = plan->data_src, .tree_fd = -1};
 		if (check_dst(fs->data, err) < 0 || open_source(&v[n++], true, err) < 0)
 			goto fail;
 	}
 	for (size_t i = 0; i < fs->n_tmpfs; i++) {
-		v[n] = (struct entry){.kind = ENTRY_TMPFS, .dst = fs->tmpfs[i].path,
-				      .size = fs->tmpfs[i].size, .tree_fd = -1};
+		v[n] = (struct entry){.kind = ENTRY_TMPFS,
+				      .dst = fs->tmpfs[i].path,
+				      .size = fs->tmpfs[i].size,
+				      .tree_fd = -1};
 		if (check_dst(v[n++].dst, err) < 0)
 			goto fail;
 	}
@@ -324,9 +365,10 @@ static int place_entry(int root, struct entry *e, struct ward_err *err)
 	case ENTRY_SYMLINK: {
 		_cleanup_close_ int parent = -1;
 		const char *path = rel(e->dst), *slash = strrchr(path, '/');
-		char dir[PATH_MAX];
 
 		if (slash) {
+			char dir[PATH_MAX];
+
 			if ((size_t)(slash - path) >= sizeof(dir))
 				return ward_err_set(err, ENAMETOOLONG, "symlink %s", e->dst);
 			memcpy(dir, path, (size_t)(slash - path));
@@ -367,17 +409,20 @@ static int mask_path(int root, const char *abs, int devnull, struct ward_err *er
 	_cleanup_close_ int tree = -1;
 	struct stat st;
 
-	target = openat2_path(root, rel(abs), O_PATH | O_NOFOLLOW, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+	target = openat2_path(root, rel(abs), O_PATH | O_NOFOLLOW,
+			      RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
 	if (target < 0)
 		return errno == ENOENT ? 0 : ward_err_set(err, errno, "hide %s", abs);
 	if (fstat(target, &st) < 0)
 		return ward_err_set(err, errno, "hide %s", abs);
 	if (S_ISLNK(st.st_mode))
-		return ward_err_set(err, ELOOP, "hide %s: is a symlink, hide its target instead", abs);
+		return ward_err_set(err, ELOOP, "hide %s: is a symlink, hide its target instead",
+				    abs);
 	if (S_ISDIR(st.st_mode)) {
 		const char *opts[] = {"mode", "0555", "size", "4096", NULL};
 		tree = new_fs("tmpfs", opts,
-			      MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+			      MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+				  MOUNT_ATTR_NOEXEC,
 			      err);
 	} else {
 		tree = clone_tree(devnull, "/dev/null",
@@ -392,12 +437,13 @@ static int readonly_in_place(int root, const char *abs, struct ward_err *err)
 {
 	_cleanup_close_ int fd = -1;
 	_cleanup_close_ int tree = -1;
-	_cleanup_close_ int target = -1;
 
 	fd = openat2_path(root, rel(abs), O_PATH | O_NOFOLLOW, RESOLVE_IN_ROOT);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : ward_err_set(err, errno, "read-only %s", abs);
-	tree = clone_tree(fd, abs, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
+	tree = clone_tree(
+	    fd, abs, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+	    err);
 	if (tree < 0)
 		return -1;
 	return attach(tree, fd, abs, err);
@@ -419,18 +465,19 @@ static int mount_proc(int root, int devnull, struct ward_err *err)
 	target = mount_point(root, "/proc", true, err);
 	if (target < 0 || attach(mnt, target, "/proc", err) < 0)
 		return -1;
+	/* The names of the tables above fit path[] with room to spare. */
 	for (size_t i = 0; i < sizeof(proc_readonly) / sizeof(*proc_readonly); i++) {
-		snprintf(path, sizeof(path), "/proc/%s", proc_readonly[i]);
+		(void)snprintf(path, sizeof(path), "/proc/%s", proc_readonly[i]);
 		if (readonly_in_place(root, path, err) < 0)
 			return -1;
 	}
 	for (size_t i = 0; i < sizeof(proc_masked_files) / sizeof(*proc_masked_files); i++) {
-		snprintf(path, sizeof(path), "/proc/%s", proc_masked_files[i]);
+		(void)snprintf(path, sizeof(path), "/proc/%s", proc_masked_files[i]);
 		if (mask_path(root, path, devnull, err) < 0)
 			return -1;
 	}
 	for (size_t i = 0; i < sizeof(proc_masked_dirs) / sizeof(*proc_masked_dirs); i++) {
-		snprintf(path, sizeof(path), "/proc/%s", proc_masked_dirs[i]);
+		(void)snprintf(path, sizeof(path), "/proc/%s", proc_masked_dirs[i]);
 		if (mask_path(root, path, devnull, err) < 0)
 			return -1;
 	}
@@ -439,11 +486,12 @@ static int mount_proc(int root, int devnull, struct ward_err *err)
 
 static int mount_dev(int root, struct ward_err *err)
 {
-	static const char *const pts_opts[] = {"newinstance", NULL, "ptmxmode", "0666", "mode", "0620", NULL};
+	static const char *const pts_opts[] = {"newinstance", NULL,   "ptmxmode", "0666",
+					       "mode",        "0620", NULL};
 	static const char *const links[][2] = {
-		{"ptmx", "pts/ptmx"},         {"fd", "/proc/self/fd"},
-		{"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
-		{"stderr", "/proc/self/fd/2"},
+	    {"ptmx", "pts/ptmx"},          {"fd", "/proc/self/fd"},
+	    {"stdin", "/proc/self/fd/0"},  {"stdout", "/proc/self/fd/1"},
+	    {"stderr", "/proc/self/fd/2"},
 	};
 	_cleanup_close_ int dev = -1;
 	char path[64];
@@ -457,7 +505,7 @@ static int mount_dev(int root, struct ward_err *err)
 		_cleanup_close_ int tree = -1;
 		_cleanup_close_ int target = -1;
 
-		snprintf(path, sizeof(path), "/dev/%s", dev_nodes[i]);
+		(void)snprintf(path, sizeof(path), "/dev/%s", dev_nodes[i]);
 		src = openat2_path(AT_FDCWD, path, O_PATH | O_NOFOLLOW, RESOLVE_NO_SYMLINKS);
 		if (src < 0)
 			return ward_err_set(err, errno, "device %s", path);
@@ -469,7 +517,8 @@ static int mount_dev(int root, struct ward_err *err)
 			return -1;
 	}
 	{
-		_cleanup_close_ int pts = new_fs("devpts", pts_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, err);
+		_cleanup_close_ int pts =
+		    new_fs("devpts", pts_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, err);
 		_cleanup_close_ int target = -1;
 
 		if (pts < 0)

@@ -20,10 +20,15 @@ int netlink_loopback_up(struct ward_err *err)
 		struct nlmsghdr nh;
 		struct ifinfomsg ifi;
 	} req = {
-		.nh = {.nlmsg_len = sizeof(req), .nlmsg_type = RTM_NEWLINK,
-		       .nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK, .nlmsg_seq = 1},
-		/* A fresh network namespace always has lo as ifindex 1. */
-		.ifi = {.ifi_family = AF_UNSPEC, .ifi_index = 1, .ifi_flags = IFF_UP, .ifi_change = IFF_UP},
+	    .nh = {.nlmsg_len = sizeof(req),
+		   .nlmsg_type = RTM_NEWLINK,
+		   .nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK,
+		   .nlmsg_seq = 1},
+	    /* A fresh network namespace always has lo as ifindex 1. */
+	    .ifi = {.ifi_family = AF_UNSPEC,
+		    .ifi_index = 1,
+		    .ifi_flags = IFF_UP,
+		    .ifi_change = IFF_UP},
 	};
 	struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
 	struct {

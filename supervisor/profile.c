@@ -422,8 +422,8 @@ struct loader {
 	struct frag *frags;
 	json_t *defaults;
 	json_t *keep; /* every merged object, alive until the end: positions are keyed by address */
-	json_t *services; /* the profile's services object, for references */
-	unsigned seq;     /* merge steps, so a later override can be told from an earlier one */
+	json_t *services;  /* the profile's services object, for references */
+	unsigned seq;      /* merge steps, so a later override can be told from an earlier one */
 	size_t suppressed; /* errors past DIAG_MAX, counted, not kept */
 	bool oom;
 };
@@ -950,8 +950,8 @@ static void filesystem_read(struct loader *L, json_t *v, const struct jsonpos_en
 static void seccomp_read(struct loader *L, json_t *v, const struct jsonpos_entry *at,
 			 struct ward_seccomp *sc)
 {
-	static const char *const keys[] = {"default", "allow", "deny", "log_denied", "abis",
-					   "restrict_namespaces", NULL};
+	static const char *const keys[] = {
+	    "default", "allow", "deny", "log_denied", "abis", "restrict_namespaces", NULL};
 	static const char *const actions[] = {"errno", "kill", "log", NULL};
 	json_t *m;
 	int i;
@@ -1329,6 +1329,7 @@ static void alias(struct loader *L, json_t *obj, const struct jsonpos_entry *ori
 /* A new object: base with over applied. Objects merge recursively, anything
  * else (lists too) is replaced, and null removes the key (env). Positions go
  * with the values, so an error in a merged value points where it was written. */
+/* NOLINTNEXTLINE(misc-no-recursion): as deep as the parsed fragments (jansson: <= 2048) */
 static json_t *merge(struct loader *L, json_t *base, json_t *over, unsigned seq)
 {
 	json_t *out = json_object(), *v;
@@ -1662,8 +1663,6 @@ static void cycles_check(struct loader *L, json_t *services)
 {
 	struct dep_graph g = {.n = 0};
 	size_t n = json_object_size(services);
-	const char *k;
-	json_t *v;
 
 	g.names = xcalloc(L, n, sizeof(char *));
 	g.sorted = xcalloc(L, n, sizeof(*g.sorted));
@@ -1672,6 +1671,9 @@ static void cycles_check(struct loader *L, json_t *services)
 	_cleanup_free_ size_t *stack = xcalloc(L, n, sizeof(size_t));
 	_cleanup_free_ size_t *edge = xcalloc(L, n, sizeof(size_t));
 	if (g.names && g.sorted && g.after && color && stack && edge) {
+		const char *k;
+		json_t *v;
+
 		json_object_foreach(services, k, v)
 		{
 			/* Badly named services were reported already; leave them out. */
@@ -1981,8 +1983,8 @@ static struct ward_tenant *tenant_read(struct loader *L, const struct doc *d)
 		display_name_read(L, m, AT_KEY(L, root, "display_name"), t);
 	if ((m = json_object_get(root, "ids")))
 		ids_read(L, m, AT_KEY(L, root, "ids"), &t->ids);
-	t->limits = (struct ward_limits){.memory = WARD_UNSET, .pids = WARD_UNSET, .nofile = WARD_UNSET,
-					 .core = WARD_UNSET};
+	t->limits = (struct ward_limits){
+	    .memory = WARD_UNSET, .pids = WARD_UNSET, .nofile = WARD_UNSET, .core = WARD_UNSET};
 	if ((m = json_object_get(root, "limits")))
 		tenant_limits_read(L, m, AT_KEY(L, root, "limits"), &t->limits);
 	/* Services first: network and sessions refer to them. */
@@ -2162,5 +2164,6 @@ int profile_load(const char *path, const struct profile_options *opts, struct wa
 			diag_add(diag, path, 0, 0, "", "%s%s%s", READ_ERROR_ARGS(err));
 		return -1;
 	}
+	/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): data is _cleanup_free_ */
 	return profile_load_buffer(path, data, len, opts, out, diag);
 }

@@ -383,6 +383,7 @@ int syscall_set_add(struct syscall_set *s, const char *name)
 	return 0;
 }
 
+/* NOLINTNEXTLINE(misc-no-recursion): at most GROUP_NESTING_MAX (8) deep */
 static int set_add_group_depth(struct syscall_set *s, const struct seccomp_group *g, int depth)
 {
 	if (depth > GROUP_NESTING_MAX) {

@@ -177,7 +177,8 @@ static int key_put_names(FILE *f, const char *label, char *const *names, size_t 
 	fprintf(f, "%s %zu", label, n);
 	for (size_t i = 0; i < n; i++)
 		v[i] = names[i];
-	qsort(v, n, sizeof(*v), strcmp_ptr);
+	if (n > 1) /* v is NULL when n is 0: not for qsort */
+		qsort(v, n, sizeof(*v), strcmp_ptr);
 	for (size_t i = 0; i < n; i++) {
 		fputc(' ', f);
 		fputs(v[i], f);
@@ -230,7 +231,7 @@ static int cache_key_build(const struct ward_seccomp *p, unsigned abis, char **k
 		(abis & ABI_X86) ? " x86" : "");
 	if (key_put_names(f, "allow", p->allow, p->n_allow) < 0 ||
 	    key_put_names(f, "deny", p->deny, p->n_deny) < 0 || ferror(f)) {
-		fclose(f);
+		(void)fclose(f); /* failing already */
 		free(buf);
 		return ward_err_set(err, ENOMEM, "building the cache key");
 	}
@@ -385,8 +386,8 @@ static int filter_export(scmp_filter_ctx ctx, struct sock_filter **insns, size_t
  *   service every capability over a fresh set of kernel attack surface. */
 
 #define GUARD_MAX 96
-#define NS_FLAGS_CLONE                                                                   \
-	(CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |   \
+#define NS_FLAGS_CLONE                                                                             \
+	(CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |             \
 	 CLONE_NEWPID | CLONE_NEWNET)
 /* CLONE_NEWTIME (0x80) is only a namespace flag for unshare: in clone's
  * flags that bit belongs to the exit signal. */
@@ -450,18 +451,25 @@ struct guarded {
 
 static const struct guarded guarded_tty[] = {{"ioctl", CHECK_TTY}};
 static const struct guarded guarded_ns[] = {
-	{"unshare", CHECK_NS_UNSHARE}, {"clone", CHECK_NS_CLONE},
-	{"clone3", CHECK_NOSYS},       {"setns", CHECK_EPERM},
+    {"unshare", CHECK_NS_UNSHARE},
+    {"clone", CHECK_NS_CLONE},
+    {"clone3", CHECK_NOSYS},
+    {"setns", CHECK_EPERM},
 };
 
 static int check_label(enum guard_check c)
 {
 	switch (c) {
-	case CHECK_TTY: return G_TTY;
-	case CHECK_NS_UNSHARE: return G_UNSHARE;
-	case CHECK_NS_CLONE: return G_CLONE;
-	case CHECK_NOSYS: return G_NOSYS;
-	case CHECK_EPERM: return G_DENY;
+	case CHECK_TTY:
+		return G_TTY;
+	case CHECK_NS_UNSHARE:
+		return G_UNSHARE;
+	case CHECK_NS_CLONE:
+		return G_CLONE;
+	case CHECK_NOSYS:
+		return G_NOSYS;
+	case CHECK_EPERM:
+		return G_DENY;
 	}
 	return G_END;
 }
@@ -483,7 +491,8 @@ static void guard_abi(struct guard_asm *a, uint32_t arch, uint32_t scmp_arch, in
 		for (size_t i = 0; lists[l] && i < lens[l]; i++) {
 			int nr = seccomp_syscall_resolve_name_arch(scmp_arch, lists[l][i].name);
 			if (nr >= 0)
-				guard_jump(a, BPF_JEQ, (uint32_t)nr, check_label(lists[l][i].check), G_NEXT);
+				guard_jump(a, BPF_JEQ, (uint32_t)nr, check_label(lists[l][i].check),
+					   G_NEXT);
 		}
 	/* Always taken: not guarded here, try the next ABI's block (x32
 	 * shares the arch value with x86_64 and differs in the number). */
@@ -500,10 +509,10 @@ static size_t guard_build(struct guard_asm *a, unsigned abis, bool restrict_ns)
 		uint32_t arch, scmp;
 		bool on;
 	} abi[] = {
-		/* x32 shares AUDIT_ARCH_X86_64; its numbers carry bit 30. */
-		{AUDIT_ARCH_X86_64, SCMP_ARCH_X86_64, true},
-		{AUDIT_ARCH_X86_64, SCMP_ARCH_X32, (abis & ABI_X32) != 0},
-		{AUDIT_ARCH_I386, SCMP_ARCH_X86, (abis & ABI_X86) != 0},
+	    /* x32 shares AUDIT_ARCH_X86_64; its numbers carry bit 30. */
+	    {AUDIT_ARCH_X86_64, SCMP_ARCH_X86_64, true},
+	    {AUDIT_ARCH_X86_64, SCMP_ARCH_X32, (abis & ABI_X32) != 0},
+	    {AUDIT_ARCH_I386, SCMP_ARCH_X86, (abis & ABI_X86) != 0},
 	};
 	int label = G_ABI0;
 
@@ -828,7 +837,8 @@ int seccomp_compile(const struct ward_seccomp *policy, const char *cache_dir,
 		    cache_read(dirfd, name, key, key_len, program_flags(policy), out) == 0)
 			return 0;
 	}
-	if (policy_sets_build(policy, &sets, err) < 0 || compile_program(policy, abis, &sets, out, err) < 0)
+	if (policy_sets_build(policy, &sets, err) < 0 ||
+	    compile_program(policy, abis, &sets, out, err) < 0)
 		return ward_err_wrap(err, "seccomp");
 	if (dirfd >= 0)
 		cache_write(dirfd, name, key, key_len, out);

@@ -42,9 +42,9 @@ struct svc {
 	char start_error[768]; /* the step that failed, when the sandbox failed */
 	struct seccomp_program prog;
 	bool prog_ready;
-	struct cgroup *cg;  /* from the first start until the service stops */
-	bool cg_stale;      /* the definition changed: new limits at next start */
-	uint64_t oom_base;  /* the cgroup's OOM kills when this run started */
+	struct cgroup *cg; /* from the first start until the service stops */
+	bool cg_stale;     /* the definition changed: new limits at next start */
+	uint64_t oom_base; /* the cgroup's OOM kills when this run started */
 
 	int out_fd; /* read end of the service's stdout/stderr */
 	struct log_sink *log;
@@ -84,14 +84,14 @@ struct supervisor {
 };
 
 static const char *const state_names[] = {
-	[SERVICE_STOPPED] = "stopped", [SERVICE_STARTING] = "starting",
-	[SERVICE_RUNNING] = "running", [SERVICE_STOPPING] = "stopping",
-	[SERVICE_BACKOFF] = "backoff", [SERVICE_FAILED] = "failed",
+    [SERVICE_STOPPED] = "stopped",   [SERVICE_STARTING] = "starting", [SERVICE_RUNNING] = "running",
+    [SERVICE_STOPPING] = "stopping", [SERVICE_BACKOFF] = "backoff",   [SERVICE_FAILED] = "failed",
 };
 
 const char *service_state_to_string(enum service_state s)
 {
-	return (unsigned)s < sizeof(state_names) / sizeof(*state_names) ? state_names[s] : "invalid";
+	return (unsigned)s < sizeof(state_names) / sizeof(*state_names) ? state_names[s]
+									: "invalid";
 }
 
 /* ---- restart policy: pure functions ---- */
@@ -134,12 +134,13 @@ uint64_t restart_delay_ms(const struct ward_restart *r, unsigned n)
 void exit_reason(int st, char *buf, size_t len)
 {
 	if (WIFEXITED(st))
-		snprintf(buf, len, "exited %d", WEXITSTATUS(st));
+		(void)snprintf(buf, len, "exited %d", WEXITSTATUS(st));
 	else if (WIFSIGNALED(st))
-		snprintf(buf, len, "killed by SIG%s%s", sigabbrev_np(WTERMSIG(st)) ? sigabbrev_np(WTERMSIG(st)) : "?",
-			 WCOREDUMP(st) ? " (core dumped)" : "");
+		(void)snprintf(buf, len, "killed by SIG%s%s",
+			       sigabbrev_np(WTERMSIG(st)) ? sigabbrev_np(WTERMSIG(st)) : "?",
+			       WCOREDUMP(st) ? " (core dumped)" : "");
 	else
-		snprintf(buf, len, "status 0x%x", st);
+		(void)snprintf(buf, len, "status 0x%x", st);
 }
 
 /* ---- small helpers ---- */
@@ -201,8 +202,8 @@ static void svc_drop_cgroup(struct svc *v)
 	if (!v->cg)
 		return;
 	if (cgroup_destroy(v->cg, &err) < 0)
-		fprintf(stderr, "wardd: %s/%s: cgroup: %s\n", v->tenant->profile->name, v->def->name,
-			err.msg);
+		fprintf(stderr, "wardd: %s/%s: cgroup: %s\n", v->tenant->profile->name,
+			v->def->name, err.msg);
 	v->cg = NULL;
 }
 
@@ -233,8 +234,8 @@ static void on_output(struct loop *l, int fd, uint32_t events, void *ud)
 			fprintf(stderr, "wardd: %s/%s: log: %s\n", v->tenant->profile->name,
 				v->def->name, err.msg);
 		if (v->tenant->sup->out_fn)
-			v->tenant->sup->out_fn(v->tenant->profile->name, v->def->name, buf, (size_t)n,
-					       v->tenant->sup->out_ud);
+			v->tenant->sup->out_fn(v->tenant->profile->name, v->def->name, buf,
+					       (size_t)n, v->tenant->sup->out_ud);
 		return;
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -252,9 +253,10 @@ static int svc_log_path(struct svc *v, char *buf, size_t len)
 static int svc_open_output(struct svc *v, int *write_end, struct ward_err *err)
 {
 	int p[2];
-	char path[4096];
 
 	if (!v->log) {
+		char path[4096];
+
 		if (svc_log_path(v, path, sizeof(path)) < 0)
 			return ward_err_set(err, ENAMETOOLONG, "log path");
 		v->log = log_sink_open(path, v->tenant->sup->cfg->log_max_bytes,
@@ -291,12 +293,13 @@ static void svc_read_events(struct svc *v)
 		case LAUNCH_EVENT_RUNNING:
 			if (v->state == SERVICE_STARTING) {
 				svc_set_state(v, SERVICE_RUNNING);
-				audit_svc(v, "service-start", json_pack("{s:i}", "pid", (int)v->service_pid));
+				audit_svc(v, "service-start",
+					  json_pack("{s:i}", "pid", (int)v->service_pid));
 				tenant_progress(v->tenant);
 			}
 			break;
 		case LAUNCH_EVENT_FAILED:
-			snprintf(v->start_error, sizeof(v->start_error), "%s", ev.message);
+			(void)snprintf(v->start_error, sizeof(v->start_error), "%s", ev.message);
 			break;
 		case LAUNCH_EVENT_EXITED:
 			v->exit_seen = true;
@@ -348,12 +351,14 @@ static void svc_sandbox_gone(struct svc *v, int init_status)
 		struct ward_err err = {0};
 
 		/* The pid namespace died with the init; the cgroup makes sure. */
-		if (cgroup_stats(v->cg, &cs) == 0 && cs.pids_current > 0 && cgroup_kill(v->cg, &err) < 0)
-			fprintf(stderr, "wardd: %s/%s: %s\n", v->tenant->profile->name, v->def->name, err.msg);
+		if (cgroup_stats(v->cg, &cs) == 0 && cs.pids_current > 0 &&
+		    cgroup_kill(v->cg, &err) < 0)
+			fprintf(stderr, "wardd: %s/%s: %s\n", v->tenant->profile->name,
+				v->def->name, err.msg);
 		oom = cs.oom_kills > v->oom_base;
 	}
 	if (start_failed) {
-		snprintf(v->last_exit, sizeof(v->last_exit), "start failed");
+		(void)snprintf(v->last_exit, sizeof(v->last_exit), "start failed");
 		audit_svc(v, "service-start-failed", json_pack("{s:s}", "error", v->start_error));
 		fprintf(stderr, "wardd: %s/%s: %s\n", v->tenant->profile->name, v->def->name,
 			v->start_error);
@@ -361,22 +366,24 @@ static void svc_sandbox_gone(struct svc *v, int init_status)
 	} else if (!v->exit_seen && !v->service_pid) {
 		/* Killed while its sandbox was being built (a stop during
 		 * start): no service ran, so there is no exit to record. */
-		snprintf(v->last_exit, sizeof(v->last_exit), "stopped while starting");
+		(void)snprintf(v->last_exit, sizeof(v->last_exit), "stopped while starting");
 	} else {
 		exit_reason(st, v->last_exit, sizeof(v->last_exit));
 		if (oom) {
 			/* An OOM kill is a failure whatever the signal says. */
-			snprintf(v->last_exit, sizeof(v->last_exit), "killed by the OOM killer (memory limit)");
+			(void)snprintf(v->last_exit, sizeof(v->last_exit),
+				       "killed by the OOM killer (memory limit)");
 			if (exit_is_clean(st))
 				st = SIGKILL;
 		}
 		audit_svc(v, "service-exit",
 			  json_pack("{s:i, s:s, s:o, s:o, s:b, s:b}", "pid", (int)v->service_pid,
-				    "status", v->last_exit,
-				    "code", WIFEXITED(st) ? json_integer(WEXITSTATUS(st)) : json_null(),
-				    "signal", WIFSIGNALED(st) ? json_integer(WTERMSIG(st)) : json_null(),
-				    "core_dumped", WIFSIGNALED(st) && WCOREDUMP(st),
-				    "clean", exit_is_clean(st)));
+				    "status", v->last_exit, "code",
+				    WIFEXITED(st) ? json_integer(WEXITSTATUS(st)) : json_null(),
+				    "signal",
+				    WIFSIGNALED(st) ? json_integer(WTERMSIG(st)) : json_null(),
+				    "core_dumped", WIFSIGNALED(st) && WCOREDUMP(st), "clean",
+				    exit_is_clean(st)));
 		if (oom)
 			audit_svc(v, "service-oom", json_pack("{s:i}", "pid", (int)v->service_pid));
 	}
@@ -388,7 +395,9 @@ static void svc_sandbox_gone(struct svc *v, int init_status)
 		svc_set_state(v, SERVICE_STOPPED);
 		if (was_stopping) {
 			static const char *const by[] = {"operator", "shutdown", "reload"};
-			audit_svc(v, "service-stop", json_pack("{s:s, s:b}", "by", by[v->stop_by], "killed", v->killed));
+			audit_svc(
+			    v, "service-stop",
+			    json_pack("{s:s, s:b}", "by", by[v->stop_by], "killed", v->killed));
 		}
 		v->killed = false;
 	} else if (restart_wanted(v->def->policy.restart.on, st) || start_failed) {
@@ -461,7 +470,8 @@ static void svc_enter_failed(struct svc *v, const char *reason)
 	svc_set_state(v, SERVICE_FAILED);
 	svc_drop_cgroup(v);
 	audit_svc(v, "service-failed", json_pack("{s:s}", "reason", reason));
-	fprintf(stderr, "wardd: %s/%s: failed: %s\n", v->tenant->profile->name, v->def->name, reason);
+	fprintf(stderr, "wardd: %s/%s: failed: %s\n", v->tenant->profile->name, v->def->name,
+		reason);
 }
 
 static int check_data_dir(const char *path, const struct ward_tenant *t, struct ward_err *err)
@@ -473,8 +483,8 @@ static int check_data_dir(const char *path, const struct ward_tenant *t, struct 
 	if (!S_ISDIR(st.st_mode))
 		return ward_err_set(err, ENOTDIR, "data directory %s", path);
 	if (st.st_uid != t->ids.uid || st.st_gid != t->ids.uid)
-		return ward_err_set(err, 0, "data directory %s: owned by %u:%u, must be %u:%u", path,
-				    st.st_uid, st.st_gid, t->ids.uid, t->ids.uid);
+		return ward_err_set(err, 0, "data directory %s: owned by %u:%u, must be %u:%u",
+				    path, st.st_uid, st.st_gid, t->ids.uid, t->ids.uid);
 	if (st.st_mode & (S_IWGRP | S_IWOTH))
 		return ward_err_set(err, 0, "data directory %s: writable by group or others", path);
 	return 0;
@@ -488,8 +498,10 @@ static int svc_launch(struct svc *v, struct ward_err *err)
 	int out_w = -1;
 	int r;
 
-	if (snprintf(data_dir, sizeof(data_dir), "%s/%s", s->cfg->data_dir, t->name) >= (int)sizeof(data_dir) ||
-	    snprintf(cache_dir, sizeof(cache_dir), "%s/cache", s->cfg->state_dir) >= (int)sizeof(cache_dir))
+	if (snprintf(data_dir, sizeof(data_dir), "%s/%s", s->cfg->data_dir, t->name) >=
+		(int)sizeof(data_dir) ||
+	    snprintf(cache_dir, sizeof(cache_dir), "%s/cache", s->cfg->state_dir) >=
+		(int)sizeof(cache_dir))
 		return ward_err_set(err, ENAMETOOLONG, "paths");
 	if (v->def->policy.filesystem.data && check_data_dir(data_dir, t, err) < 0)
 		return -1;
@@ -516,13 +528,13 @@ static int svc_launch(struct svc *v, struct ward_err *err)
 		return -1;
 	{
 		struct launch_spec spec = {
-			.tenant = t,
-			.service = v->def,
-			.policy = &v->def->policy,
-			.data_dir = data_dir,
-			.seccomp = &v->prog,
-			.cgroup = v->cg,
-			.stdio = {s->devnull, out_w, out_w},
+		    .tenant = t,
+		    .service = v->def,
+		    .policy = &v->def->policy,
+		    .data_dir = data_dir,
+		    .seccomp = &v->prog,
+		    .cgroup = v->cg,
+		    .stdio = {s->devnull, out_w, out_w},
 		};
 		r = launch_start(&spec, &v->h, err);
 	}
@@ -560,7 +572,6 @@ static void svc_try_start(struct svc *v)
 {
 	struct ward_err err = {0};
 	uint64_t now = loop_now_ms();
-	char reason[128];
 
 	if (v->tenant->sup->shutting_down || v->tenant->removing || !v->want_running)
 		return;
@@ -571,17 +582,20 @@ static void svc_try_start(struct svc *v)
 		return;
 	svc_cancel_timer(v);
 	if (start_limit_hit(v, now)) {
-		snprintf(reason, sizeof(reason), "start limit: %u starts within %u s",
-			 v->def->policy.restart.burst, v->def->policy.restart.interval_s);
+		char reason[128];
+
+		(void)snprintf(reason, sizeof(reason), "start limit: %u starts within %u s",
+			       v->def->policy.restart.burst, v->def->policy.restart.interval_s);
 		svc_enter_failed(v, reason);
 		return;
 	}
 	remember_start(v, now);
 	v->started_ms = now;
 	if (svc_launch(v, &err) < 0) {
-		snprintf(v->last_exit, sizeof(v->last_exit), "start failed");
+		(void)snprintf(v->last_exit, sizeof(v->last_exit), "start failed");
 		audit_svc(v, "service-start-failed", json_pack("{s:s}", "error", err.msg));
-		fprintf(stderr, "wardd: %s/%s: %s\n", v->tenant->profile->name, v->def->name, err.msg);
+		fprintf(stderr, "wardd: %s/%s: %s\n", v->tenant->profile->name, v->def->name,
+			err.msg);
 		/* Treated like a failed run: the restart policy applies, and
 		 * the start limit ends a start that can never work. */
 		if (v->def->policy.restart.on == RESTART_NEVER)
@@ -615,8 +629,9 @@ static void svc_schedule_restart(struct svc *v)
 	v->restarts++;
 	delay = restart_delay_ms(r, v->consecutive);
 	svc_set_state(v, SERVICE_BACKOFF);
-	audit_svc(v, "service-restart",
-		  json_pack("{s:I, s:i}", "delay_ms", (json_int_t)delay, "restarts", (int)v->restarts));
+	audit_svc(
+	    v, "service-restart",
+	    json_pack("{s:I, s:i}", "delay_ms", (json_int_t)delay, "restarts", (int)v->restarts));
 	v->timer = loop_timer_add(v->tenant->sup->loop, delay, on_restart_timer, v);
 	if (!v->timer)
 		svc_enter_failed(v, "out of memory for a timer");
@@ -738,7 +753,7 @@ static void tenant_progress(struct tenant_rt *t)
 		else if ((v->state == SERVICE_RUNNING || v->state == SERVICE_STARTING) &&
 			 !has_active_dependents(v))
 			svc_stop(v, t->sup->shutting_down ? STOP_BY_SHUTDOWN
-					: t->removing	  ? STOP_BY_RELOAD
+				    : t->removing         ? STOP_BY_RELOAD
 							  : v->stop_by);
 	}
 	for (size_t i = 0; i < t->n_svcs; i++) {
@@ -809,11 +824,13 @@ static int profile_file_trusted(int dirfd, const char *name, struct ward_err *er
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return ward_err_set(err, errno, "stat");
 	if (!S_ISREG(st.st_mode))
-		return ward_err_set(err, 0, "not a regular file%s", S_ISLNK(st.st_mode) ? " (a symlink)" : "");
+		return ward_err_set(err, 0, "not a regular file%s",
+				    S_ISLNK(st.st_mode) ? " (a symlink)" : "");
 	if (st.st_uid != 0)
 		return ward_err_set(err, 0, "owned by uid %u, must be root's", st.st_uid);
 	if (st.st_mode & (S_IWGRP | S_IWOTH))
-		return ward_err_set(err, 0, "writable by group or others (mode %03o)", st.st_mode & 0777);
+		return ward_err_set(err, 0, "writable by group or others (mode %03o)",
+				    st.st_mode & 0777);
 	return 0;
 }
 
@@ -825,7 +842,7 @@ struct loaded {
 };
 
 static void reject(struct supervisor *s, struct loaded *l, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void reject(struct supervisor *s, struct loaded *l, const char *fmt, ...)
 {
@@ -833,7 +850,7 @@ static void reject(struct supervisor *s, struct loaded *l, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap); /* a long message may be cut */
 	va_end(ap);
 	if (!l->errors)
 		l->errors = json_array();
@@ -848,11 +865,11 @@ static void diag_to_errors(struct loaded *l, const struct ward_diag *d)
 		char msg[1536];
 
 		if (e->line)
-			snprintf(msg, sizeof(msg), "%s:%u:%u: %s%s%s", e->file, e->line, e->col, e->path,
-				 e->path[0] ? ": " : "", e->message);
+			(void)snprintf(msg, sizeof(msg), "%s:%u:%u: %s%s%s", e->file, e->line,
+				       e->col, e->path, e->path[0] ? ": " : "", e->message);
 		else
-			snprintf(msg, sizeof(msg), "%s: %s%s%s", e->file, e->path, e->path[0] ? ": " : "",
-				 e->message);
+			(void)snprintf(msg, sizeof(msg), "%s: %s%s%s", e->file, e->path,
+				       e->path[0] ? ": " : "", e->message);
 		if (!l->errors)
 			l->errors = json_array();
 		json_array_append_new(l->errors, json_string(msg));
@@ -869,7 +886,12 @@ static void load_one(struct supervisor *s, int dirfd, const char *file, struct l
 
 	memcpy(l->name, file, len);
 	l->name[len] = '\0';
-	snprintf(l->path, sizeof(l->path), "%s/%s", s->cfg->tenants_dir, file);
+	/* A cut path would load another file than the one checked below. */
+	if (snprintf(l->path, sizeof(l->path), "%s/%s", s->cfg->tenants_dir, file) >=
+	    (int)sizeof(l->path)) {
+		reject(s, l, "%s/%s: path too long", s->cfg->tenants_dir, file);
+		return;
+	}
 	if (profile_file_trusted(dirfd, file, &err) < 0) {
 		reject(s, l, "%s: %s", l->path, err.msg);
 		return;
@@ -939,7 +961,8 @@ static struct loaded *load_dir(struct supervisor *s, size_t *n_out)
 
 	*n_out = 0;
 	if (!d) {
-		fprintf(stderr, "wardd: tenants directory %s: %s\n", s->cfg->tenants_dir, strerror(errno));
+		fprintf(stderr, "wardd: tenants directory %s: %s\n", s->cfg->tenants_dir,
+			strerror(errno));
 		return NULL;
 	}
 	while ((e = readdir(d))) {
@@ -961,8 +984,9 @@ static struct loaded *load_dir(struct supervisor *s, size_t *n_out)
 		}
 		memset(&v[n], 0, sizeof(v[n]));
 		if (!ward_name_valid(stem)) {
-			snprintf(v[n].name, sizeof(v[n].name), "%.24s", stem);
-			snprintf(v[n].path, sizeof(v[n].path), "%s/%s", s->cfg->tenants_dir, e->d_name);
+			(void)snprintf(v[n].name, sizeof(v[n].name), "%.24s", stem);
+			(void)snprintf(v[n].path, sizeof(v[n].path), "%s/%s", s->cfg->tenants_dir,
+				       e->d_name);
 			reject(s, &v[n], "%s: file name is not a valid tenant name", v[n].path);
 			n++;
 			continue;
@@ -971,7 +995,8 @@ static struct loaded *load_dir(struct supervisor *s, size_t *n_out)
 		n++;
 	}
 	closedir(d);
-	qsort(v, n, sizeof(*v), loaded_cmp);
+	if (n > 1) /* v is NULL for an empty directory: not for qsort */
+		qsort(v, n, sizeof(*v), loaded_cmp);
 	reject_overlaps(s, v, n);
 	*n_out = n;
 	return v;
@@ -981,8 +1006,9 @@ static void audit_rejected(struct supervisor *s, struct loaded *l)
 {
 	for (size_t i = 0; i < json_array_size(l->errors); i++)
 		fprintf(stderr, "wardd: %s\n", json_string_value(json_array_get(l->errors, i)));
-	audit_event(s->audit, "profile-rejected",
-		    json_pack("{s:s, s:s, s:O}", "file", l->path, "tenant", l->name, "errors", l->errors));
+	audit_event(
+	    s->audit, "profile-rejected",
+	    json_pack("{s:s, s:s, s:O}", "file", l->path, "tenant", l->name, "errors", l->errors));
 }
 
 static void loaded_free(struct loaded *v, size_t n)
@@ -1092,7 +1118,7 @@ static void tenant_update(struct tenant_rt *t, struct ward_tenant *np, json_t *c
 		old->def = def; /* nothing of the running sandbox points into the profile */
 		if (same)
 			continue;
-		snprintf(target, sizeof(target), "%s/%s", np->name, def->name);
+		(void)snprintf(target, sizeof(target), "%s/%s", np->name, def->name); /* 2 names */
 		json_array_append_new(changed, json_string(target));
 		seccomp_program_free(&old->prog);
 		old->prog_ready = false;
@@ -1118,8 +1144,11 @@ static void tenant_update(struct tenant_rt *t, struct ward_tenant *np, json_t *c
 				gone[n_gone++] = t->svcs[i];
 		}
 		if (n_gone && ghost && gone) {
-			*ghost = (struct tenant_rt){.sup = t->sup, .profile = t->profile, .svcs = gone,
-						    .n_svcs = n_gone, .removing = true};
+			*ghost = (struct tenant_rt){.sup = t->sup,
+						    .profile = t->profile,
+						    .svcs = gone,
+						    .n_svcs = n_gone,
+						    .removing = true};
 			for (size_t i = 0; i < n_gone; i++) {
 				gone[i]->tenant = ghost;
 				gone[i]->want_running = false;
@@ -1207,7 +1236,8 @@ static int lookup(struct supervisor *s, const char *tenant, const char *service,
 	if (service) {
 		*v = tenant_svc(*t, service);
 		if (!*v)
-			return ward_err_set(err, 0, "tenant %s has no service \"%s\"", tenant, service);
+			return ward_err_set(err, 0, "tenant %s has no service \"%s\"", tenant,
+					    service);
 	}
 	return 0;
 }
@@ -1260,7 +1290,8 @@ int supervisor_stop(struct supervisor *s, const char *tenant, const char *servic
 			t->svcs[i]->want_running = false;
 			t->svcs[i]->after_stop = AFTER_STOP_NOTHING;
 			t->svcs[i]->stop_by = STOP_BY_OPERATOR;
-			if (t->svcs[i]->state == SERVICE_BACKOFF || t->svcs[i]->state == SERVICE_FAILED)
+			if (t->svcs[i]->state == SERVICE_BACKOFF ||
+			    t->svcs[i]->state == SERVICE_FAILED)
 				svc_stop(t->svcs[i], STOP_BY_OPERATOR);
 		}
 	}
@@ -1322,17 +1353,17 @@ static json_t *svc_status(struct svc *v, uint64_t now)
 
 	if (v->cg)
 		cgroup_stats(v->cg, &cs);
-	o = json_pack("{s:s, s:s, s:s, s:i, s:I, s:i, s:s}", "tenant", v->tenant->profile->name,
-		      "service", v->def->name, "state", service_state_to_string(v->state), "pid",
-			 v->state == SERVICE_RUNNING || v->state == SERVICE_STOPPING ? (int)v->service_pid : 0,
-			 "uptime_s",
-			 (json_int_t)(v->state == SERVICE_RUNNING ? (now - v->since_ms) / 1000 : 0),
-			 "restarts", (int)v->restarts, "last_exit", v->last_exit);
-	json_object_update_new(o, json_pack("{s:I, s:I, s:I, s:f, s:I}", "memory_bytes",
-					    (json_int_t)cs.memory_current, "memory_peak_bytes",
-					    (json_int_t)cs.memory_peak, "pids", (json_int_t)cs.pids_current,
-					    "cpu_s", (double)cs.cpu_usec / 1e6, "oom_kills",
-					    (json_int_t)cs.oom_kills));
+	o = json_pack(
+	    "{s:s, s:s, s:s, s:i, s:I, s:i, s:s}", "tenant", v->tenant->profile->name, "service",
+	    v->def->name, "state", service_state_to_string(v->state), "pid",
+	    v->state == SERVICE_RUNNING || v->state == SERVICE_STOPPING ? (int)v->service_pid : 0,
+	    "uptime_s", (json_int_t)(v->state == SERVICE_RUNNING ? (now - v->since_ms) / 1000 : 0),
+	    "restarts", (int)v->restarts, "last_exit", v->last_exit);
+	json_object_update_new(
+	    o, json_pack("{s:I, s:I, s:I, s:f, s:I}", "memory_bytes", (json_int_t)cs.memory_current,
+			 "memory_peak_bytes", (json_int_t)cs.memory_peak, "pids",
+			 (json_int_t)cs.pids_current, "cpu_s", (double)cs.cpu_usec / 1e6,
+			 "oom_kills", (json_int_t)cs.oom_kills));
 	return o;
 }
 
@@ -1400,7 +1431,10 @@ struct supervisor *supervisor_new(const struct ward_config *cfg, struct loop *lo
 
 static bool everything_stopped(struct supervisor *s)
 {
+	/* tenant_progress unlinks a tenant from t->sup before it frees it, and
+	 * t->sup is s: clang-analyzer cannot tell, and sees a freed one here. */
 	for (struct tenant_rt *t = s->tenants; t; t = t->next)
+		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): see above */
 		for (size_t i = 0; i < t->n_svcs; i++)
 			if (svc_active(t->svcs[i]))
 				return false;
@@ -1422,7 +1456,10 @@ void supervisor_shutdown(struct supervisor *s, void (*done)(void *ud), void *ud)
 	s->shutting_down = true;
 	s->shutdown_done = done;
 	s->shutdown_ud = ud;
-	for (struct tenant_rt *t = s->tenants; t; t = t->next) {
+	/* tenant_progress frees a retiring tenant once all of it is down,
+	 * which the svc_stop of its backoff services above can make true. */
+	for (struct tenant_rt *t = s->tenants, *next; t; t = next) {
+		next = t->next;
 		for (size_t i = 0; i < t->n_svcs; i++) {
 			struct svc *v = t->svcs[i];
 			v->want_running = false;

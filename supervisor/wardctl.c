@@ -383,9 +383,10 @@ static int parse_target(const char *arg, bool need_service, char tenant[32], cha
 		return -1;
 	if (!slash)
 		return need_service ? -1 : 0;
-	if (strlen(slash + 1) > WARD_NAME_MAX || !ward_name_valid(slash + 1))
+	size_t slen = strlen(slash + 1);
+	if (slen > WARD_NAME_MAX || !ward_name_valid(slash + 1))
 		return -1;
-	strcpy(service, slash + 1);
+	memcpy(service, slash + 1, slen + 1);
 	return 0;
 }
 
@@ -413,16 +414,16 @@ static void status_usage(FILE *out)
 static void format_uptime(uint64_t s, char *buf, size_t len)
 {
 	if (s < 60)
-		snprintf(buf, len, "%llus", (unsigned long long)s);
+		(void)snprintf(buf, len, "%llus", (unsigned long long)s);
 	else if (s < 3600)
-		snprintf(buf, len, "%llum%llus", (unsigned long long)(s / 60),
-			 (unsigned long long)(s % 60));
+		(void)snprintf(buf, len, "%llum%llus", (unsigned long long)(s / 60),
+			       (unsigned long long)(s % 60));
 	else if (s < 86400)
-		snprintf(buf, len, "%lluh%llum", (unsigned long long)(s / 3600),
-			 (unsigned long long)(s % 3600 / 60));
+		(void)snprintf(buf, len, "%lluh%llum", (unsigned long long)(s / 3600),
+			       (unsigned long long)(s % 3600 / 60));
 	else
-		snprintf(buf, len, "%llud%lluh", (unsigned long long)(s / 86400),
-			 (unsigned long long)(s % 86400 / 3600));
+		(void)snprintf(buf, len, "%llud%lluh", (unsigned long long)(s / 86400),
+			       (unsigned long long)(s % 86400 / 3600));
 }
 
 enum {
@@ -452,9 +453,9 @@ static void format_bytes(uint64_t b, char *buf, size_t len)
 		u++;
 	}
 	if (u == 0)
-		snprintf(buf, len, "%lluB", (unsigned long long)b);
+		(void)snprintf(buf, len, "%lluB", (unsigned long long)b);
 	else
-		snprintf(buf, len, v < 10 ? "%.1f%c" : "%.0f%c", v, units[u]);
+		(void)snprintf(buf, len, v < 10 ? "%.1f%c" : "%.0f%c", v, units[u]);
 }
 
 struct status_row {
@@ -467,8 +468,11 @@ static void set_cell(char *cell, const char *s)
 
 	if (!s || !*s)
 		s = "-";
-	for (; i < 127 && s[i]; i++)
-		cell[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	for (; i < 127 && s[i]; i++) {
+		cell[i] = s[i];
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			cell[i] = '?';
+	}
 	cell[i] = '\0';
 }
 
@@ -482,39 +486,41 @@ static void status_row_fill(struct status_row *r, json_t *svc)
 	set_cell(r->cell[COL_TENANT], json_string_value(json_object_get(svc, "tenant")));
 	set_cell(r->cell[COL_SERVICE], json_string_value(json_object_get(svc, "service")));
 	set_cell(r->cell[COL_STATE], state);
-	snprintf(num, sizeof(num), "%lld", (long long)pid);
+	(void)snprintf(num, sizeof(num), "%lld", (long long)pid);
 	set_cell(r->cell[COL_PID], pid > 0 ? num : NULL);
 	num[0] = '\0';
 	if (state && strcmp(state, "running") == 0)
 		format_uptime(up > 0 ? (uint64_t)up : 0, num, sizeof(num));
 	set_cell(r->cell[COL_UPTIME], num);
-	snprintf(num, sizeof(num), "%lld",
-		 (long long)json_integer_value(json_object_get(svc, "restarts")));
+	(void)snprintf(num, sizeof(num), "%lld",
+		       (long long)json_integer_value(json_object_get(svc, "restarts")));
 	set_cell(r->cell[COL_RESTARTS], num);
 	{
 		char cur[16], peak[16];
-		format_bytes((uint64_t)json_integer_value(json_object_get(svc, "memory_bytes")), cur,
-			     sizeof(cur));
-		format_bytes((uint64_t)json_integer_value(json_object_get(svc, "memory_peak_bytes")), peak,
-			     sizeof(peak));
-		snprintf(num, sizeof(num), "%s/%s", cur, peak);
+		format_bytes((uint64_t)json_integer_value(json_object_get(svc, "memory_bytes")),
+			     cur, sizeof(cur));
+		format_bytes(
+		    (uint64_t)json_integer_value(json_object_get(svc, "memory_peak_bytes")), peak,
+		    sizeof(peak));
+		(void)snprintf(num, sizeof(num), "%s/%s", cur, peak);
 		set_cell(r->cell[COL_MEM], num);
 	}
-	snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(json_object_get(svc, "pids")));
+	(void)snprintf(num, sizeof(num), "%lld",
+		       (long long)json_integer_value(json_object_get(svc, "pids")));
 	set_cell(r->cell[COL_PIDS], num);
-	snprintf(num, sizeof(num), "%.1fs", json_number_value(json_object_get(svc, "cpu_s")));
+	(void)snprintf(num, sizeof(num), "%.1fs", json_number_value(json_object_get(svc, "cpu_s")));
 	set_cell(r->cell[COL_CPU], num);
-	snprintf(num, sizeof(num), "%lld",
-		 (long long)json_integer_value(json_object_get(svc, "oom_kills")));
+	(void)snprintf(num, sizeof(num), "%lld",
+		       (long long)json_integer_value(json_object_get(svc, "oom_kills")));
 	set_cell(r->cell[COL_OOM], num);
 	set_cell(r->cell[COL_LAST_EXIT], json_string_value(json_object_get(svc, "last_exit")));
 }
 
 static void print_status_table(json_t *services)
 {
-	static const char *const header[N_COLS] = {"TENANT",   "SERVICE", "STATE", "PID",
-						   "UPTIME",   "RESTARTS", "MEM/PEAK", "PIDS",
-						   "CPU",      "OOM",     "LAST-EXIT"};
+	static const char *const header[N_COLS] = {"TENANT", "SERVICE",  "STATE",    "PID",
+						   "UPTIME", "RESTARTS", "MEM/PEAK", "PIDS",
+						   "CPU",    "OOM",      "LAST-EXIT"};
 	size_t n = json_array_size(services), width[N_COLS];
 	struct status_row *rows = calloc(n + 1, sizeof(*rows));
 

@@ -27,10 +27,10 @@
 #include "ward/supervise.h"
 
 /* Exit code of `wardd run` when ward itself failed (profile, sandbox). */
-#define EXIT_WARD 125
-#define EXIT_USAGE 2
+#define EXIT_WARD       125
+#define EXIT_USAGE      2
 #define MAX_POLICY_DIRS 16
-#define CGROUP_ROOT "/sys/fs/cgroup"
+#define CGROUP_ROOT     "/sys/fs/cgroup"
 /* `wardd run` keeps its cgroups apart from the daemon's, whose start-up
  * cleanup would otherwise kill a trial run. */
 #define CGROUP_RUN_PARENT "ward.run"
@@ -47,15 +47,17 @@ struct options {
 };
 
 static const struct options default_options = {
-	.config = "/etc/ward/wardd.json",
-	.tenants_dir = "/etc/ward/tenants",
-	.state_dir = "/run/ward",
-	.log_dir = "/var/log/ward",
-	.data_dir = "/var/lib/ward/tenants",
+    .config = "/etc/ward/wardd.json",
+    .tenants_dir = "/etc/ward/tenants",
+    .state_dir = "/run/ward",
+    .log_dir = "/var/log/ward",
+    .data_dir = "/var/lib/ward/tenants",
 };
 
 static void usage(FILE *out)
 {
+	/* The text as it prints, columns aligned. */
+	/* clang-format off */
 	fprintf(out,
 		"Usage: wardd [OPTIONS]                      run the daemon (in the foreground)\n"
 		"       wardd [OPTIONS] run PROFILE SERVICE [-- COMMAND [ARG...]]\n"
@@ -85,21 +87,30 @@ static void usage(FILE *out)
 		"  -h, --help         this text\n"
 		"  --version          print the version\n",
 		WARD_POLICY_DIR);
+	/* clang-format on */
 }
 
 static int parse_options(int argc, char **argv, struct options *o)
 {
-	enum { OPT_CONFIG = 256, OPT_TENANTS, OPT_POLICIES, OPT_STATE, OPT_LOG, OPT_DATA, OPT_VERSION };
+	enum {
+		OPT_CONFIG = 256,
+		OPT_TENANTS,
+		OPT_POLICIES,
+		OPT_STATE,
+		OPT_LOG,
+		OPT_DATA,
+		OPT_VERSION
+	};
 	static const struct option longopts[] = {
-		{"config", required_argument, NULL, OPT_CONFIG},
-		{"tenants", required_argument, NULL, OPT_TENANTS},
-		{"policies", required_argument, NULL, OPT_POLICIES},
-		{"state-dir", required_argument, NULL, OPT_STATE},
-		{"log-dir", required_argument, NULL, OPT_LOG},
-		{"data-dir", required_argument, NULL, OPT_DATA},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, OPT_VERSION},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, OPT_CONFIG},
+	    {"tenants", required_argument, NULL, OPT_TENANTS},
+	    {"policies", required_argument, NULL, OPT_POLICIES},
+	    {"state-dir", required_argument, NULL, OPT_STATE},
+	    {"log-dir", required_argument, NULL, OPT_LOG},
+	    {"data-dir", required_argument, NULL, OPT_DATA},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, OPT_VERSION},
+	    {NULL, 0, NULL, 0},
 	};
 	int c;
 
@@ -107,8 +118,13 @@ static int parse_options(int argc, char **argv, struct options *o)
 	/* "+": options end at the first non-option (the subcommand). */
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
 		switch (c) {
-		case OPT_CONFIG: o->config = optarg; o->config_given = true; break;
-		case OPT_TENANTS: o->tenants_dir = optarg; break;
+		case OPT_CONFIG:
+			o->config = optarg;
+			o->config_given = true;
+			break;
+		case OPT_TENANTS:
+			o->tenants_dir = optarg;
+			break;
 		case OPT_POLICIES:
 			if (o->n_policy_dirs == MAX_POLICY_DIRS) {
 				fprintf(stderr, "wardd: at most %d --policies\n", MAX_POLICY_DIRS);
@@ -116,12 +132,24 @@ static int parse_options(int argc, char **argv, struct options *o)
 			}
 			o->policy_dirs[o->n_policy_dirs++] = optarg;
 			break;
-		case OPT_STATE: o->state_dir = optarg; break;
-		case OPT_LOG: o->log_dir = optarg; break;
-		case OPT_DATA: o->data_dir = optarg; break;
-		case 'h': usage(stdout); exit(0);
-		case OPT_VERSION: printf("wardd %s\n", WARD_VERSION); exit(0);
-		default: usage(stderr); return -1;
+		case OPT_STATE:
+			o->state_dir = optarg;
+			break;
+		case OPT_LOG:
+			o->log_dir = optarg;
+			break;
+		case OPT_DATA:
+			o->data_dir = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case OPT_VERSION:
+			printf("wardd %s\n", WARD_VERSION);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
 		}
 	}
 	return 0;
@@ -143,13 +171,15 @@ static int check_data_dir(const char *path, const struct ward_tenant *t)
 		return -1;
 	}
 	if (st.st_uid != t->ids.uid || st.st_gid != t->ids.uid) {
-		fprintf(stderr, "wardd: data directory %s: owned by %u:%u, must be the tenant's %u:%u\n",
+		fprintf(stderr,
+			"wardd: data directory %s: owned by %u:%u, must be the tenant's %u:%u\n",
 			path, st.st_uid, st.st_gid, t->ids.uid, t->ids.uid);
 		return -1;
 	}
 	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		fprintf(stderr, "wardd: data directory %s: writable by group or others (mode %03o)\n",
-			path, st.st_mode & 0777);
+		fprintf(stderr,
+			"wardd: data directory %s: writable by group or others (mode %03o)\n", path,
+			st.st_mode & 0777);
 		return -1;
 	}
 	return 0;
@@ -200,7 +230,8 @@ static int supervise_foreground(struct launch_handle *h)
 		return EXIT_WARD;
 	}
 	for (;;) {
-		struct pollfd pfd[2] = {{.fd = h->sync_fd, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+		struct pollfd pfd[2] = {{.fd = h->sync_fd, .events = POLLIN},
+					{.fd = sfd, .events = POLLIN}};
 		struct launch_event ev;
 
 		if (poll(pfd, 2, -1) < 0) {
@@ -238,7 +269,8 @@ static int supervise_foreground(struct launch_handle *h)
 
 static int cmd_run(const struct options *o, int argc, char **argv)
 {
-	struct profile_options popts = {.policy_dirs = o->policy_dirs, .n_policy_dirs = o->n_policy_dirs};
+	struct profile_options popts = {.policy_dirs = o->policy_dirs,
+					.n_policy_dirs = o->n_policy_dirs};
 	struct ward_diag diag = {0};
 	struct ward_tenant *t = NULL;
 	const struct ward_service *svc;
@@ -251,7 +283,8 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 	int code = EXIT_WARD;
 
 	if (argc < 2 || (argc > 2 && strcmp(argv[2], "--") != 0) || (argc == 3)) {
-		fprintf(stderr, "Usage: wardd [OPTIONS] run PROFILE SERVICE [-- COMMAND [ARG...]]\n");
+		fprintf(stderr,
+			"Usage: wardd [OPTIONS] run PROFILE SERVICE [-- COMMAND [ARG...]]\n");
 		return EXIT_USAGE;
 	}
 	if (argc > 3)
@@ -267,8 +300,8 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 	}
 	svc = tenant_find_service(t, argv[1]);
 	if (!svc) {
-		fprintf(stderr, "wardd: %s: tenant %s has no service \"%s\"; it has:", argv[0], t->name,
-			argv[1]);
+		fprintf(stderr, "wardd: %s: tenant %s has no service \"%s\"; it has:", argv[0],
+			t->name, argv[1]);
 		for (size_t i = 0; i < t->n_services; i++)
 			fprintf(stderr, " %s", t->services[i].name);
 		fputc('\n', stderr);
@@ -278,7 +311,8 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 		fprintf(stderr, "wardd: %s: `wardd run` needs \"ids\" in the profile\n", argv[0]);
 		goto out;
 	}
-	if (snprintf(data_dir, sizeof(data_dir), "%s/%s", o->data_dir, t->name) >= (int)sizeof(data_dir)) {
+	if (snprintf(data_dir, sizeof(data_dir), "%s/%s", o->data_dir, t->name) >=
+	    (int)sizeof(data_dir)) {
 		fprintf(stderr, "wardd: data directory path too long\n");
 		goto out;
 	}
@@ -287,11 +321,13 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 	{
 		char why[512];
 		if (launch_limits_clamped(&svc->policy, why, sizeof(why)))
-			fprintf(stderr, "wardd: warning: %s/%s: %s: using the hard limit\n", t->name,
-				svc->name, why);
+			fprintf(stderr, "wardd: warning: %s/%s: %s: using the hard limit\n",
+				t->name, svc->name, why);
 	}
 	if (seccomp_compile(&svc->policy.seccomp,
-			    cache_dir_prepare(o->state_dir, cache_dir, sizeof(cache_dir)) == 0 ? cache_dir : NULL,
+			    cache_dir_prepare(o->state_dir, cache_dir, sizeof(cache_dir)) == 0
+				? cache_dir
+				: NULL,
 			    &prog, &err) < 0) {
 		fprintf(stderr, "wardd: seccomp: %s\n", err.msg);
 		goto out;
@@ -299,7 +335,11 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 	{
 		char name[WARD_NAME_MAX + 32];
 
-		snprintf(name, sizeof(name), "%s.run-%d", svc->name, (int)getpid());
+		if (snprintf(name, sizeof(name), "%s.run-%d", svc->name, (int)getpid()) >=
+		    (int)sizeof(name)) {
+			fprintf(stderr, "wardd: %s: cgroup name too long\n", svc->name);
+			goto out;
+		}
 		if (cgroup_setup(CGROUP_ROOT, CGROUP_RUN_PARENT, NULL, &err) < 0 ||
 		    cgroup_cleanup_where(run_cgroup_dead, NULL, &err) < 0 ||
 		    !(cg = cgroup_create(t->name, name, &svc->policy.limits, &err))) {
@@ -310,14 +350,14 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 	}
 	{
 		struct launch_spec spec = {
-			.tenant = t,
-			.service = svc,
-			.policy = &svc->policy,
-			.argv = command,
-			.data_dir = data_dir,
-			.seccomp = &prog,
-			.cgroup = cg,
-			.stdio = {0, 1, 2},
+		    .tenant = t,
+		    .service = svc,
+		    .policy = &svc->policy,
+		    .argv = command,
+		    .data_dir = data_dir,
+		    .seccomp = &prog,
+		    .cgroup = cg,
+		    .stdio = {0, 1, 2},
 		};
 		if (launch_start(&spec, &h, &err) < 0) {
 			fprintf(stderr, "wardd: start %s/%s: %s\n", t->name, svc->name, err.msg);
@@ -350,10 +390,13 @@ struct daemon {
 static int apply_flags(struct ward_config *cfg, const struct options *o)
 {
 	/* A flag given on the command line wins over the file. */
-	if ((o->tenants_dir != default_options.tenants_dir && config_set(&cfg->tenants_dir, o->tenants_dir) < 0) ||
-	    (o->state_dir != default_options.state_dir && config_set(&cfg->state_dir, o->state_dir) < 0) ||
+	if ((o->tenants_dir != default_options.tenants_dir &&
+	     config_set(&cfg->tenants_dir, o->tenants_dir) < 0) ||
+	    (o->state_dir != default_options.state_dir &&
+	     config_set(&cfg->state_dir, o->state_dir) < 0) ||
 	    (o->log_dir != default_options.log_dir && config_set(&cfg->log_dir, o->log_dir) < 0) ||
-	    (o->data_dir != default_options.data_dir && config_set(&cfg->data_dir, o->data_dir) < 0))
+	    (o->data_dir != default_options.data_dir &&
+	     config_set(&cfg->data_dir, o->data_dir) < 0))
 		return -1;
 	if (o->n_policy_dirs) {
 		for (size_t i = 0; i < cfg->n_policy_dirs; i++)
@@ -436,7 +479,8 @@ static int daemon_lock(struct daemon *d)
 		return -1;
 	}
 	if (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		fprintf(stderr, "wardd: another wardd runs on %s (%s is locked)\n", d->cfg.state_dir, path);
+		fprintf(stderr, "wardd: another wardd runs on %s (%s is locked)\n",
+			d->cfg.state_dir, path);
 		return -1;
 	}
 	return 0;
@@ -475,10 +519,11 @@ static int cmd_daemon(const struct options *o)
 		fprintf(stderr, "wardd: cgroups: %s\n", err.msg);
 		goto out;
 	}
-	if (snprintf(audit_path, sizeof(audit_path), "%s/audit.jsonl", d.cfg.log_dir) >= (int)sizeof(audit_path))
+	if (snprintf(audit_path, sizeof(audit_path), "%s/audit.jsonl", d.cfg.log_dir) >=
+	    (int)sizeof(audit_path))
 		goto out;
 	/* A client that goes away mid-reply must not kill the daemon. */
-	signal(SIGPIPE, SIG_IGN);
+	(void)signal(SIGPIPE, SIG_IGN); /* cannot fail */
 	/* Four fds per service (sandbox socket, pidfd, output pipe, log)
 	 * plus clients: the default soft limit of 1024 is 250 services. */
 	{
@@ -510,7 +555,8 @@ static int cmd_daemon(const struct options *o)
 		loop_set_turn_hook(d.loop, on_turn, &d);
 	n = supervisor_load_all(d.sup);
 	audit_event(d.audit, "daemon-start",
-		    json_pack("{s:i, s:s, s:i}", "pid", (int)getpid(), "version", WARD_VERSION, "tenants", n));
+		    json_pack("{s:i, s:s, s:i}", "pid", (int)getpid(), "version", WARD_VERSION,
+			      "tenants", n));
 	fprintf(stderr, "wardd: %d tenant(s) from %s; control socket %s/control.sock\n", n,
 		d.cfg.tenants_dir, d.cfg.state_dir);
 	if (loop_run(d.loop) < 0) {

@@ -18,8 +18,8 @@ struct cgroup_stats {
 	uint64_t memory_current; /* bytes */
 	uint64_t memory_peak;    /* bytes */
 	uint64_t pids_current;
-	uint64_t cpu_usec;       /* CPU time used */
-	uint64_t oom_kills;      /* processes the OOM killer took in this cgroup */
+	uint64_t cpu_usec;  /* CPU time used */
+	uint64_t oom_kills; /* processes the OOM killer took in this cgroup */
 };
 
 /* root: the cgroup mount ("/sys/fs/cgroup"; tests pass a fake tree, which

@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static inline void freep(void *p) { free(*(void **)p); }
+static inline void freep(void *p)
+{
+	free(*(void **)p);
+}
 static inline void closep(int *fd)
 {
 	if (*fd >= 0)
@@ -14,24 +17,29 @@ static inline void closep(int *fd)
 static inline void fclosep(FILE **f)
 {
 	if (*f)
-		fclose(*f);
+		(void)fclose(*f); /* for readers: a writer checks its own fclose */
 }
 
-#define _cleanup_(f) __attribute__((cleanup(f)))
-#define _cleanup_free_ _cleanup_(freep)
-#define _cleanup_close_ _cleanup_(closep)
+#define _cleanup_(f)     __attribute__((cleanup(f)))
+#define _cleanup_free_   _cleanup_(freep)
+#define _cleanup_close_  _cleanup_(closep)
 #define _cleanup_fclose_ _cleanup_(fclosep)
 
 /* Hands ownership out of a cleanup variable. */
-#define TAKE_PTR(p)                                                            \
-	({                                                                     \
-		__typeof__(p) take_ptr_tmp_ = (p);                             \
-		(p) = NULL;                                                    \
-		take_ptr_tmp_;                                                 \
+#define TAKE_PTR(p)                                                                                \
+	({                                                                                         \
+		__typeof__(p) take_ptr_tmp_ = (p);                                                 \
+		(p) = NULL;                                                                        \
+		take_ptr_tmp_;                                                                     \
 	})
-#define TAKE_FD(fd)                                                            \
-	({                                                                     \
-		int take_fd_tmp_ = (fd);                                       \
-		(fd) = -1;                                                     \
-		take_fd_tmp_;                                                  \
-	})
+/* A function, not a statement expression like TAKE_PTR: cppcheck does not
+ * know that the cleanup handler reads fd, and took the `fd = -1` of a
+ * statement expression for a dead store. */
+static inline int take_fd(int *fd)
+{
+	int r = *fd;
+
+	*fd = -1;
+	return r;
+}
+#define TAKE_FD(fd) take_fd(&(fd))

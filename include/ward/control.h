@@ -31,10 +31,10 @@ enum control_right { RIGHT_NONE, RIGHT_READ, RIGHT_OPERATE, RIGHT_ADMIN };
 
 struct control_request {
 	enum control_cmd cmd;
-	char tenant[32];   /* "" when not given; a valid name when given */
-	char service[32];  /* "" when not given */
-	unsigned lines;    /* logs: how many lines of history (default 50, max 100000) */
-	bool follow;       /* logs: keep streaming */
+	char tenant[32];  /* "" when not given; a valid name when given */
+	char service[32]; /* "" when not given */
+	unsigned lines;   /* logs: how many lines of history (default 50, max 100000) */
+	bool follow;      /* logs: keep streaming */
 };
 
 /* Parses one request line (without its newline). Pure: no I/O. Returns 0,

@@ -4,15 +4,14 @@
 #include <stdarg.h>
 
 struct ward_err {
-	int errnum;      /* errno of the root cause, 0 if none */
-	char msg[1024];  /* "context: context: cause: strerror" */
+	int errnum;     /* errno of the root cause, 0 if none */
+	char msg[1024]; /* "context: context: cause: strerror" */
 };
 
 /* Sets err to the formatted message, with ": strerror(errnum)" appended when
  * errnum is non-zero. Returns -1 so callers can `return ward_err_set(...)`. */
 int ward_err_set(struct ward_err *err, int errnum, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Prepends "context: " to the message already in err. Returns -1. */
-int ward_err_wrap(struct ward_err *err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+int ward_err_wrap(struct ward_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

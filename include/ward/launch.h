@@ -14,27 +14,27 @@
 struct launch_spec {
 	const struct ward_tenant *tenant;
 	const struct ward_service *service;
-	const struct ward_policy *policy;  /* usually &service->policy */
-	char *const *argv;                 /* NULL: service->exec */
-	const char *data_dir;              /* host path of the tenant's data dir */
+	const struct ward_policy *policy; /* usually &service->policy */
+	char *const *argv;                /* NULL: service->exec */
+	const char *data_dir;             /* host path of the tenant's data dir */
 	const struct seccomp_program *seccomp;
-	const struct cgroup *cgroup;       /* the sandbox's cgroup, or NULL */
-	int stdio[3];                      /* the service's fds 0, 1 and 2 */
+	const struct cgroup *cgroup; /* the sandbox's cgroup, or NULL */
+	int stdio[3];                /* the service's fds 0, 1 and 2 */
 };
 
 /* A started sandbox: `pid` is its init (pid 1 inside), our child. */
 struct launch_handle {
 	pid_t pid;
-	int pidfd;    /* of the init */
-	int sync_fd;  /* events from the init, see launch_read_event */
+	int pidfd;   /* of the init */
+	int sync_fd; /* events from the init, see launch_read_event */
 };
 
 enum launch_event_kind {
-	LAUNCH_EVENT_RUNNING,  /* the service was exec'd */
-	LAUNCH_EVENT_FAILED,   /* a setup step failed: message says which */
-	LAUNCH_EVENT_EXITED,   /* the service ended: status is its wait status */
-	LAUNCH_EVENT_GONE,     /* the init vanished without a word */
-	LAUNCH_EVENT_PID,      /* pid: the service's pid in the launcher's pid namespace */
+	LAUNCH_EVENT_RUNNING, /* the service was exec'd */
+	LAUNCH_EVENT_FAILED,  /* a setup step failed: message says which */
+	LAUNCH_EVENT_EXITED,  /* the service ended: status is its wait status */
+	LAUNCH_EVENT_GONE,    /* the init vanished without a word */
+	LAUNCH_EVENT_PID,     /* pid: the service's pid in the launcher's pid namespace */
 };
 
 struct launch_event {

@@ -9,7 +9,7 @@
 
 struct mount_plan {
 	const struct ward_filesystem *fs;
-	const char *data_src;  /* host path of the tenant's data dir (fs->data set) */
+	const char *data_src; /* host path of the tenant's data dir (fs->data set) */
 	/* Who owns what ward creates inside (root tmpfs, mount points). In a
 	 * user namespace it must be mapped there: the tenant's uid. */
 	uid_t owner;

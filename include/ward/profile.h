@@ -8,17 +8,17 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define WARD_NAME_MAX 24         /* [a-z][a-z0-9-]{0,23} */
-#define WARD_UNSET UINT64_MAX    /* a limit the policy does not set */
+#define WARD_NAME_MAX          24         /* [a-z][a-z0-9-]{0,23} */
+#define WARD_UNSET             UINT64_MAX /* a limit the policy does not set */
 #define WARD_PROFILE_MAX_BYTES (4u << 20)
 
 /* ---- diagnostics: every error of a load, not just the first ---- */
 
 struct ward_diag_entry {
-	char *file;     /* the profile or fragment the error is in */
-	unsigned line;  /* 1-based; 0 when not known */
-	unsigned col;   /* 1-based; 0 when not known */
-	char *path;     /* JSON path: services.db.seccomp.allow[3]; "" for the document */
+	char *file;    /* the profile or fragment the error is in */
+	unsigned line; /* 1-based; 0 when not known */
+	unsigned col;  /* 1-based; 0 when not known */
+	char *path;    /* JSON path: services.db.seccomp.allow[3]; "" for the document */
 	char *message;
 };
 
@@ -29,8 +29,8 @@ struct ward_diag {
 
 void diag_free(struct ward_diag *d);
 /* Appends one entry; strings are copied. Returns -1 only if out of memory. */
-int diag_add(struct ward_diag *d, const char *file, unsigned line, unsigned col,
-	     const char *path, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+int diag_add(struct ward_diag *d, const char *file, unsigned line, unsigned col, const char *path,
+	     const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* One line per entry: "file:line:col: path: message". */
 void diag_print(const struct ward_diag *d, FILE *out);
 
@@ -43,13 +43,13 @@ const char *seccomp_default_to_string(enum seccomp_default d);
 const char *restart_on_to_string(enum restart_on r);
 
 struct ward_bind {
-	char *src;  /* absolute host path */
-	char *dst;  /* absolute path inside the sandbox */
+	char *src; /* absolute host path */
+	char *dst; /* absolute path inside the sandbox */
 };
 
 struct ward_tmpfs {
-	char *path;     /* absolute path inside the sandbox */
-	uint64_t size;  /* bytes */
+	char *path;    /* absolute path inside the sandbox */
+	uint64_t size; /* bytes */
 };
 
 struct ward_filesystem {
@@ -57,21 +57,21 @@ struct ward_filesystem {
 	size_t n_ro;
 	struct ward_bind *rw;
 	size_t n_rw;
-	char *data;  /* where the tenant's data dir appears, or NULL: not mounted */
+	char *data; /* where the tenant's data dir appears, or NULL: not mounted */
 	struct ward_tmpfs *tmpfs;
 	size_t n_tmpfs;
-	char **hide;  /* absolute paths inside the sandbox, masked */
+	char **hide; /* absolute paths inside the sandbox, masked */
 	size_t n_hide;
 };
 
 struct ward_seccomp {
 	enum seccomp_default default_action;
-	char **allow;  /* syscall names and @group names, as written */
+	char **allow; /* syscall names and @group names, as written */
 	size_t n_allow;
 	char **deny;
 	size_t n_deny;
 	bool log_denied;
-	char **abis;  /* extra ABIs allowed besides the native one: "x86", "x32" */
+	char **abis; /* extra ABIs allowed besides the native one: "x86", "x32" */
 	size_t n_abis;
 	/* systemd's RestrictNamespaces=yes: no unshare/clone with CLONE_NEW*,
 	 * no setns, clone3 ENOSYS. Default true. */
@@ -79,11 +79,11 @@ struct ward_seccomp {
 };
 
 struct ward_limits {
-	uint64_t memory;  /* bytes, or WARD_UNSET */
-	uint64_t pids;    /* or WARD_UNSET */
-	double cpu;       /* cores (0.5 = half a core); 0 = unlimited */
-	uint64_t nofile;  /* RLIMIT_NOFILE, or WARD_UNSET */
-	uint64_t core;    /* RLIMIT_CORE bytes, or WARD_UNSET */
+	uint64_t memory; /* bytes, or WARD_UNSET */
+	uint64_t pids;   /* or WARD_UNSET */
+	double cpu;      /* cores (0.5 = half a core); 0 = unlimited */
+	uint64_t nofile; /* RLIMIT_NOFILE, or WARD_UNSET */
+	uint64_t core;   /* RLIMIT_CORE bytes, or WARD_UNSET */
 };
 
 struct ward_restart {
@@ -97,11 +97,11 @@ struct ward_restart {
 struct ward_policy {
 	struct ward_filesystem filesystem;
 	struct ward_seccomp seccomp;
-	uint64_t caps_keep;  /* bit N set: keep capability N */
+	uint64_t caps_keep; /* bit N set: keep capability N */
 	struct ward_limits limits;
 	struct ward_restart restart;
 	uint32_t stop_timeout_s;
-	char **env;  /* "NAME=value", sorted by name, NULL-terminated */
+	char **env; /* "NAME=value", sorted by name, NULL-terminated */
 	size_t n_env;
 	bool user_namespace;
 };
@@ -109,7 +109,7 @@ struct ward_policy {
 /* ---- the tenant ---- */
 
 struct ward_cidr {
-	uint32_t addr;  /* host byte order, network address (host bits zero) */
+	uint32_t addr; /* host byte order, network address (host bits zero) */
 	uint8_t prefix;
 };
 
@@ -125,12 +125,12 @@ struct ward_ingress {
 	uint16_t host_port;
 	char *service;
 	uint16_t port;
-	int proto;  /* IPPROTO_TCP or IPPROTO_UDP */
+	int proto; /* IPPROTO_TCP or IPPROTO_UDP */
 };
 
 struct ward_network {
-	bool present;     /* the profile has a "network" section */
-	bool has_subnet;  /* else the daemon allocates one */
+	bool present;    /* the profile has a "network" section */
+	bool has_subnet; /* else the daemon allocates one */
 	struct ward_cidr subnet;
 	struct ward_egress *egress;
 	size_t n_egress;
@@ -141,18 +141,18 @@ struct ward_network {
 struct ward_connect {
 	char *service;
 	uint16_t port;
-	int proto;  /* IPPROTO_TCP or IPPROTO_UDP */
+	int proto; /* IPPROTO_TCP or IPPROTO_UDP */
 };
 
 struct ward_ids {
-	bool set;  /* else the daemon allocates them */
-	uint32_t uid;    /* first host uid of the tenant; also its gid */
-	uint32_t count;  /* size of the range */
+	bool set;       /* else the daemon allocates them */
+	uint32_t uid;   /* first host uid of the tenant; also its gid */
+	uint32_t count; /* size of the range */
 };
 
 struct ward_service {
 	char *name;
-	char **exec;  /* argv, NULL-terminated; exec[0] absolute */
+	char **exec; /* argv, NULL-terminated; exec[0] absolute */
 	size_t n_exec;
 	char **after;
 	size_t n_after;
@@ -169,7 +169,7 @@ struct ward_sessions {
 	char **groups;
 	size_t n_groups;
 	char *service;
-	char **exec;  /* NULL-terminated */
+	char **exec; /* NULL-terminated */
 	size_t n_exec;
 	struct ward_policy policy;
 	uint32_t max;
@@ -178,14 +178,14 @@ struct ward_sessions {
 
 struct ward_tenant {
 	char *name;
-	char *display_name;  /* NULL if not given */
-	char *source;        /* path of the profile file */
+	char *display_name; /* NULL if not given */
+	char *source;       /* path of the profile file */
 	struct ward_ids ids;
 	/* Cap over all services together (memory, pids, cpu; WARD_UNSET / 0:
 	 * none), enforced on the tenant's cgroup. */
 	struct ward_limits limits;
 	struct ward_network network;
-	struct ward_service *services;  /* in the order of the profile */
+	struct ward_service *services; /* in the order of the profile */
 	size_t n_services;
 	struct ward_sessions sessions;
 };
@@ -200,8 +200,8 @@ struct profile_options {
 
 /* Loads, merges and validates a profile. Returns 0 and sets *out, or -1 with
  * every problem found appended to diag (*out untouched). */
-int profile_load(const char *path, const struct profile_options *opts,
-		 struct ward_tenant **out, struct ward_diag *diag);
+int profile_load(const char *path, const struct profile_options *opts, struct ward_tenant **out,
+		 struct ward_diag *diag);
 /* The same, from memory; `name` stands for the file name in messages. */
 int profile_load_buffer(const char *name, const char *data, size_t len,
 			const struct profile_options *opts, struct ward_tenant **out,

@@ -22,10 +22,10 @@ const char *const *seccomp_group_names(void);
 
 /* A compiled filter, ready to load in a child without libseccomp. */
 struct seccomp_program {
-	void *insns;       /* struct sock_filter[] */
+	void *insns; /* struct sock_filter[] */
 	size_t n_insns;
-	unsigned flags;    /* SECCOMP_FILTER_FLAG_* to pass at load (LOG) */
-	bool cached;       /* read from the cache rather than compiled */
+	unsigned flags; /* SECCOMP_FILTER_FLAG_* to pass at load (LOG) */
+	bool cached;    /* read from the cache rather than compiled */
 };
 
 /* Compiles the policy. When cache_dir is non-NULL, a program compiled before

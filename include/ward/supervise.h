@@ -17,11 +17,11 @@
 
 enum service_state {
 	SERVICE_STOPPED,
-	SERVICE_STARTING,  /* launched, waiting for the init's "running" */
+	SERVICE_STARTING, /* launched, waiting for the init's "running" */
 	SERVICE_RUNNING,
-	SERVICE_STOPPING,  /* SIGTERM sent, SIGKILL at stop_timeout_s */
-	SERVICE_BACKOFF,   /* exited, restart timer armed */
-	SERVICE_FAILED,    /* start limit hit or start impossible: waits for an operator */
+	SERVICE_STOPPING, /* SIGTERM sent, SIGKILL at stop_timeout_s */
+	SERVICE_BACKOFF,  /* exited, restart timer armed */
+	SERVICE_FAILED,   /* start limit hit or start impossible: waits for an operator */
 };
 
 const char *service_state_to_string(enum service_state s);

@@ -133,7 +133,7 @@ static void check_policy(const struct ward_policy *p)
 		      strcmp(p->seccomp.abis[i], "x32") == 0);
 	CHECK(p->seccomp.default_action <= SECCOMP_DEFAULT_LOG);
 	CHECK(p->limits.cpu == 0 || (p->limits.cpu > 0 && p->limits.cpu <= 1024));
-	CHECK(p->limits.pids == WARD_UNSET || p->limits.pids >= 1);
+	CHECK(p->limits.pids != 0); /* at least 1, or WARD_UNSET */
 	CHECK(p->limits.nofile == WARD_UNSET ||
 	      (p->limits.nofile >= 1 && p->limits.nofile <= 1048576));
 	CHECK(p->restart.on <= RESTART_NEVER);

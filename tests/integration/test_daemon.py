@@ -679,3 +679,19 @@ def test_unsafe_profile_refused_others_start(dw, kind):
     assert names == {good}, names
     assert not dw.audit("service-start", tenant=bad)
     assert d.running()
+
+
+def test_shutdown_with_removed_tenant_in_backoff(dw):
+    """Regression (clang-analyzer): shutdown walked the tenant list while
+    tenant_progress freed a tenant being removed; a reload that removes a
+    tenant whose service waits to restart, then SIGTERM, read freed memory
+    (ASan: heap-use-after-free in supervisor_shutdown, exit 1)."""
+    t, keep = dw.name("boff"), dw.name("keep")
+    dw.write_profile(keep, {"app": dw.service("sleep", "60")})
+    dw.write_profile(t, {"app": dw.service("exit", "3", delay_ms=20000, max_delay_ms=20000)})
+    d = dw.start_daemon()
+    dw.wait_state(t, "app", ("backoff",), timeout=15)
+    dw.remove_profile(t)
+    assert dw.request({"cmd": "reload"}, timeout=10)["ok"] is True
+    rc = dw.stop_daemon(d)
+    assert rc == 0, d.stderr()

@@ -722,3 +722,33 @@ def test_nested_namespaces_refused(ward, restrict, rc):
     assert res.returncode == rc, res.stderr
     if rc:
         assert "Operation not permitted" in res.stderr
+
+
+def test_deep_mount_target(ward):
+    """Regression (clang-tidy misc-no-recursion): mount points were made by
+    recursion with a 4 KiB frame per path component, so a 2047-component
+    target (which the loader accepts) overflowed the init's stack and the
+    sandbox died without a word."""
+    deep = "/a" * 2047
+    profile = ward.tenant(policy=["hardened", ward.inline(
+        filesystem={"tmpfs": {"/tmp": "64M", deep: "1M"}})])
+    r = ward.probe(profile, "exists", deep)
+    assert r[f"exists:{deep}"]["ok"] is True, r[f"exists:{deep}"]
+
+
+HARDENED_EXTRA_DENIED = ["io_uring_setup", "userfaultfd", "keyctl"]
+
+
+def test_hardened_denies_io_uring_userfaultfd_keyring(ward):
+    """hardened refuses io_uring, userfaultfd and the keyring syscalls,
+    which @system-service alone allows; the control run with the shipped
+    deny list minus those proves the filter is what refuses them."""
+    profile = ward.tenant()
+    r = ward.probe(profile, *syscall_args(HARDENED_EXTRA_DENIED))
+    for name in HARDENED_EXTRA_DENIED:
+        assert r[f"syscall:{name}"].get("errno") == "EPERM", (name, r[f"syscall:{name}"])
+    deny = [d for d in ward.hardened["seccomp"]["deny"] if d not in HARDENED_EXTRA_DENIED + ["@keyring"]]
+    control = ward.tenant(name="beta", uid=UID_BETA, policy=["hardened", ward.inline(seccomp={"deny": deny})])
+    r = ward.probe(control, *syscall_args(HARDENED_EXTRA_DENIED))
+    for name in HARDENED_EXTRA_DENIED:
+        assert r[f"syscall:{name}"].get("errno") != "EPERM", (name, r[f"syscall:{name}"])

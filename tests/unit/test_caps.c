@@ -26,7 +26,7 @@ static void test_names(void **state)
 	assert_int_equal(caps_from_name("CAP_NET_BIND_SERVICE"), 10);
 	assert_int_equal(caps_from_name("CAP_SYS_ADMIN"), 21);
 	assert_int_equal(caps_from_name("CAP_NOPE"), -1);
-	assert_int_equal(caps_from_name("cap_chown"), -1);  /* one spelling only */
+	assert_int_equal(caps_from_name("cap_chown"), -1); /* one spelling only */
 	assert_int_equal(caps_from_name("NET_BIND_SERVICE"), -1);
 	assert_int_equal(caps_from_name("10"), -1);
 	assert_int_equal(caps_from_name(""), -1);
@@ -75,11 +75,11 @@ static int drop_in_child(uint64_t keep)
 			_exit(4);
 		if (status_hex("CapAmb") != keep)
 			_exit(5);
-		if ((prctl(PR_GET_SECUREBITS) & (SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP_LOCKED |
-						 SECBIT_KEEP_CAPS_LOCKED |
-						 SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED)) !=
-		    (SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
-		     SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED))
+		if ((prctl(PR_GET_SECUREBITS) &
+		     (SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP_LOCKED |
+		      SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED)) !=
+		    (SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP_LOCKED |
+		     SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED))
 			_exit(6);
 		/* Nothing can be regained. */
 		if (setuid(0) == 0 || setgroups(1, &extra) == 0)
@@ -114,9 +114,9 @@ static void test_drop_keep_one(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_drop_all),
-		cmocka_unit_test(test_drop_keep_one),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_drop_all),
+	    cmocka_unit_test(test_drop_keep_one),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -83,7 +83,7 @@ static bool exists(const char *path)
 		char *c_ = slurp(fpath((f), (rel)));                                               \
 		if (!c_)                                                                           \
 			fail_msg("%s: missing", (rel));                                            \
-		if (strcmp(c_, (expected)) != 0)                                                   \
+		else if (strcmp(c_, (expected)) != 0)                                              \
 			fail_msg("%s: \"%s\", expected \"%s\"", (rel), c_, (expected));            \
 		free(c_);                                                                          \
 	} while (0)

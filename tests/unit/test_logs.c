@@ -80,6 +80,7 @@ static char *contents(const char *path, unsigned n)
 	do {                                                                                       \
 		char *c_ = contents((path), (n));                                                  \
 		assert_null(c_);                                                                   \
+		free(c_); /* a no-op; for the analyzer, which thinks assert_null returns */        \
 	} while (0)
 
 static void put(struct log_sink *s, const char *text)

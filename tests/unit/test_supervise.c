@@ -11,8 +11,8 @@
 
 #include "ward/supervise.h"
 
-#define EXITED(code) ((code) << 8)
-#define KILLED(sig) (sig)
+#define EXITED(code)     ((code) << 8)
+#define KILLED(sig)      (sig)
 #define KILLED_CORE(sig) ((sig) | 0x80)
 
 static void test_clean_exits(void **state)
@@ -46,8 +46,11 @@ static void test_restart_wanted(void **state)
 
 static void test_delay_doubles_and_caps(void **state)
 {
-	struct ward_restart r = {.on = RESTART_FAILURE, .delay_ms = 100, .max_delay_ms = 1000,
-				 .burst = 5, .interval_s = 60};
+	struct ward_restart r = {.on = RESTART_FAILURE,
+				 .delay_ms = 100,
+				 .max_delay_ms = 1000,
+				 .burst = 5,
+				 .interval_s = 60};
 
 	(void)state;
 	assert_int_equal(restart_delay_ms(&r, 1), 100);
@@ -93,11 +96,11 @@ static void test_state_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_clean_exits),
-		cmocka_unit_test(test_restart_wanted),
-		cmocka_unit_test(test_delay_doubles_and_caps),
-		cmocka_unit_test(test_exit_reason),
-		cmocka_unit_test(test_state_names),
+	    cmocka_unit_test(test_clean_exits),
+	    cmocka_unit_test(test_restart_wanted),
+	    cmocka_unit_test(test_delay_doubles_and_caps),
+	    cmocka_unit_test(test_exit_reason),
+	    cmocka_unit_test(test_state_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
