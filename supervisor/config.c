@@ -87,34 +87,12 @@ static const char *quote(const char *s, char *buf)
 }
 #define Q(s) quote((s), (char[QUOTE_MAX]){0})
 
-static const char *type_name(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "object";
-	case JSON_ARRAY:
-		return "array";
-	case JSON_STRING:
-		return "string";
-	case JSON_INTEGER:
-		return "integer";
-	case JSON_REAL:
-		return "number";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "boolean";
-	case JSON_NULL:
-		return "null";
-	}
-	return "unknown";
-}
-
 static int want(struct cload *C, json_t *v, const struct jsonpos_entry *at, json_type t,
 		const char *expected)
 {
 	if (json_typeof(v) == t)
 		return 0;
-	return fail(C, at, "expected %s, got %s", expected, type_name(v));
+	return fail(C, at, "expected %s, got %s", expected, jsonpos_type_name(v));
 }
 
 /* An object whose keys are all in `allowed`. */
@@ -187,7 +165,7 @@ static int group_read(struct cload *C, json_t *v, const struct jsonpos_entry *at
 	if (json_is_null(v))
 		return config_setv(C, slot, NULL);
 	if (!json_is_string(v))
-		return fail(C, at, "expected string or null, got %s", type_name(v));
+		return fail(C, at, "expected string or null, got %s", jsonpos_type_name(v));
 	const char *s = get_string(C, v, at);
 	if (!s)
 		return -1;
@@ -250,7 +228,7 @@ static int max_bytes_read(struct cload *C, json_t *v, const struct jsonpos_entry
 		return 0;
 	}
 	if (!json_is_string(v))
-		return fail(C, at, "expected integer or string, got %s", type_name(v));
+		return fail(C, at, "expected integer or string, got %s", jsonpos_type_name(v));
 	const char *s = get_string(C, v, at);
 	if (!s)
 		return -1;

@@ -521,34 +521,12 @@ static char *xstrdup(struct loader *L, const char *s)
  * Typed access to JSON values; each reports what it expected and found
  * ====================================================================== */
 
-static const char *type_name(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "object";
-	case JSON_ARRAY:
-		return "array";
-	case JSON_STRING:
-		return "string";
-	case JSON_INTEGER:
-		return "integer";
-	case JSON_REAL:
-		return "number";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "boolean";
-	case JSON_NULL:
-		return "null";
-	}
-	return "unknown";
-}
-
 static bool want(struct loader *L, const json_t *v, const struct jsonpos_entry *at, json_type t,
 		 const char *expected)
 {
 	if (json_typeof(v) == t)
 		return true;
-	report(L, at, "expected %s, got %s", expected, type_name(v));
+	report(L, at, "expected %s, got %s", expected, jsonpos_type_name(v));
 	return false;
 }
 
@@ -638,7 +616,7 @@ static bool get_port(struct loader *L, json_t *v, const struct jsonpos_entry *at
 static bool get_bool(struct loader *L, json_t *v, const struct jsonpos_entry *at, bool *out)
 {
 	if (!json_is_boolean(v)) {
-		report(L, at, "expected boolean, got %s", type_name(v));
+		report(L, at, "expected boolean, got %s", jsonpos_type_name(v));
 		return false;
 	}
 	*out = json_is_true(v);
@@ -651,7 +629,7 @@ static bool get_size(struct loader *L, json_t *v, const struct jsonpos_entry *at
 	if (json_is_integer(v))
 		return get_uint(L, v, at, 0, NO_MAX, out);
 	if (!json_is_string(v)) {
-		report(L, at, "expected integer or string, got %s", type_name(v));
+		report(L, at, "expected integer or string, got %s", jsonpos_type_name(v));
 		return false;
 	}
 	const char *s = get_string(L, v, at);
@@ -865,7 +843,7 @@ static void bind_read(struct loader *L, json_t *v, const struct jsonpos_entry *a
 		return;
 	}
 	if (!json_is_object(v)) {
-		report(L, at, "expected string or object, got %s", type_name(v));
+		report(L, at, "expected string or object, got %s", jsonpos_type_name(v));
 		return;
 	}
 	check_object(L, v, at, keys, keys);
@@ -999,7 +977,7 @@ static void capabilities_read(struct loader *L, json_t *v, const struct jsonpos_
 static void cpu_read(struct loader *L, json_t *v, const struct jsonpos_entry *at, double *cpu)
 {
 	if (!json_is_number(v)) {
-		report(L, at, "expected number, got %s", type_name(v));
+		report(L, at, "expected number, got %s", jsonpos_type_name(v));
 		return;
 	}
 	double x = json_number_value(v);
@@ -1010,10 +988,11 @@ static void cpu_read(struct loader *L, json_t *v, const struct jsonpos_entry *at
 	*cpu = x;
 }
 
-static void limits_read(struct loader *L, json_t *v, const struct jsonpos_entry *at,
-			struct ward_limits *lim)
+/* A policy's limits; `keys` narrows them for the tenant-wide cap (what a
+ * cgroup can cap: memory, pids, cpu). */
+static void limits_read_keys(struct loader *L, json_t *v, const struct jsonpos_entry *at,
+			     const char *const *keys, struct ward_limits *lim)
 {
-	static const char *const keys[] = {"memory", "pids", "cpu", "nofile", "core", NULL};
 	json_t *m;
 
 	if (!check_object(L, v, at, keys, NULL))
@@ -1030,21 +1009,20 @@ static void limits_read(struct loader *L, json_t *v, const struct jsonpos_entry 
 		get_size(L, m, AT_KEY(L, v, "core"), &lim->core);
 }
 
-/* The tenant-wide cap over all its services: what a cgroup can cap. */
+static void limits_read(struct loader *L, json_t *v, const struct jsonpos_entry *at,
+			struct ward_limits *lim)
+{
+	static const char *const keys[] = {"memory", "pids", "cpu", "nofile", "core", NULL};
+
+	limits_read_keys(L, v, at, keys, lim);
+}
+
 static void tenant_limits_read(struct loader *L, json_t *v, const struct jsonpos_entry *at,
 			       struct ward_limits *lim)
 {
 	static const char *const keys[] = {"memory", "pids", "cpu", NULL};
-	json_t *m;
 
-	if (!check_object(L, v, at, keys, NULL))
-		return;
-	if ((m = json_object_get(v, "memory")))
-		get_size(L, m, AT_KEY(L, v, "memory"), &lim->memory);
-	if ((m = json_object_get(v, "pids")))
-		get_uint(L, m, AT_KEY(L, v, "pids"), 1, NO_MAX, &lim->pids);
-	if ((m = json_object_get(v, "cpu")))
-		cpu_read(L, m, AT_KEY(L, v, "cpu"), &lim->cpu);
+	limits_read_keys(L, v, at, keys, lim);
 }
 
 static void restart_read(struct loader *L, json_t *v, const struct jsonpos_entry *at,
@@ -1100,7 +1078,7 @@ static void env_read(struct loader *L, json_t *v, const struct jsonpos_entry *at
 		if (json_is_null(m))
 			continue;
 		if (!json_is_string(m))
-			report(L, mat, "expected string or null, got %s", type_name(m));
+			report(L, mat, "expected string or null, got %s", jsonpos_type_name(m));
 		else
 			val = get_string(L, m, mat);
 		if (!val || !env_name_valid(k))
@@ -1416,7 +1394,7 @@ static json_t *policy_item(struct loader *L, json_t *item, const struct jsonpos_
 	}
 	if (json_is_object(item))
 		return fragment_check(L, item, at) ? item : NULL;
-	report(L, at, "expected string or object, got %s", type_name(item));
+	report(L, at, "expected string or object, got %s", jsonpos_type_name(item));
 	return NULL;
 }
 

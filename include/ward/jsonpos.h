@@ -46,3 +46,7 @@ void jsonpos_locate(const struct jsonpos_entry *e, struct jsonpos_where *out);
  * `services.db.seccomp.allow[3]`, `env["MY.VAR"]`, "" for the root.
  * Returns a malloc'd string, or NULL with errno ENOMEM. */
 char *jsonpos_path(const struct jsonpos *t, const struct jsonpos_entry *e);
+
+/* "object", "array", "string", "integer", "number", "boolean", "null": for
+ * messages saying what was expected and what was found. */
+const char *jsonpos_type_name(const json_t *v);
