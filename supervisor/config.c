@@ -15,13 +15,37 @@
 
 #include <jansson.h>
 
+#include "config.h" /* WARD_TEMPLATE_DIR */
 #include "ward/cleanup.h"
+#include "ward/trusted.h"
 #include "ward/jsonpos.h"
+#include "ward/netlink.h"
 #include "ward/profile.h"
 
 #define CONFIG_MAX_BYTES (1024 * 1024)
 #define LOG_KEEP_MAX     100
 #define GROUP_RULE       "[a-z_][a-z0-9_-]{0,31}"
+
+#define NET_POOL_DEFAULT_ADDR   (10u << 24 | 240u << 16) /* 10.240.0.0 */
+#define NET_POOL_DEFAULT_PREFIX 16
+#define NET_PREFIX_DEFAULT      24
+#define NET_PREFIX_MAX          29 /* 8 addresses: gateway and 5 services */
+#define NET_IFNAME_MAX          (IF_NAMESIZE - 1)
+#define IFNAME_RULE             "[A-Za-z0-9_.-]{1,15}"
+
+/* The uid pool: what a profile's "ids" may hold (profile.c), and enough
+ * for 1000 tenants of 65536 uids by default, above the host's accounts. */
+#define ID_MIN                65536u      /* below: host users and system accounts */
+#define ID_MAX                4294967294u /* (uid_t)-1 is "no uid" */
+#define ID_COUNT_MAX          (1u << 24)
+#define ID_POOL_START_DEFAULT 1000000u
+#define ID_COUNT_DEFAULT      65536u
+#define ID_POOL_SIZE_DEFAULT  (1000ull * ID_COUNT_DEFAULT)
+
+/* Builds that do not generate it from meson.build (tests/fuzz/build.sh). */
+#ifndef WARD_TEMPLATE_DIR
+#define WARD_TEMPLATE_DIR "/usr/local/share/ward/templates"
+#endif
 
 struct cload {
 	const char *file;
@@ -314,14 +338,167 @@ static int cgroup_read(struct cload *C, json_t *v, const struct jsonpos_entry *a
 	return 0;
 }
 
+/* What the kernel takes as a link name (IFNAMSIZ - 1 bytes, no '/', ':' or
+ * space), narrowed to the characters operators use. */
+static bool ifname_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 1 || n > NET_IFNAME_MAX || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '.' || s[i] == '-'))
+			return false;
+	return true;
+}
+
+/* An interface name, or null: traffic in and out may use any non-ward link. */
+static int uplink_read(struct cload *C, json_t *v, const struct jsonpos_entry *at, char **slot)
+{
+	if (json_is_null(v))
+		return config_setv(C, slot, NULL);
+	if (!json_is_string(v))
+		return fail(C, at, "expected string or null, got %s", jsonpos_type_name(v));
+	const char *s = get_string(C, v, at);
+	if (!s)
+		return -1;
+	if (!ifname_valid(s))
+		return fail(C, at, "invalid interface name %s: must match " IFNAME_RULE, Q(s));
+	/* The firewall tells ward's own links from the host's by this prefix. */
+	if (strncmp(s, WARD_IFNAME_PREFIX, strlen(WARD_IFNAME_PREFIX)) == 0)
+		return fail(C, at,
+			    "interface name %s starts with \"" WARD_IFNAME_PREFIX
+			    "\", which is kept for ward's own links",
+			    Q(s));
+	return config_setv(C, slot, s);
+}
+
+static int pool_read(struct cload *C, json_t *v, const struct jsonpos_entry *at,
+		     struct ward_cidr *out)
+{
+	const char *s = get_string(C, v, at);
+
+	if (!s)
+		return -1;
+	if (ward_parse_cidr(s, out) < 0)
+		return fail(C, at,
+			    "invalid CIDR %s: must be an IPv4 network address and prefix with "
+			    "the host bits zero, such as \"10.240.0.0/16\"",
+			    Q(s));
+	if (out->prefix > NET_PREFIX_MAX)
+		return fail(C, at, "must hold at least one /%d subnet, got %s", NET_PREFIX_MAX,
+			    Q(s));
+	return 0;
+}
+
+static int network_read(struct cload *C, json_t *v, const struct jsonpos_entry *at,
+			struct ward_config *cfg)
+{
+	static const char *const keys[] = {"pool", "prefix", "uplink", "allocations", NULL};
+	json_t *m;
+
+	if (check_object(C, v, at, keys) < 0)
+		return -1;
+	if ((m = json_object_get(v, "pool")) &&
+	    pool_read(C, m, AT(C, v, "pool"), &cfg->net_pool) < 0)
+		return -1;
+	if ((m = json_object_get(v, "prefix"))) {
+		const struct jsonpos_entry *mat = AT(C, v, "prefix");
+		if (want(C, m, mat, JSON_INTEGER, "integer") < 0)
+			return -1;
+		json_int_t p = json_integer_value(m);
+		if (p < cfg->net_pool.prefix || p > NET_PREFIX_MAX)
+			return fail(C, mat,
+				    "must be between %u (the pool's prefix) and %d, got "
+				    "%" JSON_INTEGER_FORMAT,
+				    (unsigned)cfg->net_pool.prefix, NET_PREFIX_MAX, p);
+		cfg->net_prefix = (uint8_t)p;
+	} else if (cfg->net_prefix < cfg->net_pool.prefix) {
+		/* Only a pool given without a prefix gets here. */
+		return fail(C, AT(C, v, "pool"),
+			    "a /%u pool cannot hold the default /%u subnets: set network.prefix",
+			    (unsigned)cfg->net_pool.prefix, (unsigned)cfg->net_prefix);
+	}
+	if ((m = json_object_get(v, "uplink")) &&
+	    uplink_read(C, m, AT(C, v, "uplink"), &cfg->net_uplink) < 0)
+		return -1;
+	if ((m = json_object_get(v, "allocations")) &&
+	    path_read(C, m, AT(C, v, "allocations"), &cfg->net_allocations) < 0)
+		return -1;
+	return 0;
+}
+
+static int count_read(struct cload *C, json_t *v, const struct jsonpos_entry *at, uint64_t min,
+		      uint64_t max, uint64_t *out)
+{
+	if (want(C, v, at, JSON_INTEGER, "integer") < 0)
+		return -1;
+	json_int_t x = json_integer_value(v);
+	if (x < 0 || (uint64_t)x < min || (uint64_t)x > max)
+		return fail(
+		    C, at, "must be between %" PRIu64 " and %" PRIu64 ", got %" JSON_INTEGER_FORMAT,
+		    min, max, x);
+	*out = (uint64_t)x;
+	return 0;
+}
+
+/* The uid pool. Two tenants never share a uid: onboarding hands out whole
+ * ranges of the pool, and the pool stays inside what a profile may name. */
+static int ids_read(struct cload *C, json_t *v, const struct jsonpos_entry *at,
+		    struct ward_config *cfg)
+{
+	static const char *const keys[] = {"pool_start", "pool_size", "count", NULL};
+	json_t *start = json_object_get(v, "pool_start"), *size = json_object_get(v, "pool_size");
+	json_t *count = json_object_get(v, "count");
+	uint64_t x = 0;
+
+	if (check_object(C, v, at, keys) < 0)
+		return -1;
+	if (start) {
+		if (count_read(C, start, AT(C, v, "pool_start"), ID_MIN, ID_MAX, &x) < 0)
+			return -1;
+		cfg->id_pool_start = (uint32_t)x;
+	}
+	if (size) {
+		if (count_read(C, size, AT(C, v, "pool_size"), 1, (uint64_t)ID_MAX - ID_MIN + 1,
+			       &x) < 0)
+			return -1;
+		cfg->id_pool_size = x;
+	}
+	if (count) {
+		if (count_read(C, count, AT(C, v, "count"), 1, ID_COUNT_MAX, &x) < 0)
+			return -1;
+		cfg->id_count = (uint32_t)x;
+	}
+	if (cfg->id_count > cfg->id_pool_size)
+		return size ? fail(C, AT(C, v, "pool_size"),
+				   "must hold at least one range of %u uids (ids.count), got "
+				   "%" PRIu64,
+				   cfg->id_count, cfg->id_pool_size)
+			    : fail(C, AT(C, v, "count"),
+				   "must be at most the pool's %" PRIu64
+				   " uids (ids.pool_size), got %u",
+				   cfg->id_pool_size, cfg->id_count);
+	if ((uint64_t)cfg->id_pool_start + cfg->id_pool_size - 1 > ID_MAX)
+		return fail(C, size ? AT(C, v, "pool_size") : AT(C, v, "pool_start"),
+			    "the pool ends at uid %" PRIu64 ", past the last tenant uid %u "
+			    "(pool_start + pool_size - 1)",
+			    (uint64_t)cfg->id_pool_start + cfg->id_pool_size - 1, ID_MAX);
+	return 0;
+}
+
 static int root_read(struct cload *C, json_t *root, const struct jsonpos_entry *at,
 		     struct ward_config *cfg)
 {
-	static const char *const keys[] = {"tenants_dir", "policy_dirs", "state_dir", "log_dir",
-					   "data_dir",    "control",     "logs",      "audit",
-					   "cgroup",      NULL};
-	static const char *const path_keys[] = {"tenants_dir", "state_dir", "log_dir", "data_dir"};
-	char **path_slots[] = {&cfg->tenants_dir, &cfg->state_dir, &cfg->log_dir, &cfg->data_dir};
+	static const char *const keys[] = {"tenants_dir", "policy_dirs",   "state_dir", "log_dir",
+					   "data_dir",    "templates_dir", "control",   "logs",
+					   "audit",       "cgroup",        "network",   "ids",
+					   NULL};
+	static const char *const path_keys[] = {"tenants_dir", "state_dir", "log_dir", "data_dir",
+						"templates_dir"};
+	char **path_slots[] = {&cfg->tenants_dir, &cfg->state_dir, &cfg->log_dir, &cfg->data_dir,
+			       &cfg->templates_dir};
 	json_t *m;
 
 	if (check_object(C, root, at, keys) < 0)
@@ -345,6 +522,11 @@ static int root_read(struct cload *C, json_t *root, const struct jsonpos_entry *
 	if ((m = json_object_get(root, "cgroup")) &&
 	    cgroup_read(C, m, AT(C, root, "cgroup"), cfg) < 0)
 		return -1;
+	if ((m = json_object_get(root, "network")) &&
+	    network_read(C, m, AT(C, root, "network"), cfg) < 0)
+		return -1;
+	if ((m = json_object_get(root, "ids")) && ids_read(C, m, AT(C, root, "ids"), cfg) < 0)
+		return -1;
 	return 0;
 }
 
@@ -354,11 +536,17 @@ static int defaults_set(struct ward_config *cfg)
 	    .log_max_bytes = 10 * 1024 * 1024,
 	    .log_keep = 5,
 	    .audit_fsync_each = true,
+	    .net_pool = {.addr = NET_POOL_DEFAULT_ADDR, .prefix = NET_POOL_DEFAULT_PREFIX},
+	    .net_prefix = NET_PREFIX_DEFAULT,
+	    .id_pool_start = ID_POOL_START_DEFAULT,
+	    .id_pool_size = ID_POOL_SIZE_DEFAULT,
+	    .id_count = ID_COUNT_DEFAULT,
 	};
 	if (config_set(&cfg->tenants_dir, "/etc/ward/tenants") < 0 ||
 	    config_set(&cfg->state_dir, "/run/ward") < 0 ||
 	    config_set(&cfg->log_dir, "/var/log/ward") < 0 ||
 	    config_set(&cfg->data_dir, "/var/lib/ward/tenants") < 0 ||
+	    config_set(&cfg->templates_dir, WARD_TEMPLATE_DIR) < 0 ||
 	    config_set(&cfg->socket_group, "ward") < 0 ||
 	    config_set(&cfg->operator_group, "ward-operators") < 0 ||
 	    config_set(&cfg->viewer_group, "ward-viewers") < 0 ||
@@ -366,49 +554,6 @@ static int defaults_set(struct ward_config *cfg)
 	    config_set(&cfg->cgroup_parent, "ward") < 0)
 		return -1;
 	return 0;
-}
-
-/* The settings decide who may command the daemon: only root (or whoever
- * runs us) may be able to change them. */
-static char *file_read(const char *path, size_t *len, struct ward_err *err)
-{
-	struct stat st;
-	size_t got = 0;
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-
-	if (fd < 0)
-		return ward_err_set(err, errno, "%s: cannot open", path), NULL;
-	if (fstat(fd, &st) < 0)
-		return ward_err_set(err, errno, "%s: cannot stat", path), NULL;
-	if (!S_ISREG(st.st_mode))
-		return ward_err_set(err, 0, "%s: not a regular file", path), NULL;
-	if (st.st_uid != 0 && st.st_uid != geteuid())
-		return ward_err_set(err, 0, "%s: owned by uid %u, must be owned by root", path,
-				    (unsigned)st.st_uid),
-		       NULL;
-	if (st.st_mode & (S_IWGRP | S_IWOTH))
-		return ward_err_set(err, 0, "%s: writable by group or others (mode %03o)", path,
-				    (unsigned)(st.st_mode & 0777)),
-		       NULL;
-	if (st.st_size > CONFIG_MAX_BYTES)
-		return ward_err_set(err, 0, "%s: larger than %d bytes", path, CONFIG_MAX_BYTES),
-		       NULL;
-	_cleanup_free_ char *buf = malloc((size_t)st.st_size + 1);
-	if (!buf)
-		return ward_err_set(err, ENOMEM, "%s", path), NULL;
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return ward_err_set(err, errno, "%s: cannot read", path), NULL;
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	*len = got;
-	return TAKE_PTR(buf);
 }
 
 /* jansson quotes the offending input in its messages. */
@@ -453,7 +598,8 @@ int config_load(const char *path, bool must_exist, struct ward_config *cfg, stru
 		config_free(cfg);
 		return ward_err_set(err, ENOMEM, "settings");
 	}
-	_cleanup_free_ char *text = file_read(path, &len, &e);
+	_cleanup_free_ char *text =
+	    trusted_file_read(AT_FDCWD, path, path, false, CONFIG_MAX_BYTES, &len, &e);
 	if (!text && e.errnum == ENOENT && !must_exist)
 		return 0;
 	if (!text || file_apply(path, text, len, cfg, &e) < 0) {
@@ -477,11 +623,14 @@ void config_free(struct ward_config *cfg)
 	free(cfg->state_dir);
 	free(cfg->log_dir);
 	free(cfg->data_dir);
+	free(cfg->templates_dir);
 	free(cfg->socket_group);
 	free(cfg->operator_group);
 	free(cfg->viewer_group);
 	free(cfg->admin_group);
 	free(cfg->cgroup_parent);
+	free(cfg->net_uplink);
+	free(cfg->net_allocations);
 	*cfg = (struct ward_config){0};
 }
 

@@ -18,7 +18,9 @@
 
 #include "ward/cleanup.h"
 #include "ward/logs.h"
+#include "ward/onboard.h"
 #include "ward/profile.h"
+#include "ward/session.h"
 
 #ifndef SO_PEERGROUPS
 #define SO_PEERGROUPS 59
@@ -47,7 +49,17 @@
  * Requests: pure parsing
  * ====================================================================== */
 
-enum { K_TENANT = 1, K_SERVICE = 2, K_LINES = 4, K_FOLLOW = 8 };
+enum {
+	K_TENANT = 1,
+	K_SERVICE = 2,
+	K_LINES = 4,
+	K_FOLLOW = 8,
+	K_TEMPLATE = 16,
+	K_DISPLAY_NAME = 32,
+	K_ARCHIVE = 64,
+	K_PURGE = 128,
+	K_SESSION = 256,
+};
 
 static const struct cmd_spec {
 	const char *name;
@@ -62,6 +74,11 @@ static const struct cmd_spec {
     {"reset", CONTROL_RESET, K_TENANT | K_SERVICE, K_TENANT},
     {"reload", CONTROL_RELOAD, 0, 0},
     {"logs", CONTROL_LOGS, K_TENANT | K_SERVICE | K_LINES | K_FOLLOW, K_TENANT | K_SERVICE},
+    {"net", CONTROL_NET, K_TENANT, K_TENANT},
+    {"onboard", CONTROL_ONBOARD, K_TENANT | K_TEMPLATE | K_DISPLAY_NAME, K_TENANT | K_TEMPLATE},
+    {"offboard", CONTROL_OFFBOARD, K_TENANT | K_ARCHIVE | K_PURGE, K_TENANT},
+    {"sessions", CONTROL_SESSIONS, K_TENANT, 0},
+    {"kick", CONTROL_KICK, K_SESSION, K_SESSION},
 };
 
 const char *control_cmd_to_string(enum control_cmd c)
@@ -77,56 +94,21 @@ enum control_right control_cmd_right(enum control_cmd c)
 	switch (c) {
 	case CONTROL_STATUS:
 	case CONTROL_LOGS:
+	case CONTROL_NET:
+	case CONTROL_SESSIONS:
 		return RIGHT_READ;
 	case CONTROL_START:
 	case CONTROL_STOP:
 	case CONTROL_RESTART:
 	case CONTROL_RESET:
 	case CONTROL_RELOAD:
+	case CONTROL_KICK:
 		return RIGHT_OPERATE;
+	case CONTROL_ONBOARD:
+	case CONTROL_OFFBOARD:
+		return RIGHT_ADMIN;
 	}
 	return RIGHT_ADMIN; /* a command nobody classified needs the most */
-}
-
-/* "value" with anything but printable ASCII as \xNN, cut after QUOTE_MAX
- * bytes: error messages stay ASCII whatever a client sent. */
-static const char *quote(const char *s, size_t len, char *buf, size_t size)
-{
-	size_t o = 0;
-
-	if (size < 8)
-		return "";
-	buf[o++] = '"';
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		if (o + 9 >= size || i == QUOTE_MAX) {
-			memcpy(buf + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\') {
-			buf[o++] = (char)ch;
-		} else {
-			static const char hex[] = "0123456789abcdef";
-
-			buf[o++] = '\\';
-			buf[o++] = 'x';
-			buf[o++] = hex[ch >> 4];
-			buf[o++] = hex[ch & 15];
-		}
-	}
-	buf[o++] = '"';
-	buf[o] = '\0';
-	return buf;
-}
-
-/* jansson's messages quote the input near the error: keep them ASCII. */
-static void ascii_clean(char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
-			*s = '?';
 }
 
 static unsigned key_bit(const char *key)
@@ -139,6 +121,16 @@ static unsigned key_bit(const char *key)
 		return K_LINES;
 	if (strcmp(key, "follow") == 0)
 		return K_FOLLOW;
+	if (strcmp(key, "template") == 0)
+		return K_TEMPLATE;
+	if (strcmp(key, "display_name") == 0)
+		return K_DISPLAY_NAME;
+	if (strcmp(key, "archive") == 0)
+		return K_ARCHIVE;
+	if (strcmp(key, "purge") == 0)
+		return K_PURGE;
+	if (strcmp(key, "session") == 0)
+		return K_SESSION;
 	return 0;
 }
 
@@ -155,7 +147,122 @@ static int parse_name(json_t *v, const char *what, char *out, size_t size, struc
 		char q[QUOTE_MAX * 4 + 8];
 
 		return ward_err_set(err, 0, "%s: invalid name %s: must match [a-z][a-z0-9-]{0,23}",
-				    what, quote(s, len, q, sizeof(q)));
+				    what, ward_quote(s, len, QUOTE_MAX, q, sizeof(q)));
+	}
+	memcpy(out, s, len + 1);
+	return 0;
+}
+
+static size_t utf8_seq_len(const unsigned char *s, size_t n);
+
+/* The code point of the (valid, as jansson decoded it) UTF-8 sequence at
+ * s, and its length. */
+static uint32_t utf8_decode(const unsigned char *s, size_t *len)
+{
+	if (s[0] < 0x80)
+		return *len = 1, s[0];
+	if (s[0] < 0xe0)
+		return *len = 2, (uint32_t)(s[0] & 0x1f) << 6 | (s[1] & 0x3f);
+	if (s[0] < 0xf0)
+		return *len = 3,
+		       (uint32_t)(s[0] & 0x0f) << 12 | (uint32_t)(s[1] & 0x3f) << 6 | (s[2] & 0x3f);
+	return *len = 4, (uint32_t)(s[0] & 0x07) << 18 | (uint32_t)(s[1] & 0x3f) << 12 |
+			     (uint32_t)(s[2] & 0x3f) << 6 | (s[3] & 0x3f);
+}
+
+/* Characters that would let a name rewrite what a terminal or log shows
+ * around it: C0, DEL, C1, line and paragraph separators, bidi controls. */
+static bool display_char_ok(uint32_t cp)
+{
+	return !(cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x200e || cp == 0x200f ||
+		 cp == 0x2028 || cp == 0x2029 || (cp >= 0x202a && cp <= 0x202e) ||
+		 (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfeff);
+}
+
+static int parse_display_name(json_t *v, char *out, size_t size, struct ward_err *err)
+{
+	const char *s;
+	size_t len, chars = 0;
+
+	if (!json_is_string(v))
+		return ward_err_set(err, 0, "display_name: must be a string");
+	s = json_string_value(v);
+	len = json_string_length(v);
+	if (len != strlen(s))
+		return ward_err_set(err, 0, "display_name: must not contain NUL characters");
+	for (size_t i = 0, n; i < len; i += n) {
+		if (!utf8_seq_len((const unsigned char *)s + i, len - i))
+			return ward_err_set(err, 0, "display_name: must be valid UTF-8");
+		if (!display_char_ok(utf8_decode((const unsigned char *)s + i, &n)))
+			return ward_err_set(err, 0,
+					    "display_name: must not contain control characters");
+		chars++;
+	}
+	if (chars < 1 || chars > CONTROL_DISPLAY_NAME_MAX || len >= size)
+		return ward_err_set(err, 0, "display_name: must be 1 to %d characters long",
+				    CONTROL_DISPLAY_NAME_MAX);
+	memcpy(out, s, len + 1);
+	return 0;
+}
+
+/* An absolute path naming a file, with no "." or ".." component: what it
+ * names does not depend on how it is read. */
+static int parse_archive(json_t *v, char *out, size_t size, struct ward_err *err)
+{
+	const char *s;
+	size_t len;
+
+	if (!json_is_string(v))
+		return ward_err_set(err, 0, "archive: must be a string");
+	s = json_string_value(v);
+	len = json_string_length(v);
+	if (len != strlen(s))
+		return ward_err_set(err, 0, "archive: must not contain NUL characters");
+	if (len >= size)
+		return ward_err_set(err, 0, "archive: longer than %zu bytes", size - 1);
+	if (s[0] != '/')
+		return ward_err_set(err, 0, "archive: must be an absolute path");
+	if (s[len - 1] == '/')
+		return ward_err_set(err, 0, "archive: must name a file, not end in \"/\"");
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return ward_err_set(err, 0, "archive: must not contain control characters");
+	for (const char *c = s + 1; c; c = strchr(c, '/') ? strchr(c, '/') + 1 : NULL) {
+		size_t n = strcspn(c, "/");
+
+		if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+			return ward_err_set(err, 0,
+					    "archive: must not contain \".\" or \"..\" components");
+	}
+	memcpy(out, s, len + 1);
+	return 0;
+}
+
+static bool session_id_valid(const char *s, size_t len)
+{
+	if (len < 1 || len > CONTROL_SESSION_ID_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	return true;
+}
+
+static int parse_session(json_t *v, char *out, size_t size, struct ward_err *err)
+{
+	const char *s;
+	size_t len;
+
+	if (!json_is_string(v))
+		return ward_err_set(err, 0, "session: must be a string");
+	s = json_string_value(v);
+	len = json_string_length(v);
+	if (len != strlen(s) || !session_id_valid(s, len) || len >= size) {
+		char q[QUOTE_MAX * 4 + 8];
+
+		return ward_err_set(err, 0, "session: invalid id %s: must match [a-z0-9-]{1,%d}",
+				    ward_quote(s, len, QUOTE_MAX, q, sizeof(q)),
+				    CONTROL_SESSION_ID_MAX);
 	}
 	memcpy(out, s, len + 1);
 	return 0;
@@ -163,7 +270,7 @@ static int parse_name(json_t *v, const char *what, char *out, size_t size, struc
 
 static int parse_object(json_t *root, struct control_request *req, struct ward_err *err)
 {
-	char q[QUOTE_MAX * 4 + 8]; /* for quote() */
+	char q[QUOTE_MAX * 4 + 8]; /* for ward_quote() */
 	const struct cmd_spec *spec = NULL;
 	unsigned seen = 0;
 	const char *key;
@@ -181,9 +288,9 @@ static int parse_object(json_t *root, struct control_request *req, struct ward_e
 		    strcmp(json_string_value(v), cmd_specs[i].name) == 0)
 			spec = &cmd_specs[i];
 	if (!spec)
-		return ward_err_set(
-		    err, 0, "unknown command %s",
-		    quote(json_string_value(v), json_string_length(v), q, sizeof(q)));
+		return ward_err_set(err, 0, "unknown command %s",
+				    ward_quote(json_string_value(v), json_string_length(v),
+					       QUOTE_MAX, q, sizeof(q)));
 	req->cmd = spec->cmd;
 
 	json_object_foreach(root, key, v)
@@ -194,7 +301,8 @@ static int parse_object(json_t *root, struct control_request *req, struct ward_e
 			continue;
 		if (!(k & spec->allowed))
 			return ward_err_set(err, 0, "unknown key %s for %s",
-					    quote(key, strlen(key), q, sizeof(q)), spec->name);
+					    ward_quote(key, strlen(key), QUOTE_MAX, q, sizeof(q)),
+					    spec->name);
 		switch (k) {
 		case K_TENANT:
 			if (parse_name(v, "tenant", req->tenant, sizeof(req->tenant), err) < 0)
@@ -217,6 +325,28 @@ static int parse_object(json_t *root, struct control_request *req, struct ward_e
 				return ward_err_set(err, 0, "follow: must be true or false");
 			req->follow = json_is_true(v);
 			break;
+		case K_TEMPLATE:
+			if (parse_name(v, "template", req->tmpl, sizeof(req->tmpl), err) < 0)
+				return -1;
+			break;
+		case K_DISPLAY_NAME:
+			if (parse_display_name(v, req->display_name, sizeof(req->display_name),
+					       err) < 0)
+				return -1;
+			break;
+		case K_ARCHIVE:
+			if (parse_archive(v, req->archive, sizeof(req->archive), err) < 0)
+				return -1;
+			break;
+		case K_PURGE:
+			if (!json_is_boolean(v))
+				return ward_err_set(err, 0, "purge: must be true or false");
+			req->purge = json_is_true(v);
+			break;
+		case K_SESSION:
+			if (parse_session(v, req->session, sizeof(req->session), err) < 0)
+				return -1;
+			break;
 		}
 		seen |= k;
 	}
@@ -226,6 +356,14 @@ static int parse_object(json_t *root, struct control_request *req, struct ward_e
 		return ward_err_set(err, 0, "missing \"tenant\"");
 	if ((spec->required & K_SERVICE) && !(seen & K_SERVICE))
 		return ward_err_set(err, 0, "missing \"service\"");
+	if ((spec->required & K_TEMPLATE) && !(seen & K_TEMPLATE))
+		return ward_err_set(err, 0, "missing \"template\"");
+	if ((spec->required & K_SESSION) && !(seen & K_SESSION))
+		return ward_err_set(err, 0, "missing \"session\"");
+	if (spec->cmd == CONTROL_OFFBOARD && (seen & K_ARCHIVE) && req->purge)
+		return ward_err_set(err, 0, "archive and purge exclude each other");
+	if (spec->cmd == CONTROL_OFFBOARD && !(seen & K_ARCHIVE) && !req->purge)
+		return ward_err_set(err, 0, OFFBOARD_NEEDS_ARCHIVE_OR_PURGE);
 	return 0;
 }
 
@@ -247,14 +385,14 @@ int control_parse_request(const char *line, size_t len, struct control_request *
 	root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (!root) {
 		ward_err_set(err, 0, "invalid JSON at byte %d: %s", jerr.position, jerr.text);
-		ascii_clean(err->msg);
+		ward_ascii_clean(err->msg);
 		return -1;
 	}
 	r = parse_object(root, req, err);
 	json_decref(root);
 	if (r < 0) {
 		*req = (struct control_request){.lines = CONTROL_DEFAULT_LINES};
-		ascii_clean(err->msg);
+		ward_ascii_clean(err->msg);
 	}
 	return r;
 }
@@ -391,16 +529,22 @@ static json_t *json_string_lossy(const char *s, size_t len)
  * The server
  * ====================================================================== */
 
+/* Who is on the other end, as the kernel said when it connected. */
+struct peer_info {
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	char user[64];
+};
+
 struct client {
 	struct control *ctl;
 	struct client *prev, *next;
 	int fd;
 	uint32_t events; /* what the loop watches for now */
+	uint64_t id;     /* never reused: a deferred reply finds its client by it */
 
-	pid_t pid;
-	uid_t uid;
-	gid_t gid;
-	char user[64];
+	struct peer_info peer;
 	enum control_right right;
 
 	char *in; /* a partial request line, at most CONTROL_MAX_REQUEST */
@@ -415,6 +559,19 @@ struct client {
 	bool close_when_drained; /* ... and nothing more to say after the replies */
 	bool busy;               /* its event callback is running */
 	bool dead;               /* dropped while busy: freed when the callback ends */
+	/* A deferred reply (offboard) is due: its next requests wait unread,
+	 * and no idle timeout runs. */
+	bool waiting;
+};
+
+/* A request whose reply comes later. Outlives its client (the audit record
+ * is written either way) and, orphaned (ctl NULL), the control socket. */
+struct pending {
+	struct control *ctl;
+	struct pending *prev, *next;
+	uint64_t client_id;
+	struct peer_info peer;
+	struct control_request req;
 };
 
 struct control {
@@ -429,6 +586,10 @@ struct control {
 	struct loop_timer *accept_retry;
 	bool warned_full;
 	uint64_t idle_ms;
+	uint64_t next_id;
+	struct onboarding *ob;
+	struct session_server *ss;
+	struct pending *pendings;
 };
 
 static void client_free(struct client *c)
@@ -470,7 +631,7 @@ static void client_watch(struct client *c)
 {
 	uint32_t want = 0;
 
-	if (!c->read_closed)
+	if (!c->read_closed && !c->waiting)
 		want |= EPOLLIN;
 	if (client_pending(c))
 		want |= EPOLLOUT;
@@ -629,7 +790,7 @@ static void client_arm_idle(struct client *c)
 {
 	loop_timer_cancel(c->ctl->loop, c->idle);
 	c->idle = NULL;
-	if (c->following)
+	if (c->following || c->waiting)
 		return;
 	c->idle = loop_timer_add(c->ctl->loop, c->ctl->idle_ms, client_idle, c);
 	if (!c->idle)
@@ -643,8 +804,11 @@ static json_t *json_string_or_null(const char *s)
 	return s && *s ? json_string_lossy(s, strlen(s)) : json_null();
 }
 
-static void audit_control(struct client *c, json_t *cmd, json_t *tenant, json_t *service,
-			  const char *verdict, const char *result)
+/* One "control" record. Takes cmd, tenant, service and extra (fields of
+ * some commands; may be NULL). */
+static void audit_control(struct control *ctl, const struct peer_info *p, json_t *cmd,
+			  json_t *tenant, json_t *service, json_t *extra, const char *verdict,
+			  const char *result)
 {
 	json_t *peer = json_object();
 	json_t *f = json_object();
@@ -655,28 +819,56 @@ static void audit_control(struct client *c, json_t *cmd, json_t *tenant, json_t 
 		json_decref(cmd);
 		json_decref(tenant);
 		json_decref(service);
+		json_decref(extra);
 		fprintf(stderr, "wardd: audit: out of memory\n");
 		return;
 	}
-	json_object_set_new(peer, "pid", json_integer(c->pid));
-	json_object_set_new(peer, "uid", json_integer(c->uid));
-	json_object_set_new(peer, "gid", json_integer(c->gid));
-	json_object_set_new(peer, "user", json_string_lossy(c->user, strlen(c->user)));
+	json_object_set_new(peer, "pid", json_integer(p->pid));
+	json_object_set_new(peer, "uid", json_integer(p->uid));
+	json_object_set_new(peer, "gid", json_integer(p->gid));
+	json_object_set_new(peer, "user", json_string_lossy(p->user, strlen(p->user)));
 	json_object_set_new(f, "peer", peer);
 	json_object_set_new(f, "cmd", cmd ? cmd : json_null());
 	json_object_set_new(f, "tenant", tenant ? tenant : json_null());
 	json_object_set_new(f, "service", service ? service : json_null());
+	if (extra)
+		json_object_update_missing(f, extra);
+	json_decref(extra);
 	json_object_set_new(f, "verdict", json_string(verdict));
 	json_object_set_new(f, "result", json_string_lossy(result, strlen(result)));
-	audit_event(c->ctl->audit, "control", f);
+	audit_event(ctl->audit, "control", f);
+}
+
+/* What the newer commands carry besides tenant and service. */
+static json_t *request_extra(const struct control_request *req)
+{
+	switch (req->cmd) {
+	case CONTROL_ONBOARD:
+		return json_pack("{s:s, s:s?}", "template", req->tmpl, "display_name",
+				 req->display_name[0] ? req->display_name : NULL);
+	case CONTROL_OFFBOARD:
+		return json_pack("{s:s?, s:b}", "archive", req->archive[0] ? req->archive : NULL,
+				 "purge", req->purge);
+	case CONTROL_KICK:
+		return json_pack("{s:s}", "session", req->session);
+	default:
+		return NULL;
+	}
+}
+
+static void audit_request_as(struct control *ctl, const struct peer_info *peer,
+			     const struct control_request *req, const char *verdict,
+			     const char *result)
+{
+	audit_control(ctl, peer, json_string(control_cmd_to_string(req->cmd)),
+		      json_string_or_null(req->tenant), json_string_or_null(req->service),
+		      request_extra(req), verdict, result);
 }
 
 static void audit_request(struct client *c, const struct control_request *req, const char *verdict,
 			  const char *result)
 {
-	audit_control(c, json_string(control_cmd_to_string(req->cmd)),
-		      json_string_or_null(req->tenant), json_string_or_null(req->service), verdict,
-		      result);
+	audit_request_as(c->ctl, &c->peer, req, verdict, result);
 }
 
 /* What a request that did not parse said it was, for the record: a string
@@ -706,10 +898,10 @@ static void audit_malformed(struct client *c, const char *line, size_t len, cons
 	if (len < CONTROL_MAX_REQUEST && !memchr(line, '\0', len))
 		root = json_loadb(line, len, JSON_DECODE_ANY, NULL);
 	if (json_is_object(root))
-		audit_control(c, raw_field(root, "cmd"), raw_field(root, "tenant"),
-			      raw_field(root, "service"), "refused", result);
+		audit_control(c->ctl, &c->peer, raw_field(root, "cmd"), raw_field(root, "tenant"),
+			      raw_field(root, "service"), NULL, "refused", result);
 	else
-		audit_control(c, NULL, NULL, NULL, "refused", result);
+		audit_control(c->ctl, &c->peer, NULL, NULL, NULL, NULL, "refused", result);
 	json_decref(root);
 }
 
@@ -738,7 +930,106 @@ static int logs_data(struct control *ctl, const struct control_request *req, jso
 	return 0;
 }
 
-/* Runs an authorized request; fills reply (the fields beside "ok") or err. */
+static struct client *client_by_id(struct control *ctl, uint64_t id)
+{
+	for (struct client *c = ctl->clients; c; c = c->next)
+		if (c->id == id)
+			return c->dead ? NULL : c;
+	return NULL;
+}
+
+static void client_take_lines(struct client *c);
+
+/* The deferred reply of an offboard: audited, then sent if the client is
+ * still there, whose waiting requests then go on. */
+static void on_offboard_done(json_t *report, const char *error, void *ud)
+{
+	struct pending *p = ud;
+	struct control *ctl = p->ctl;
+	struct client *c;
+	bool was_busy;
+
+	if (!ctl) { /* the socket is gone; onboard.c audited the outcome */
+		free(p);
+		return;
+	}
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		ctl->pendings = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	audit_request_as(ctl, &p->peer, &p->req, "allowed", error ? error : "ok");
+	c = client_by_id(ctl, p->client_id);
+	free(p);
+	if (!c)
+		return;
+	/* Busy while replying: a failed send only marks it dead. */
+	was_busy = c->busy;
+	c->busy = true;
+	c->waiting = false;
+	if (error) {
+		client_reply_error(c, error);
+	} else {
+		client_reply(c, json_pack("{s:b, s:O}", "ok", true, "report", report));
+	}
+	if (was_busy) /* done came at once: its own callback goes on from here */
+		return;
+	/* c is busy until below: what drops it only marks it dead (clang-analyzer
+	 * loses the busy flag across the loop's calls and sees it freed). */
+	/* NOLINTBEGIN(clang-analyzer-unix.Malloc) */
+	if (!c->dead)
+		client_arm_idle(c);
+	if (!c->dead)
+		client_take_lines(c); /* the requests that waited */
+	if (!c->dead)
+		client_flush(c);
+	c->busy = false;
+	if (c->dead || (c->close_when_drained && !client_pending(c) && !c->waiting)) {
+		client_free(c);
+		return;
+	}
+	client_watch(c);
+	/* NOLINTEND(clang-analyzer-unix.Malloc) */
+}
+
+/* 1: the reply comes with on_offboard_done. */
+static int offboard_defer(struct client *c, const struct control_request *req, struct ward_err *err)
+{
+	struct control *ctl = c->ctl;
+	struct pending *p;
+
+	if (!ctl->ob)
+		return ward_err_set(err, 0, "onboarding is not available");
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return ward_err_set(err, ENOMEM, "offboard");
+	p->ctl = ctl;
+	p->client_id = c->id;
+	p->peer = c->peer;
+	p->req = *req;
+	p->next = ctl->pendings;
+	if (ctl->pendings)
+		ctl->pendings->prev = p;
+	ctl->pendings = p;
+	/* Before the call: done may come before it returns. */
+	c->waiting = true;
+	client_arm_idle(c);
+	if (offboard_tenant(ctl->ob, req->tenant, req->archive[0] ? req->archive : NULL, req->purge,
+			    c->peer.user, on_offboard_done, p, err) < 0) {
+		ctl->pendings = p->next;
+		if (p->next)
+			p->next->prev = NULL;
+		free(p);
+		c->waiting = false;
+		client_arm_idle(c);
+		return -1;
+	}
+	return 1;
+}
+
+/* Runs an authorized request; fills reply (the fields beside "ok") or err.
+ * Returns 0, -1, or 1 when the reply is deferred. */
 static int dispatch(struct client *c, const struct control_request *req, json_t *reply,
 		    struct ward_err *err)
 {
@@ -770,6 +1061,33 @@ static int dispatch(struct client *c, const struct control_request *req, json_t 
 		if (logs_data(ctl, req, &v, err) < 0)
 			return -1;
 		return json_object_set_new(reply, "data", v);
+	case CONTROL_NET:
+		v = supervisor_net(ctl->sup, tenant, err);
+		if (!v)
+			return -1;
+		return json_object_set_new(reply, "net", v);
+	case CONTROL_ONBOARD:
+		if (!ctl->ob)
+			return ward_err_set(err, 0, "onboarding is not available");
+		v = onboard_tenant(ctl->ob, req->tenant, req->tmpl,
+				   req->display_name[0] ? req->display_name : NULL, c->peer.user,
+				   err);
+		if (!v)
+			return -1;
+		return json_object_set_new(reply, "allocation", v);
+	case CONTROL_OFFBOARD:
+		return offboard_defer(c, req, err);
+	case CONTROL_SESSIONS:
+		if (!ctl->ss)
+			return ward_err_set(err, 0, "sessions are not available");
+		v = session_list(ctl->ss, tenant, err);
+		if (!v)
+			return -1;
+		return json_object_set_new(reply, "sessions", v);
+	case CONTROL_KICK:
+		if (!ctl->ss)
+			return ward_err_set(err, 0, "sessions are not available");
+		return session_kick(ctl->ss, req->session, c->peer.user, err);
 	}
 	return ward_err_set(err, 0, "unknown command");
 }
@@ -779,6 +1097,7 @@ static void client_handle_line(struct client *c, const char *line, size_t len)
 	struct control_request req;
 	struct ward_err err = {0};
 	json_t *reply;
+	int r;
 
 	client_arm_idle(c);
 	if (c->dead)
@@ -803,11 +1122,14 @@ static void client_handle_line(struct client *c, const char *line, size_t len)
 		json_decref(reply);
 		ward_err_set(&err, ENOMEM, "%s", control_cmd_to_string(req.cmd));
 		reply = NULL;
-	} else if (dispatch(c, &req, reply, &err) < 0) {
+	} else if ((r = dispatch(c, &req, reply, &err)) < 0) {
 		json_decref(reply);
 		reply = NULL;
 		if (!err.msg[0])
 			ward_err_set(&err, 0, "%s failed", control_cmd_to_string(req.cmd));
+	} else if (r > 0) {
+		json_decref(reply); /* on_offboard_done audits and replies */
+		return;
 	}
 	audit_request(c, &req, "allowed", reply ? "ok" : err.msg);
 	if (!reply) {
@@ -831,7 +1153,7 @@ static void client_line_too_long(struct client *c)
 	(void)snprintf(msg, sizeof(msg),
 		       "malformed request: request longer than %d bytes (newline included)",
 		       CONTROL_MAX_REQUEST);
-	audit_control(c, NULL, NULL, NULL, "refused", msg);
+	audit_control(c->ctl, &c->peer, NULL, NULL, NULL, NULL, "refused", msg);
 	c->read_closed = true;
 	c->close_when_drained = true;
 	c->in_len = c->in_scanned = 0;
@@ -843,7 +1165,7 @@ static void client_take_lines(struct client *c)
 {
 	size_t start = 0;
 
-	while (!c->read_closed && !c->dead) {
+	while (!c->read_closed && !c->dead && !c->waiting) {
 		char *nl = memchr(c->in + c->in_scanned, '\n', c->in_len - c->in_scanned);
 
 		if (!nl) {
@@ -883,7 +1205,7 @@ static void client_eof(struct client *c)
 
 static void client_read(struct client *c)
 {
-	for (int i = 0; i < READS_PER_TURN && !c->read_closed && !c->dead; i++) {
+	for (int i = 0; i < READS_PER_TURN && !c->read_closed && !c->dead && !c->waiting; i++) {
 		ssize_t n;
 
 		if (c->in_len == CONTROL_MAX_REQUEST) {
@@ -943,7 +1265,7 @@ static void client_event(struct loop *l, int fd, uint32_t events, void *ud)
 		client_free(c);
 		return;
 	}
-	if (c->close_when_drained && !client_pending(c)) {
+	if (c->close_when_drained && !client_pending(c) && !c->waiting) {
 		client_free(c);
 		return;
 	}
@@ -1024,9 +1346,10 @@ static void client_new(struct control *ctl, int fd)
 		close(fd);
 		return;
 	}
-	*c = (struct client){
-	    .ctl = ctl, .fd = fd, .pid = cred.pid, .uid = cred.uid, .gid = cred.gid};
-	peer_user(cred.uid, c->user, sizeof(c->user));
+	*c = (struct client){.ctl = ctl, .fd = fd};
+	c->id = ++ctl->next_id;
+	c->peer = (struct peer_info){.pid = cred.pid, .uid = cred.uid, .gid = cred.gid};
+	peer_user(cred.uid, c->peer.user, sizeof(c->peer.user));
 	c->right = control_peer_right(ctl->cfg, cred.uid, cred.gid, groups, n_groups);
 	if (loop_add_fd(ctl->loop, fd, EPOLLIN, client_event, c) < 0) {
 		close(fd);
@@ -1223,6 +1546,16 @@ struct control *control_new(const struct ward_config *cfg, struct loop *loop,
 	return ctl;
 }
 
+void control_set_onboarding(struct control *c, struct onboarding *ob)
+{
+	c->ob = ob;
+}
+
+void control_set_sessions(struct control *c, struct session_server *ss)
+{
+	c->ss = ss;
+}
+
 void control_set_idle_timeout(struct control *c, uint64_t ms)
 {
 	c->idle_ms = ms;
@@ -1239,6 +1572,9 @@ void control_free(struct control *c)
 		return;
 	if (c->sup)
 		supervisor_set_output_hook(c->sup, NULL, NULL);
+	/* Their replies come later, if ever: they find no socket then. */
+	for (struct pending *p = c->pendings; p; p = p->next)
+		p->ctl = NULL;
 	for (struct client *cl = c->clients, *next; cl; cl = next) {
 		next = cl->next;
 		client_free(cl);

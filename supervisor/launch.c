@@ -1,14 +1,28 @@
 /* The spawn sequence, top to bottom: one service started in its own
- * namespaces under its policy. This file only orders the facility modules
- * (mounts, caps, seccomp, netlink); see "The spawn sequence" in DESIGN.md.
+ * namespaces under its policy; and an end-user session joining a running
+ * service (launch_join), which sheds its privileges exactly as a service
+ * does (exec_sandboxed). This file only orders the facility modules (mounts,
+ * caps, seccomp, netlink); see "The spawn sequence" in DESIGN.md.
  *
  *   parent                         sandbox init (pid 1)          service
  *   clone3(new namespaces) ------> wait for "go"
- *   write uid/gid maps, "go" ----> hostname, lo up, mounts,
+ *   write uid/gid maps, veth,
+ *   "go" -------------------------> hostname, lo up, mounts,
  *                                  pivot_root, fork ----------> setsid, stdio, rlimits,
  *                                  drop own privileges           uid/caps, no_new_privs,
  *                                  report RUNNING/FAILED  <----- close fds, seccomp, execve
  *                                  reap, forward signals,
+ *                                  report EXITED
+ *
+ *   parent                         join child (host pid ns)      session
+ *   clone3(into its cgroup) -----> wait for "go", open the
+ *   "go" -------------------------> host's sources, setns(init
+ *                                  pidfd, all), unshare cgroup
+ *                                  and mount ns, session view,
+ *                                  fork (into the service's ---> pty, setsid, ctty, rlimits,
+ *                                  pid ns), drop privileges      uid/caps, no_new_privs,
+ *                                  report RUNNING/FAILED  <----- close fds, seccomp, execve
+ *                                  reap, forward HUP/TERM,
  *                                  report EXITED
  */
 #include "ward/launch.h"
@@ -16,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/openat2.h>
 #include <linux/sched.h>
 #include <poll.h>
 #include <sched.h>
@@ -24,9 +39,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -120,17 +138,28 @@ static void close_other_fds(int keep)
 	syscall(SYS_close_range, keep + 1, ~0U, 0);
 }
 
-static __attribute__((noreturn)) void service_exec(const struct launch_spec *spec,
-						   char *const *argv, char *const *envp, int errfd)
+/* What the last process of a spawn becomes, a service or a session: the one
+ * place where a sandboxed process sheds its privileges before execve. */
+struct exec_plan {
+	const struct ward_policy *policy;
+	uid_t uid;
+	gid_t gid;
+	const char *cwd;
+	bool ctty; /* fd 0 is a terminal to take as the controlling one */
+	const struct seccomp_program *seccomp;
+	char *const *argv;
+	char *const *envp;
+};
+
+static __attribute__((noreturn)) void exec_sandboxed(const struct exec_plan *x, int errfd)
 {
-	const struct ward_policy *p = spec->policy;
-	const struct ward_ids *ids = &spec->tenant->ids;
+	const struct ward_policy *p = x->policy;
 	sigset_t none;
 	const char *step = NULL;
 	int r;
 
 	/* execve resets handled signals to default but keeps ignored ones
-	 * and the mask: give the service a clean slate of both. */
+	 * and the mask: give the program a clean slate of both. */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	for (int s = 1; s < SIGRTMIN; s++)
@@ -143,7 +172,14 @@ static __attribute__((noreturn)) void service_exec(const struct launch_spec *spe
 		msg_send(errfd, MSG_FAILED, EXIT_SETUP, "setsid: %s", strerror(errno));
 		_exit(EXIT_SETUP);
 	}
-	if (chdir(p->filesystem.data ? p->filesystem.data : "/") < 0) {
+	/* A session's own pty, after setsid: only a session leader without a
+	 * controlling terminal may take one. */
+	if (x->ctty && ioctl(0, TIOCSCTTY, 0) < 0) {
+		msg_send(errfd, MSG_FAILED, EXIT_SETUP, "controlling terminal: %s",
+			 strerror(errno));
+		_exit(EXIT_SETUP);
+	}
+	if (chdir(x->cwd) < 0) {
 		msg_send(errfd, MSG_FAILED, EXIT_SETUP, "chdir: %s", strerror(errno));
 		_exit(EXIT_SETUP);
 	}
@@ -154,7 +190,7 @@ static __attribute__((noreturn)) void service_exec(const struct launch_spec *spe
 	set_rlimit(RLIMIT_NPROC, p->limits.pids, errfd, "nproc");
 
 	/* Identity and capabilities after everything that needs privilege. */
-	r = caps_drop_to(ids->uid, ids->uid, p->caps_keep, &step);
+	r = caps_drop_to(x->uid, x->gid, p->caps_keep, &step);
 	if (r < 0) {
 		msg_send(errfd, MSG_FAILED, EXIT_SETUP, "%s: %s", step, strerror(-r));
 		_exit(EXIT_SETUP);
@@ -166,21 +202,37 @@ static __attribute__((noreturn)) void service_exec(const struct launch_spec *spe
 	close_other_fds(errfd);
 
 	/* Seccomp last: it would block the steps above. */
-	if (spec->seccomp) {
-		r = seccomp_program_load(spec->seccomp);
+	if (x->seccomp) {
+		r = seccomp_program_load(x->seccomp);
 		if (r < 0) {
 			msg_send(errfd, MSG_FAILED, EXIT_SETUP, "seccomp: %s", strerror(-r));
 			_exit(EXIT_SETUP);
 		}
 	}
-	if (strchr(argv[0], '/'))
-		execve(argv[0], argv, envp);
+	if (strchr(x->argv[0], '/'))
+		execve(x->argv[0], x->argv, x->envp);
 	else
-		execvpe(argv[0], argv, envp);
+		execvpe(x->argv[0], x->argv, x->envp);
 	r = errno;
 	msg_send(errfd, MSG_FAILED, r == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC, "exec %s: %s",
-		 argv[0], strerror(r));
+		 x->argv[0], strerror(r));
 	_exit(r == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC);
+}
+
+static __attribute__((noreturn)) void service_exec(const struct launch_spec *spec,
+						   char *const *argv, char *const *envp, int errfd)
+{
+	const struct exec_plan x = {
+	    .policy = spec->policy,
+	    .uid = spec->tenant->ids.uid,
+	    .gid = spec->tenant->ids.uid,
+	    .cwd = spec->policy->filesystem.data ? spec->policy->filesystem.data : "/",
+	    .seccomp = spec->seccomp,
+	    .argv = argv,
+	    .envp = envp,
+	};
+
+	exec_sandboxed(&x, errfd);
 }
 
 int launch_limits_clamped(const struct ward_policy *p, char *buf, size_t len)
@@ -219,28 +271,39 @@ int launch_limits_clamped(const struct ward_policy *p, char *buf, size_t len)
 /* The service's first word, before anything can go wrong or end it: its
  * pid, with SCM_CREDENTIALS, which the kernel rewrites into the receiver's
  * pid namespace at send time (the init only knows it as 2, and the service
- * may be dead and reaped before the launcher could look it up). */
-static void service_report_pid(int sync, uid_t uid)
+ * may be dead and reaped before the launcher could look it up). A session
+ * with a terminal sends the pty's master along (fd >= 0). */
+static void report_pid(int sync, uid_t uid, int fd)
 {
 	struct msg m = {.kind = MSG_PID};
 	/* Our own uid is not mapped yet in a user namespace (the kernel would
 	 * refuse it); the tenant's is, and we still hold CAP_SETUID here. */
 	struct ucred uc = {.pid = getpid(), .uid = uid, .gid = uid};
 	union {
-		char buf[CMSG_SPACE(sizeof(struct ucred))];
+		char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} cbuf;
 	struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
 	struct msghdr mh = {.msg_iov = &iov,
 			    .msg_iovlen = 1,
 			    .msg_control = cbuf.buf,
-			    .msg_controllen = sizeof(cbuf.buf)};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+			    .msg_controllen =
+				fd >= 0 ? sizeof(cbuf.buf) : CMSG_SPACE(sizeof(struct ucred))};
+	struct cmsghdr *c;
 
+	memset(&cbuf, 0, sizeof(cbuf)); /* CMSG_NXTHDR reads the next header */
+	c = CMSG_FIRSTHDR(&mh);
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_CREDENTIALS;
 	c->cmsg_len = CMSG_LEN(sizeof(uc));
 	memcpy(CMSG_DATA(c), &uc, sizeof(uc));
+	if (fd >= 0) {
+		c = CMSG_NXTHDR(&mh, c);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(fd));
+		memcpy(CMSG_DATA(c), &fd, sizeof(fd));
+	}
 	(void)!sendmsg(sync, &mh, MSG_NOSIGNAL);
 }
 
@@ -298,7 +361,7 @@ static void init_report_exec(int sync, int errpipe, pid_t service)
 	_exit(EXIT_SETUP);
 }
 
-static void init_drop_privileges(const struct launch_spec *spec, int sync)
+static void init_drop_privileges(uid_t uid, gid_t gid, int sync)
 {
 	const char *step = NULL;
 	int r;
@@ -307,7 +370,7 @@ static void init_drop_privileges(const struct launch_spec *spec, int sync)
 	 * dumpable: the service (same uid) can neither ptrace it nor read
 	 * its memory. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	r = caps_drop_to(spec->tenant->ids.uid, spec->tenant->ids.uid, 0, &step);
+	r = caps_drop_to(uid, gid, 0, &step);
 	if (r < 0) {
 		msg_send(sync, MSG_FAILED, EXIT_SETUP, "init: %s: %s", step, strerror(-r));
 		_exit(EXIT_SETUP);
@@ -323,7 +386,10 @@ static void init_drop_privileges(const struct launch_spec *spec, int sync)
 	}
 }
 
-static __attribute__((noreturn)) void init_loop(int sync, pid_t service, const sigset_t *set)
+/* group: forward to the child's process group too (a session's shell and
+ * its jobs), not only to the child. */
+static __attribute__((noreturn)) void init_loop(int sync, pid_t service, const sigset_t *set,
+						bool group)
 {
 	for (;;) {
 		siginfo_t si;
@@ -334,6 +400,8 @@ static __attribute__((noreturn)) void init_loop(int sync, pid_t service, const s
 		if (sig < 0)
 			continue;
 		if (sig != SIGCHLD) {
+			if (group)
+				kill(-service, sig);
 			kill(service, sig);
 			continue;
 		}
@@ -414,15 +482,199 @@ static __attribute__((noreturn)) void sandbox_init(const struct launch_spec *spe
 	}
 	if (service == 0) {
 		close(errpipe[0]);
-		service_report_pid(sync, spec->tenant->ids.uid);
+		report_pid(sync, spec->tenant->ids.uid, -1);
 		close(sync);
 		service_exec(spec, argv, envp, errpipe[1]);
 	}
 	close(errpipe[1]);
-	init_drop_privileges(spec, sync);
+	init_drop_privileges(spec->tenant->ids.uid, spec->tenant->ids.uid, sync);
 	init_report_exec(sync, errpipe[0], service);
 	close_other_fds(sync);
-	init_loop(sync, service, &set);
+	init_loop(sync, service, &set, false);
+}
+
+/* ---- a session joining a running service ---- */
+
+/* The join child's fds: the session's stdio on 0-2, then these; nothing else
+ * of the daemon's (its sockets, other sandboxes' pipes) stays open. */
+enum { JOIN_SYNC_FD = 3, JOIN_PIDFD = 4, JOIN_HOME_FD = 5, JOIN_N_FDS = 6 };
+
+static int join_take_fds(const struct launch_join_spec *spec, int sync)
+{
+	const int src[JOIN_N_FDS] = {spec->stdio[0], spec->stdio[1],   spec->stdio[2],
+				     sync,           spec->init_pidfd, spec->home_fd};
+	int tmp[JOIN_N_FDS];
+
+	/* Through fds >= 10 so that no source is overwritten before use. */
+	for (int i = 0; i < JOIN_N_FDS; i++)
+		if ((tmp[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 10)) < 0)
+			return -1;
+	for (int i = 0; i < JOIN_N_FDS; i++)
+		if ((i < 3 ? dup2(tmp[i], i) : dup3(tmp[i], i, O_CLOEXEC)) < 0)
+			return -1;
+	syscall(SYS_close_range, JOIN_N_FDS, ~0U, 0);
+	return 0;
+}
+
+/* A new pty of the service's own devpts instance, so that the terminal is
+ * one the session's view knows (tty(1) and ttyname(3) work), its slave
+ * owned by the session's uid like a login's. The slave becomes fds 0-2;
+ * the master goes to wardd, which relays it to the user's terminal. */
+static int session_tty(const struct launch_join_spec *spec, int *master, const char **step)
+{
+	struct open_how how = {.flags = O_RDWR | O_NOCTTY | O_CLOEXEC,
+			       .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+	struct winsize ws = {.ws_row = spec->rows, .ws_col = spec->cols};
+	struct stat st;
+	_cleanup_close_ int m = -1;
+	_cleanup_close_ int slave = -1;
+
+	/* devpts gives a new slave the opener's fsuid and fsgid. */
+	setfsgid(spec->gid);
+	setfsuid(spec->uid);
+	m = (int)syscall(SYS_openat2, AT_FDCWD, "/dev/pts/ptmx", &how, sizeof(how));
+	if (m < 0)
+		return *step = "open /dev/pts/ptmx", -errno;
+	if (ioctl(m, TIOCSPTLCK, &(int){0}) < 0)
+		return *step = "unlock pty", -errno;
+	if ((ws.ws_row || ws.ws_col) && ioctl(m, TIOCSWINSZ, &ws) < 0)
+		return *step = "pty window size", -errno;
+	/* From the master, not by path: nothing in between can be swapped. */
+	slave = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+	if (slave < 0)
+		return *step = "open pty slave", -errno;
+	/* Its group is the tenant's, which the service has too: anything
+	 * beyond 0600 would let the service write onto the user's screen
+	 * (mounts_apply makes devpts give 0600; a sandbox older than that
+	 * may not, and its devpts is read-only here: then no session). */
+	if (fstat(slave, &st) < 0)
+		return *step = "pty mode", -errno;
+	if ((st.st_mode & 077) && fchmod(slave, 0600) < 0)
+		return *step = "pty mode 0600", -errno;
+	for (int i = 0; i < 3; i++)
+		if (dup2(slave, i) < 0)
+			return *step = "pty as stdio", -errno;
+	*master = TAKE_FD(m);
+	return 0;
+}
+
+static __attribute__((noreturn)) void session_exec(const struct launch_join_spec *spec, int sync,
+						   int errfd)
+{
+	const struct exec_plan x = {
+	    .policy = spec->policy,
+	    .uid = spec->uid,
+	    .gid = spec->gid,
+	    .cwd = spec->home,
+	    .ctty = spec->tty,
+	    .seccomp = spec->seccomp,
+	    .argv = spec->argv,
+	    .envp = spec->envp,
+	};
+	int master = -1;
+
+	if (spec->tty) {
+		const char *step = NULL;
+		int r = session_tty(spec, &master, &step);
+
+		if (r < 0) {
+			msg_send(errfd, MSG_FAILED, EXIT_SETUP, "%s: %s", step, strerror(-r));
+			_exit(EXIT_SETUP);
+		}
+	}
+	report_pid(sync, spec->uid, master);
+	if (master >= 0)
+		close(master);
+	close(sync);
+	exec_sandboxed(&x, errfd);
+}
+
+static __attribute__((noreturn)) void join_child(const struct launch_join_spec *spec, int sync)
+{
+	static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
+	const struct session_mount_plan plan = {
+	    .fs = &spec->policy->filesystem,
+	    .data_src = spec->data_dir,
+	    .home = spec->home,
+	    .home_fd = JOIN_HOME_FD,
+	    .owner = spec->join_user ? spec->tenant->ids.uid : 0,
+	};
+	int ns = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID |
+		 CLONE_NEWCGROUP | (spec->join_user ? CLONE_NEWUSER : 0);
+	struct session_mounts *sm = NULL;
+	struct ward_err err = {0};
+	int errpipe[2];
+	sigset_t set;
+	pid_t session;
+	char go;
+
+	/* Dies with wardd, from the first instruction on. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	prctl(PR_SET_NAME, "ward-join", 0, 0, 0);
+	if (join_take_fds(spec, sync) < 0)
+		_exit(EXIT_SETUP);
+	sync = JOIN_SYNC_FD;
+	if (read(sync, &go, 1) != 1)
+		_exit(EXIT_SETUP);
+
+	/* Host paths first (policy binds, the home): once we are in the
+	 * service's namespaces they are out of reach. */
+	if (mounts_session_open(&plan, &sm, &err) < 0)
+		init_fail(sync, &err);
+	close(JOIN_HOME_FD);
+	/* Every namespace of the sandbox in one step, through its init's
+	 * pidfd: never a mix of the service's and the host's, and no window
+	 * in which the init could be replaced by another process. */
+	if (setns(JOIN_PIDFD, ns) < 0) {
+		ward_err_set(&err, errno, "join the service's namespaces");
+		init_fail(sync, &err);
+	}
+	close(JOIN_PIDFD);
+	/* We sit in the session's cgroup: it becomes the root of what the
+	 * session sees, the service's cgroup stays out of sight. */
+	if (unshare(CLONE_NEWCGROUP) < 0) {
+		ward_err_set(&err, errno, "cgroup namespace");
+		init_fail(sync, &err);
+	}
+	/* A mount table of our own, copied from the service's: nothing from
+	 * here on changes what the service sees. */
+	if (unshare(CLONE_NEWNS) < 0) {
+		ward_err_set(&err, errno, "mount namespace");
+		init_fail(sync, &err);
+	}
+	if (mounts_session_apply(sm, &err) < 0)
+		init_fail(sync, &err);
+
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(forwarded) / sizeof(*forwarded); i++) {
+		sigaddset(&set, forwarded[i]);
+		(void)signal(forwarded[i], noop_handler); /* cannot fail: valid signals */
+	}
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	if (pipe2(errpipe, O_CLOEXEC) < 0) {
+		ward_err_set(&err, errno, "pipe");
+		init_fail(sync, &err);
+	}
+	/* A pid namespace applies to the children of whoever joined it: the
+	 * session runs inside the service's, as one of its processes. */
+	session = fork();
+	if (session < 0) {
+		ward_err_set(&err, errno, "fork session");
+		init_fail(sync, &err);
+	}
+	if (session == 0) {
+		close(errpipe[0]);
+		session_exec(spec, sync, errpipe[1]);
+	}
+	close(errpipe[1]);
+	/* The session has its stdio: our copies would hold its pipes open. */
+	syscall(SYS_close_range, 0, 2, 0);
+	/* We stay outside the service's pid namespace, so the session cannot
+	 * name us; as its uid we can still forward its hangup. */
+	init_drop_privileges(spec->uid, spec->gid, sync);
+	init_report_exec(sync, errpipe[0], session);
+	close_other_fds(sync);
+	init_loop(sync, session, &set, true);
 }
 
 /* ---- the parent's side ---- */
@@ -529,6 +781,16 @@ int launch_start(const struct launch_spec *spec, struct launch_handle *h, struct
 	 * anything; on v2 this is a no-op (it was cloned into the cgroup). */
 	if (spec->cgroup && cgroup_attach(spec->cgroup, pid, err) < 0)
 		goto fail;
+	/* Before "go": the service never runs without its network, and its
+	 * end of the veth is born inside its namespace, never moved there. */
+	if (spec->veth) {
+		struct veth_spec v = *spec->veth;
+
+		v.pid = pid;
+		v.pidfd = pidfd;
+		if (netlink_veth_setup(spec->nl, &v, err) < 0)
+			goto fail;
+	}
 	if (write(h->sync_fd, "g", 1) != 1) {
 		ward_err_set(err, errno, "release sandbox");
 		goto fail;
@@ -540,11 +802,80 @@ fail:
 	return -1;
 }
 
+/* Fds a message brought: the first is kept in ev->fd for a PID event, the
+ * rest (and any on another event) are closed. */
+static void take_rights(struct cmsghdr *c, struct launch_event *ev, bool keep)
+{
+	size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+	for (size_t i = 0; i < n; i++) {
+		int fd;
+
+		memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+		if (keep && ev->fd < 0)
+			ev->fd = fd;
+		else
+			close(fd);
+	}
+}
+
+int launch_join(const struct launch_join_spec *spec, struct launch_handle *h, struct ward_err *err)
+{
+	int sv[2];
+	int pidfd = -1;
+	pid_t pid;
+
+	*h = (struct launch_handle){.pid = -1, .pidfd = -1, .sync_fd = -1};
+	if (!spec->tenant->ids.set)
+		return ward_err_set(err, 0, "tenant %s has no ids", spec->tenant->name);
+	if (!spec->argv || !spec->argv[0])
+		return ward_err_set(err, 0, "the session has nothing to run");
+	if (spec->init_pidfd < 0 || spec->home_fd < 0)
+		return ward_err_set(err, EBADF, "join");
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return ward_err_set(err, errno, "socketpair");
+	/* Our end receives credentials: how the session's pid arrives. */
+	if (setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &(int){1}, sizeof(int)) < 0) {
+		int e = errno;
+		close(sv[0]);
+		close(sv[1]);
+		return ward_err_set(err, e, "SO_PASSCRED");
+	}
+	/* No new namespaces: the child joins the service's. */
+	pid = clone_sandbox(CLONE_PIDFD, &pidfd, spec->cgroup ? cgroup_clone_fd(spec->cgroup) : -1);
+	if (pid < 0) {
+		int e = errno;
+		close(sv[0]);
+		close(sv[1]);
+		return ward_err_set(err, e, "clone");
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		join_child(spec, sv[1]);
+	}
+	close(sv[1]);
+	h->pid = pid;
+	h->pidfd = pidfd;
+	h->sync_fd = sv[0];
+	/* cgroup v1: before "go", as in launch_start. */
+	if (spec->cgroup && cgroup_attach(spec->cgroup, pid, err) < 0)
+		goto fail;
+	if (write(h->sync_fd, "g", 1) != 1) {
+		ward_err_set(err, errno, "release the session");
+		goto fail;
+	}
+	return 0;
+fail:
+	launch_signal(h, SIGKILL);
+	launch_release(h);
+	return -1;
+}
+
 int launch_read_event(struct launch_handle *h, struct launch_event *ev)
 {
-	struct msg m;
+	struct msg m = {0};
 	union {
-		char buf[CMSG_SPACE(sizeof(struct ucred))];
+		char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * 4)];
 		struct cmsghdr align;
 	} cbuf;
 	struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
@@ -555,13 +886,25 @@ int launch_read_event(struct launch_handle *h, struct launch_event *ev)
 	ssize_t n;
 
 	memset(ev, 0, sizeof(*ev));
+	ev->fd = -1;
 	do
 		n = recvmsg(h->sync_fd, &mh, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -1;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			take_rights(c, ev, n == (ssize_t)sizeof(m) && m.kind == MSG_PID);
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+			struct ucred uc;
+			memcpy(&uc, CMSG_DATA(c), sizeof(uc));
+			ev->pid = uc.pid;
+		}
+	}
 	if (n != (ssize_t)sizeof(m)) {
 		ev->kind = LAUNCH_EVENT_GONE;
+		ev->pid = 0;
 		return 0;
 	}
 	m.text[sizeof(m.text) - 1] = '\0';
@@ -580,17 +923,12 @@ int launch_read_event(struct launch_handle *h, struct launch_event *ev)
 		break;
 	case MSG_PID:
 		ev->kind = LAUNCH_EVENT_PID;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
-			    c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
-				struct ucred uc;
-				memcpy(&uc, CMSG_DATA(c), sizeof(uc));
-				ev->pid = uc.pid;
-			}
 		break;
 	default:
 		ev->kind = LAUNCH_EVENT_GONE;
 	}
+	if (ev->kind != LAUNCH_EVENT_PID)
+		ev->pid = 0;
 	return 0;
 }
 

@@ -6,9 +6,14 @@
  * opened O_PATH|O_NOFOLLOW and cloned with open_tree() before anything is
  * shadowed, targets are resolved with openat2(RESOLVE_IN_ROOT) inside the new
  * root, so a symlink planted by a tenant can never redirect a mount onto the
- * host's tree. */
+ * host's tree.
+ *
+ * A session that joins a running service gets a view built the same way in
+ * a root of its own: the service's view cloned read-only, the session
+ * policy's entries and the user's home on top. */
 #include "ward/mounts.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -40,6 +45,7 @@ struct entry {
 	bool is_dir;     /* the source is a directory (binds) */
 	uint64_t size;   /* tmpfs */
 	char *link;      /* symlink target to reproduce */
+	char *dst_buf;   /* dst, when it is the entry's own copy */
 };
 
 /* Paths ward itself fills in; a policy cannot mount over or under them. */
@@ -225,7 +231,9 @@ static int mount_point(int root, const char *abs, bool dir, struct ward_err *err
 	if (pfd < 0)
 		return -1;
 	fd = openat(pfd, base, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0 && errno != EEXIST && errno != EISDIR && errno != EROFS)
+	/* An existing file we may not write (a session's target inside the
+	 * service's read-only view) is a mount point all the same. */
+	if (fd < 0 && errno != EEXIST && errno != EISDIR && errno != EROFS && errno != EACCES)
 		return ward_err_set(err, errno, "mount point %s", abs);
 	if (fd >= 0)
 		close(fd);
@@ -294,6 +302,7 @@ static void entries_free(struct entry *v, size_t n)
 		if (v[i].tree_fd >= 0)
 			close(v[i].tree_fd);
 		free(v[i].link);
+		free(v[i].dst_buf);
 	}
 	free(v);
 }
@@ -486,8 +495,11 @@ static int mount_proc(int root, int devnull, struct ward_err *err)
 
 static int mount_dev(int root, struct ward_err *err)
 {
+	/* mode 0600: a new pty is its owner's alone. A sandbox has no tty
+	 * group, and the tenant's gid is shared by its services and its
+	 * users' sessions: 0620 would let one write onto another's screen. */
 	static const char *const pts_opts[] = {"newinstance", NULL,   "ptmxmode", "0666",
-					       "mode",        "0620", NULL};
+					       "mode",        "0600", NULL};
 	static const char *const links[][2] = {
 	    {"ptmx", "pts/ptmx"},          {"fd", "/proc/self/fd"},
 	    {"stdin", "/proc/self/fd/0"},  {"stdout", "/proc/self/fd/1"},
@@ -612,5 +624,233 @@ int mounts_apply(const struct mount_plan *plan, struct ward_err *err)
 	r = pivot(root, err);
 out:
 	entries_free(entries, n);
+	return r;
+}
+
+/* ---- the view of a session that joined a service ---- */
+
+/* Where the new root hangs until pivot_root: every ward sandbox has a /dev,
+ * and everything under it is cloned before it is shadowed. */
+#define SESSION_STAGING_DIR "/dev"
+
+struct session_mounts {
+	struct session_mount_plan plan;
+	struct entry *entries; /* the session policy's and the home, sorted */
+	size_t n;
+};
+
+void mounts_session_free(struct session_mounts *sm)
+{
+	if (!sm)
+		return;
+	entries_free(sm->entries, sm->n);
+	free(sm);
+}
+
+int mounts_session_open(const struct session_mount_plan *plan, struct session_mounts **out,
+			struct ward_err *err)
+{
+	const struct mount_plan mp = {
+	    .fs = plan->fs, .data_src = plan->data_src, .owner = plan->owner};
+	struct mount_attr ro = {.attr_set = MOUNT_ATTR_RDONLY};
+	struct session_mounts *sm;
+	struct entry *v;
+
+	*out = NULL;
+	if (!plan->home || plan->home[0] != '/')
+		return ward_err_set(err, EINVAL, "home: not an absolute path");
+	if (check_dst(plan->home, err) < 0)
+		return -1;
+	sm = calloc(1, sizeof(*sm));
+	if (!sm)
+		return ward_err_set(err, ENOMEM, "mount plan");
+	sm->plan = *plan;
+	if (collect(&mp, &sm->entries, &sm->n, err) < 0) {
+		free(sm);
+		return -1;
+	}
+	/* A session writes to its home and its tmpfs mounts, nowhere else:
+	 * the tenant's data too is read-only for it. */
+	for (size_t i = 0; i < sm->n; i++)
+		if (sm->entries[i].kind == ENTRY_DATA &&
+		    mount_setattr(sm->entries[i].tree_fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &ro,
+				  sizeof(ro)) < 0) {
+			ward_err_set(err, errno, "data %s: read-only", sm->entries[i].dst);
+			goto fail;
+		}
+	v = reallocarray(sm->entries, sm->n + 1, sizeof(*v));
+	if (!v) {
+		ward_err_set(err, ENOMEM, "mount plan");
+		goto fail;
+	}
+	sm->entries = v;
+	v[sm->n] = (struct entry){
+	    .kind = ENTRY_BIND_RW, .dst = plan->home, .src = "home", .is_dir = true, .tree_fd = -1};
+	v[sm->n].tree_fd =
+	    clone_tree(plan->home_fd, plan->home,
+		       MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
+	sm->n++;
+	if (v[sm->n - 1].tree_fd < 0)
+		goto fail;
+	qsort(sm->entries, sm->n, sizeof(*sm->entries), entry_cmp);
+	*out = sm;
+	return 0;
+fail:
+	mounts_session_free(sm);
+	return -1;
+}
+
+/* Whether the session brings its own entry for exactly "/name": then the
+ * service's entry of that name is left out (a session tmpfs /tmp instead
+ * of the service's /tmp). */
+static bool session_replaces(const struct session_mounts *sm, const char *name)
+{
+	if (strcmp(name, "home") == 0)
+		return true; /* the session's /home is ward's: only the user's home */
+	for (size_t i = 0; i < sm->n; i++)
+		if (sm->entries[i].dst[0] == '/' && strcmp(sm->entries[i].dst + 1, name) == 0)
+			return true;
+	return false;
+}
+
+static int service_entry(int dir, const char *name, struct entry *e, struct ward_err *err)
+{
+	struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID,
+				  .propagation = MS_PRIVATE};
+	struct stat st;
+	size_t len = strlen(name);
+
+	*e = (struct entry){.kind = ENTRY_BIND_RO, .tree_fd = -1};
+	e->dst_buf = malloc(len + 2);
+	if (!e->dst_buf)
+		return ward_err_set(err, ENOMEM, "service view");
+	e->dst_buf[0] = '/';
+	memcpy(e->dst_buf + 1, name, len + 1);
+	e->dst = e->src = e->dst_buf;
+	if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return ward_err_set(err, errno, "service view %s", e->dst);
+	if (S_ISLNK(st.st_mode)) {
+		char buf[PATH_MAX];
+		ssize_t n = readlinkat(dir, name, buf, sizeof(buf) - 1);
+
+		if (n < 0)
+			return ward_err_set(err, errno, "service view %s: readlink", e->dst);
+		buf[n] = '\0';
+		e->kind = ENTRY_SYMLINK;
+		e->link = strdup(buf);
+		return e->link ? 0 : ward_err_set(err, ENOMEM, "service view");
+	}
+	e->is_dir = S_ISDIR(st.st_mode);
+	e->tree_fd = open_tree(
+	    dir, name, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_SYMLINK_NOFOLLOW);
+	if (e->tree_fd < 0)
+		return ward_err_set(err, errno, "clone service view %s", e->dst);
+	/* All the way down: what the service may write, its data included,
+	 * the session may only read. */
+	if (mount_setattr(e->tree_fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+		return ward_err_set(err, errno, "service view %s: read-only", e->dst);
+	return 0;
+}
+
+/* Clones every top-level entry of the service's root but those the session
+ * replaces. */
+static int collect_service_view(const struct session_mounts *sm, struct entry **out, size_t *n_out,
+				struct ward_err *err)
+{
+	int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct entry *v = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+
+	if (!d) {
+		ward_err_set(err, errno, "service view /");
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	while ((errno = 0, de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+		    session_replaces(sm, de->d_name))
+			continue;
+		if (n == cap) {
+			struct entry *p = reallocarray(v, cap ? cap * 2 : 16, sizeof(*v));
+
+			if (!p) {
+				ward_err_set(err, ENOMEM, "service view");
+				goto fail;
+			}
+			v = p;
+			cap = cap ? cap * 2 : 16;
+		}
+		if (service_entry(dirfd(d), de->d_name, &v[n++], err) < 0)
+			goto fail;
+	}
+	if (errno) {
+		ward_err_set(err, errno, "service view /: readdir");
+		goto fail;
+	}
+	closedir(d);
+	*out = v;
+	*n_out = n;
+	return 0;
+fail:
+	closedir(d);
+	entries_free(v, n);
+	return -1;
+}
+
+int mounts_session_apply(struct session_mounts *sm, struct ward_err *err)
+{
+	static const char *const root_opts[] = {"mode", "0755", "size", "1048576", NULL};
+	const struct ward_filesystem *fs = sm->plan.fs;
+	struct entry *svc = NULL;
+	size_t n_svc = 0;
+	_cleanup_close_ int devnull = -1;
+	_cleanup_close_ int root = -1;
+	int r = -1;
+
+	/* First: nothing we mount may reach the service's mount table. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+		ward_err_set(err, errno, "make mounts private");
+		goto out;
+	}
+	devnull = openat2_path(AT_FDCWD, "/dev/null", O_PATH | O_NOFOLLOW, RESOLVE_NO_SYMLINKS);
+	if (devnull < 0) {
+		ward_err_set(err, errno, "open /dev/null");
+		goto out;
+	}
+	if (collect_service_view(sm, &svc, &n_svc, err) < 0)
+		goto out;
+	/* As in mounts_apply: inodes in the new root are created by a uid
+	 * mapped in the sandbox's user namespace. */
+	setfsgid(sm->plan.owner);
+	setfsuid(sm->plan.owner);
+	if ((uid_t)setfsuid((uid_t)-1) != sm->plan.owner) {
+		ward_err_set(err, EPERM, "switch to uid %u for the mounts", sm->plan.owner);
+		goto out;
+	}
+	root = new_fs("tmpfs", root_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err);
+	if (root < 0)
+		goto out;
+	if (move_mount(root, "", AT_FDCWD, SESSION_STAGING_DIR, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+		ward_err_set(err, errno, "attach new root at %s", SESSION_STAGING_DIR);
+		goto out;
+	}
+	/* The service's view first, then the session's entries on top of it
+	 * (a tmpfs at /var/tmp lands on the service's /var), then the masks. */
+	for (size_t i = 0; i < n_svc; i++)
+		if (place_entry(root, &svc[i], err) < 0)
+			goto out;
+	for (size_t i = 0; i < sm->n; i++)
+		if (place_entry(root, &sm->entries[i], err) < 0)
+			goto out;
+	for (size_t i = 0; i < fs->n_hide; i++)
+		if (mask_path(root, fs->hide[i], devnull, err) < 0)
+			goto out;
+	r = pivot(root, err);
+out:
+	entries_free(svc, n_svc);
+	mounts_session_free(sm);
 	return r;
 }

@@ -355,6 +355,7 @@ void tenant_free(struct ward_tenant *t)
 	for (size_t i = 0; t->network.egress && i < t->network.n_egress; i++) {
 		free(t->network.egress[i].tcp);
 		free(t->network.egress[i].udp);
+		strv_free(t->network.egress[i].from, t->network.egress[i].n_from);
 	}
 	free(t->network.egress);
 	for (size_t i = 0; t->network.ingress && i < t->network.n_ingress; i++)
@@ -1746,15 +1747,33 @@ static void ports_read(struct loader *L, json_t *v, const struct jsonpos_entry *
 			(*n_out)++;
 }
 
+static char *item_service(struct loader *L, json_t *v, const struct jsonpos_entry *at)
+{
+	const char *name = get_string(L, v, at);
+
+	if (!name)
+		return NULL;
+	if (!service_exists(L, name)) {
+		report(L, at, "unknown service %s", Q(name));
+		return NULL;
+	}
+	return xstrdup(L, name);
+}
+
 static void egress_read(struct loader *L, json_t *v, const struct jsonpos_entry *at,
 			struct ward_egress *e)
 {
-	static const char *const keys[] = {"to", "tcp", "udp", NULL};
+	static const char *const keys[] = {"to", "tcp", "udp", "from", NULL};
 	static const char *const required[] = {"to", NULL};
 	json_t *m;
 
 	if (!check_object(L, v, at, keys, required))
 		return;
+	/* The services that may use the flow (absent: every service). */
+	if ((m = json_object_get(v, "from"))) {
+		e->has_from = true;
+		strv_read(L, m, AT_KEY(L, v, "from"), true, item_service, &e->from, &e->n_from);
+	}
 	if ((m = json_object_get(v, "to")))
 		cidr_get(L, m, AT_KEY(L, v, "to"), &e->to);
 	if (!json_object_get(v, "tcp") && !json_object_get(v, "udp"))

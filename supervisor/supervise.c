@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "ward/cleanup.h"
 #include "ward/launch.h"
 #include "ward/logs.h"
+#include "ward/network.h"
 #include "ward/seccomp.h"
 
 enum stop_by { STOP_BY_OPERATOR, STOP_BY_SHUTDOWN, STOP_BY_RELOAD };
@@ -55,9 +57,18 @@ struct svc {
 	size_t n_starts, cap_starts;
 	struct loop_timer *timer; /* restart delay or stop timeout */
 	enum stop_by stop_by;
-	bool killed; /* the stop needed SIGKILL */
 	enum after_stop after_stop;
 	char last_exit[80];
+
+	/* Network (tenants with a `network` section): the address and host
+	 * link of the current (or last) sandbox, whether the firewall has the
+	 * service's elements, and whether a start waits for the kernel to
+	 * remove the link of the previous sandbox (its name is reused). */
+	char ifname[IF_NAMESIZE];
+	uint32_t addr;
+	bool fw_installed;
+	bool link_pending;
+	bool killed; /* the stop needed SIGKILL */
 };
 
 struct tenant_rt {
@@ -66,7 +77,12 @@ struct tenant_rt {
 	struct svc **svcs;
 	size_t n_svcs;
 	struct loop_timer *kick; /* its first start, one tenant per loop turn */
+	struct tenant_net net;   /* addresses, when the profile has a network */
 	bool removing;
+	/* supervisor_remove_tenant: called once every service is down and
+	 * the tenant is gone (rules removed). */
+	supervisor_gone_fn gone;
+	void *gone_ud;
 	struct tenant_rt *next;
 };
 
@@ -74,6 +90,7 @@ struct supervisor {
 	const struct ward_config *cfg;
 	struct loop *loop;
 	struct audit *audit;
+	struct network *net; /* NULL: networks unavailable, such tenants cannot start */
 	struct tenant_rt *tenants;
 	int devnull;
 	supervisor_output_fn out_fn;
@@ -205,6 +222,109 @@ static void svc_drop_cgroup(struct svc *v)
 		fprintf(stderr, "wardd: %s/%s: cgroup: %s\n", v->tenant->profile->name,
 			v->def->name, err.msg);
 	v->cg = NULL;
+}
+
+/* ---- network ---- */
+
+static bool tenant_has_net(const struct tenant_rt *t)
+{
+	return t->profile->network.present;
+}
+
+/* Puts the tenant's rules in line with which services are installed (one
+ * transaction). */
+static int tenant_fw_sync(struct tenant_rt *t, struct ward_err *err)
+{
+	struct supervisor *s = t->sup;
+	bool *installed;
+	int r;
+
+	if (!tenant_has_net(t) || !s->net)
+		return 0;
+	installed = calloc(t->n_svcs + 1, sizeof(*installed));
+	if (!installed)
+		return ward_err_set(err, ENOMEM, "firewall");
+	for (size_t i = 0; i < t->n_svcs; i++)
+		installed[i] = t->svcs[i]->fw_installed;
+	r = network_tenant_apply(s->net, t->profile, &t->net, installed, err);
+	free(installed);
+	return r;
+}
+
+/* Stopped for good (not between restarts): its chain and map element go.
+ * Not at shutdown: the whole table goes then, in one step. */
+static void svc_fw_uninstall(struct svc *v)
+{
+	struct ward_err err = {0};
+
+	if (!v->fw_installed || v->tenant->removing || v->tenant->sup->shutting_down)
+		return;
+	v->fw_installed = false;
+	if (tenant_fw_sync(v->tenant, &err) < 0)
+		fprintf(stderr, "wardd: %s/%s: firewall: %s\n", v->tenant->profile->name,
+			v->def->name, err.msg);
+}
+
+/* Before its first launch: the tenant's services that are to run get
+ * their rules in one transaction, not one each. */
+static int svc_fw_install(struct svc *v, struct ward_err *err)
+{
+	struct tenant_rt *t = v->tenant;
+
+	if (v->fw_installed)
+		return 0;
+	for (size_t i = 0; i < t->n_svcs; i++)
+		if (t->svcs[i]->want_running || t->svcs[i] == v)
+			t->svcs[i]->fw_installed = true;
+	if (tenant_fw_sync(t, err) < 0) {
+		for (size_t i = 0; i < t->n_svcs; i++)
+			t->svcs[i]->fw_installed = false;
+		return ward_err_wrap(err, "firewall");
+	}
+	return 0;
+}
+
+/* The service's veth for its next sandbox; NULL without a network. */
+static int svc_net_prepare(struct svc *v, struct veth_spec *veth, struct ward_err *err)
+{
+	struct tenant_rt *t = v->tenant;
+	size_t i = (size_t)(v->def - t->profile->services);
+
+	if (!t->sup->net)
+		return ward_err_set(err, 0,
+				    "network unavailable (see wardd's log): the tenant "
+				    "has a network section and cannot run without it");
+	if (i >= t->net.n)
+		return ward_err_set(err, EINVAL, "network: no address for the service");
+	v->addr = t->net.addrs[i];
+	memcpy(v->ifname, t->net.ifnames[i], IF_NAMESIZE);
+	if (svc_fw_install(v, err) < 0)
+		return -1;
+	*veth =
+	    (struct veth_spec){.host_if = v->ifname, .addr = v->addr, .gateway = t->net.gateway};
+	return 0;
+}
+
+/* The kernel removed a ward link (name NULL: some notifications were
+ * lost): services waiting for that name can start. */
+void supervisor_link_gone(const char *name, void *ud)
+{
+	struct supervisor *s = ud;
+
+	for (struct tenant_rt *t = s->tenants, *next; t; t = next) {
+		bool woke = false;
+
+		next = t->next;
+		for (size_t i = 0; i < t->n_svcs; i++) {
+			struct svc *v = t->svcs[i];
+			if (v->link_pending && (!name || strcmp(v->ifname, name) == 0)) {
+				v->link_pending = false;
+				woke = true;
+			}
+		}
+		if (woke)
+			tenant_progress(t);
+	}
 }
 
 /* ---- output capture ---- */
@@ -410,8 +530,12 @@ static void svc_sandbox_gone(struct svc *v, int init_status)
 		v->want_running = false;
 	}
 	/* Kept through a backoff; gone once the service is down for good. */
-	if (v->state == SERVICE_STOPPED || v->state == SERVICE_FAILED)
+	if (v->state == SERVICE_STOPPED || v->state == SERVICE_FAILED) {
 		svc_drop_cgroup(v);
+		if ((!v->want_running && v->after_stop != AFTER_STOP_START) ||
+		    v->state == SERVICE_FAILED)
+			svc_fw_uninstall(v);
+	}
 	tenant_progress(v->tenant);
 	supervisor_check_shutdown(s);
 }
@@ -469,6 +593,7 @@ static void svc_enter_failed(struct svc *v, const char *reason)
 {
 	svc_set_state(v, SERVICE_FAILED);
 	svc_drop_cgroup(v);
+	svc_fw_uninstall(v);
 	audit_svc(v, "service-failed", json_pack("{s:s}", "reason", reason));
 	fprintf(stderr, "wardd: %s/%s: failed: %s\n", v->tenant->profile->name, v->def->name,
 		reason);
@@ -495,6 +620,7 @@ static int svc_launch(struct svc *v, struct ward_err *err)
 	struct supervisor *s = v->tenant->sup;
 	const struct ward_tenant *t = v->tenant->profile;
 	char data_dir[4096], cache_dir[4096];
+	struct veth_spec veth;
 	int out_w = -1;
 	int r;
 
@@ -524,6 +650,8 @@ static int svc_launch(struct svc *v, struct ward_err *err)
 		cgroup_stats(v->cg, &cs);
 		v->oom_base = cs.oom_kills;
 	}
+	if (tenant_has_net(v->tenant) && svc_net_prepare(v, &veth, err) < 0)
+		return -1;
 	if (svc_open_output(v, &out_w, err) < 0)
 		return -1;
 	{
@@ -534,6 +662,8 @@ static int svc_launch(struct svc *v, struct ward_err *err)
 		    .data_dir = data_dir,
 		    .seccomp = &v->prog,
 		    .cgroup = v->cg,
+		    .nl = s->net ? network_netlink(s->net) : NULL,
+		    .veth = tenant_has_net(v->tenant) ? &veth : NULL,
 		    .stdio = {s->devnull, out_w, out_w},
 		};
 		r = launch_start(&spec, &v->h, err);
@@ -580,6 +710,17 @@ static void svc_try_start(struct svc *v)
 		return;
 	if (!deps_running(v))
 		return;
+	/* The host end of its veth keeps its name: the previous sandbox's
+	 * link must be gone first. The kernel removes it with the namespace
+	 * (batched, cheap); on_link_gone starts the service then. */
+	if (tenant_has_net(v->tenant) && v->tenant->sup->net) {
+		size_t i = (size_t)(v->def - v->tenant->profile->services);
+		if (i < v->tenant->net.n)
+			memcpy(v->ifname, v->tenant->net.ifnames[i], IF_NAMESIZE);
+		v->link_pending = network_link_exists(v->tenant->sup->net, v->ifname);
+		if (v->link_pending)
+			return;
+	}
 	svc_cancel_timer(v);
 	if (start_limit_hit(v, now)) {
 		char reason[128];
@@ -661,6 +802,7 @@ static void svc_stop(struct svc *v, enum stop_by by)
 	case SERVICE_FAILED:
 		svc_cancel_timer(v);
 		svc_set_state(v, SERVICE_STOPPED);
+		svc_fw_uninstall(v);
 		break;
 	case SERVICE_STARTING:
 		/* The init takes signals only once its handlers are in place:
@@ -725,6 +867,7 @@ static void tenant_free_rt(struct tenant_rt *t)
 	for (size_t i = 0; i < t->n_svcs; i++)
 		svc_free(t->svcs[i]);
 	free(t->svcs);
+	tenant_net_free(&t->net);
 	tenant_free(t->profile);
 	free(t);
 }
@@ -767,7 +910,18 @@ static void tenant_progress(struct tenant_rt *t)
 		}
 	}
 	if (t->removing && all_stopped) {
-		supervisor_unlink_tenant(t->sup, t);
+		struct supervisor *s = t->sup;
+		struct ward_err err = {0};
+
+		supervisor_unlink_tenant(s, t);
+		/* A retiring part of a reloaded tenant leaves the rules to the
+		 * live tenant of that name. */
+		if (s->net && tenant_has_net(t) && !s->shutting_down &&
+		    !find_tenant(s, t->profile->name) &&
+		    network_tenant_remove(s->net, t->profile->name, &err) < 0)
+			fprintf(stderr, "wardd: %s: firewall: %s\n", t->profile->name, err.msg);
+		if (t->gone)
+			t->gone(t->profile->name, t->gone_ud);
 		tenant_free_rt(t);
 	}
 }
@@ -839,6 +993,7 @@ struct loaded {
 	char path[4096];
 	struct ward_tenant *profile; /* NULL: rejected */
 	json_t *errors;              /* array of strings when rejected */
+	struct tenant_net net;       /* allocated addresses, when it has a network */
 };
 
 static void reject(struct supervisor *s, struct loaded *l, const char *fmt, ...)
@@ -950,8 +1105,66 @@ static void reject_overlaps(struct supervisor *s, struct loaded *v, size_t n)
 				reject_overlap(s, &v[i], v[j].name, &v[j].profile->ids);
 }
 
+/* Is a running tenant's profile kept (its new file refused), so that the
+ * loaded ones must not collide with it? */
+static bool keeps_old_profile(const struct loaded *v, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].name, name) == 0)
+			return !v[i].profile;
+	return false; /* its file is gone: it is being removed */
+}
+
+/* Subnets and host ports: checked against the tenants that stay and the
+ * profiles accepted before, then addresses allocated. Profiles with their
+ * own subnet go first, so the pool never hands out a subnet a profile
+ * names. */
+static void reject_network(struct supervisor *s, struct loaded *v, size_t n)
+{
+	const struct ward_tenant **others;
+	size_t n_tenants = 0, n_others;
+
+	if (!s->net)
+		return;
+	for (struct tenant_rt *t = s->tenants; t; t = t->next)
+		n_tenants++;
+	others = calloc(n_tenants + n + 1, sizeof(*others));
+	if (!others)
+		return;
+	n_others = 0;
+	for (struct tenant_rt *t = s->tenants; t; t = t->next)
+		if (!t->removing && keeps_old_profile(v, n, t->profile->name))
+			others[n_others++] = t->profile;
+	network_alloc_defer(s->net);
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < n; i++) {
+			struct loaded *l = &v[i];
+			struct ward_err err = {0};
+
+			if (!l->profile || !l->profile->network.present ||
+			    l->profile->network.has_subnet != (pass == 0))
+				continue;
+			if (network_check(s->net, l->profile, others, n_others, &err) < 0 ||
+			    network_tenant_prepare(s->net, l->profile, &l->net, &err) < 0) {
+				reject(s, l, "%s: %s", l->path, err.msg);
+				tenant_free(l->profile);
+				l->profile = NULL;
+				continue;
+			}
+			others[n_others++] = l->profile;
+		}
+	{
+		struct ward_err err = {0};
+
+		/* Kept in memory: the next flush writes them. */
+		if (network_alloc_flush(s->net, &err) < 0)
+			fprintf(stderr, "wardd: allocations: %s\n", err.msg);
+	}
+	free(others);
+}
+
 /* Reads every TENANT.json of the tenants dir, sorted by name, refusing
- * overlapping uid ranges (reject_overlaps). */
+ * overlapping uid ranges (reject_overlaps) and networks (reject_network). */
 static struct loaded *load_dir(struct supervisor *s, size_t *n_out)
 {
 	DIR *d = opendir(s->cfg->tenants_dir);
@@ -998,6 +1211,7 @@ static struct loaded *load_dir(struct supervisor *s, size_t *n_out)
 	if (n > 1) /* v is NULL for an empty directory: not for qsort */
 		qsort(v, n, sizeof(*v), loaded_cmp);
 	reject_overlaps(s, v, n);
+	reject_network(s, v, n);
 	*n_out = n;
 	return v;
 }
@@ -1016,6 +1230,7 @@ static void loaded_free(struct loaded *v, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		tenant_free(v[i].profile);
 		json_decref(v[i].errors);
+		tenant_net_free(&v[i].net);
 	}
 	free(v);
 }
@@ -1038,7 +1253,8 @@ static void tenant_apply_cap(const struct ward_tenant *p)
 		fprintf(stderr, "wardd: %s: tenant limits: %s\n", p->name, err.msg);
 }
 
-static void tenant_add(struct supervisor *s, struct ward_tenant *profile)
+/* Takes profile and *net. */
+static void tenant_add(struct supervisor *s, struct ward_tenant *profile, struct tenant_net *net)
 {
 	struct tenant_rt *t;
 	struct tenant_rt **tail = &s->tenants;
@@ -1048,8 +1264,11 @@ static void tenant_add(struct supervisor *s, struct ward_tenant *profile)
 	if (!t) {
 		fprintf(stderr, "wardd: %s: out of memory\n", profile->name);
 		tenant_free(profile);
+		tenant_net_free(net);
 		return;
 	}
+	t->net = *net;
+	*net = (struct tenant_net){0};
 	while (*tail)
 		tail = &(*tail)->next;
 	*tail = t;
@@ -1072,7 +1291,7 @@ int supervisor_load_all(struct supervisor *s)
 			audit_rejected(s, &v[i]);
 			continue;
 		}
-		tenant_add(s, v[i].profile);
+		tenant_add(s, v[i].profile, &v[i].net);
 		v[i].profile = NULL;
 		count++;
 	}
@@ -1090,15 +1309,29 @@ static bool ids_equal(const struct ward_ids *a, const struct ward_ids *b)
 /* Swaps in the new profile of a running tenant: services whose definition
  * is unchanged keep running untouched; changed ones restart; removed ones
  * stop and go; new ones start. */
-static void tenant_update(struct tenant_rt *t, struct ward_tenant *np, json_t *changed)
+/* The service's address in the new network (0: none). */
+static uint32_t net_addr_of(const struct ward_tenant *p, const struct tenant_net *net,
+			    const struct ward_service *def)
+{
+	size_t i = (size_t)(def - p->services);
+
+	return p->network.present && i < net->n ? net->addrs[i] : 0;
+}
+
+/* Takes np and *net. */
+static void tenant_update(struct tenant_rt *t, struct ward_tenant *np, struct tenant_net *net,
+			  json_t *changed)
 {
 	bool ids_changed = !ids_equal(&t->profile->ids, &np->ids);
+	/* t->profile may go to a retiring tenant below. */
+	bool had_net = t->profile->network.present;
 	struct svc **nv = calloc(np->n_services ? np->n_services : 1, sizeof(*nv));
 
 	tenant_apply_cap(np);
 
 	if (!nv) {
 		tenant_free(np);
+		tenant_net_free(net);
 		return;
 	}
 	for (size_t i = 0; i < np->n_services; i++) {
@@ -1114,7 +1347,9 @@ static void tenant_update(struct tenant_rt *t, struct ward_tenant *np, json_t *c
 			continue;
 		}
 		nv[i] = old;
-		same = !ids_changed && strcmp(old->def->digest, def->digest) == 0;
+		/* A new address (the subnet changed) needs a new sandbox. */
+		same = !ids_changed && strcmp(old->def->digest, def->digest) == 0 &&
+		       net_addr_of(t->profile, &t->net, old->def) == net_addr_of(np, net, def);
 		old->def = def; /* nothing of the running sandbox points into the profile */
 		if (same)
 			continue;
@@ -1170,8 +1405,29 @@ static void tenant_update(struct tenant_rt *t, struct ward_tenant *np, json_t *c
 	free(t->svcs);
 	t->svcs = nv;
 	t->n_svcs = np->n_services;
+	if (had_net && !np->network.present && t->sup->net) {
+		struct ward_err err = {0};
+		if (network_tenant_remove(t->sup->net, np->name, &err) < 0)
+			fprintf(stderr, "wardd: %s: firewall: %s\n", np->name, err.msg);
+		for (size_t i = 0; i < t->n_svcs; i++)
+			t->svcs[i]->fw_installed = false;
+	}
 	tenant_free(t->profile);
 	t->profile = np;
+	tenant_net_free(&t->net);
+	t->net = *net;
+	*net = (struct tenant_net){0};
+	/* New flows apply at once, in one transaction, to the services that
+	 * keep running; their connections and counters stay. */
+	{
+		struct ward_err err = {0};
+		bool any = false;
+
+		for (size_t i = 0; i < t->n_svcs; i++)
+			any |= t->svcs[i]->fw_installed;
+		if (any && tenant_fw_sync(t, &err) < 0)
+			fprintf(stderr, "wardd: %s: firewall: %s\n", np->name, err.msg);
+	}
 	tenant_progress(t);
 	for (struct tenant_rt *g = t->sup->tenants, *next; g; g = next) {
 		next = g->next;
@@ -1197,9 +1453,9 @@ json_t *supervisor_reload(struct supervisor *s)
 		}
 		if (!t) {
 			json_array_append_new(added, json_string(v[i].name));
-			tenant_add(s, v[i].profile);
+			tenant_add(s, v[i].profile, &v[i].net);
 		} else {
-			tenant_update(t, v[i].profile, changed);
+			tenant_update(t, v[i].profile, &v[i].net, changed);
 		}
 		v[i].profile = NULL;
 	}
@@ -1346,7 +1602,27 @@ int supervisor_reset(struct supervisor *s, const char *tenant, const char *servi
 
 /* ---- status ---- */
 
-static json_t *svc_status(struct svc *v, uint64_t now)
+/* The service's address and drop counter: null without a network. */
+static void svc_net_status(struct svc *v, json_t *o, json_t *drops)
+{
+	struct tenant_rt *t = v->tenant;
+	size_t i = (size_t)(v->def - t->profile->services);
+	json_t *d;
+	char a[16];
+
+	if (!tenant_has_net(t) || i >= t->net.n) {
+		json_object_set_new(o, "address", json_null());
+		json_object_set_new(o, "drops", json_null());
+		return;
+	}
+	network_addr_string(t->net.addrs[i], a);
+	json_object_set_new(o, "address", json_string(a));
+	d = drops ? json_object_get(drops, t->net.ifnames[i]) : NULL;
+	/* No counter: the service is not installed (stopped); nothing dropped. */
+	json_object_set_new(o, "drops", d ? json_incref(d) : json_integer(0));
+}
+
+static json_t *svc_status(struct svc *v, uint64_t now, json_t *drops)
 {
 	struct cgroup_stats cs = {0};
 	json_t *o;
@@ -1364,6 +1640,7 @@ static json_t *svc_status(struct svc *v, uint64_t now)
 			 "memory_peak_bytes", (json_int_t)cs.memory_peak, "pids",
 			 (json_int_t)cs.pids_current, "cpu_s", (double)cs.cpu_usec / 1e6,
 			 "oom_kills", (json_int_t)cs.oom_kills));
+	svc_net_status(v, o, drops);
 	return o;
 }
 
@@ -1371,6 +1648,7 @@ json_t *supervisor_status(struct supervisor *s, const char *tenant, struct ward_
 {
 	uint64_t now = loop_now_ms();
 	json_t *out = json_array();
+	_cleanup_(json_decrefp) json_t *drops = s->net ? network_drops(s->net) : NULL;
 	bool found = !tenant;
 
 	for (struct tenant_rt *t = s->tenants; t; t = t->next) {
@@ -1378,7 +1656,7 @@ json_t *supervisor_status(struct supervisor *s, const char *tenant, struct ward_
 			continue;
 		found = true;
 		for (size_t i = 0; i < t->n_svcs; i++)
-			json_array_append_new(out, svc_status(t->svcs[i], now));
+			json_array_append_new(out, svc_status(t->svcs[i], now, drops));
 	}
 	if (!found) {
 		json_decref(out);
@@ -1386,6 +1664,86 @@ json_t *supervisor_status(struct supervisor *s, const char *tenant, struct ward_
 		return NULL;
 	}
 	return out;
+}
+
+static const char *proto_name(int proto)
+{
+	return proto == IPPROTO_UDP ? "udp" : "tcp";
+}
+
+static json_t *net_flows(const struct ward_tenant *p)
+{
+	json_t *flows = json_array();
+
+	for (size_t i = 0; i < p->n_services; i++)
+		for (size_t c = 0; c < p->services[i].n_connect; c++) {
+			const struct ward_connect *x = &p->services[i].connect[c];
+			json_array_append_new(
+			    flows, json_pack("{s:s, s:s, s:s, s:i, s:s}", "kind", "connect", "from",
+					     p->services[i].name, "to", x->service, "port", x->port,
+					     "proto", proto_name(x->proto)));
+		}
+	for (size_t e = 0; e < p->network.n_egress; e++) {
+		const struct ward_egress *g = &p->network.egress[e];
+		json_t *from = json_array(), *tcp = json_array(), *udp = json_array();
+		char a[16], to[24];
+
+		for (size_t i = 0; i < g->n_from; i++)
+			json_array_append_new(from, json_string(g->from[i]));
+		for (size_t i = 0; i < g->n_tcp; i++)
+			json_array_append_new(tcp, json_integer(g->tcp[i]));
+		for (size_t i = 0; i < g->n_udp; i++)
+			json_array_append_new(udp, json_integer(g->udp[i]));
+		network_addr_string(g->to.addr, a);
+		(void)snprintf(to, sizeof(to), "%s/%u", a, g->to.prefix); /* fits: 15 + 3 */
+		json_array_append_new(flows,
+				      json_pack("{s:s, s:o, s:s, s:o, s:o}", "kind", "egress",
+						"from", g->has_from ? from : json_null(), "to", to,
+						"tcp", tcp, "udp", udp));
+		if (!g->has_from)
+			json_decref(from);
+	}
+	for (size_t i = 0; i < p->network.n_ingress; i++) {
+		const struct ward_ingress *g = &p->network.ingress[i];
+		json_array_append_new(flows,
+				      json_pack("{s:s, s:i, s:s, s:i, s:s}", "kind", "ingress",
+						"host_port", g->host_port, "to", g->service, "port",
+						g->port, "proto", proto_name(g->proto)));
+	}
+	return flows;
+}
+
+json_t *supervisor_net(struct supervisor *s, const char *tenant, struct ward_err *err)
+{
+	struct tenant_rt *t = find_tenant(s, tenant);
+	_cleanup_(json_decrefp) json_t *drops = NULL;
+	json_t *svcs;
+	char a[16], g[16], subnet[24];
+
+	if (!t) {
+		ward_err_set(err, 0, "no tenant \"%s\"", tenant);
+		return NULL;
+	}
+	if (!tenant_has_net(t))
+		return json_pack("{s:s, s:n, s:n, s:n, s:[], s:[]}", "tenant", tenant, "subnet",
+				 "gateway", "uplink", "services", "flows");
+	drops = s->net ? network_drops(s->net) : NULL;
+	svcs = json_array();
+	for (size_t i = 0; i < t->n_svcs; i++) {
+		json_t *o = json_pack("{s:s, s:s}", "service", t->svcs[i]->def->name, "state",
+				      service_state_to_string(t->svcs[i]->state));
+		svc_net_status(t->svcs[i], o, drops);
+		json_object_set_new(o, "ifname",
+				    i < t->net.n ? json_string(t->net.ifnames[i]) : json_null());
+		json_array_append_new(svcs, o);
+	}
+	network_addr_string(t->net.subnet.addr, a);
+	network_addr_string(t->net.gateway, g);
+	(void)snprintf(subnet, sizeof(subnet), "%s/%u", a, t->net.subnet.prefix); /* fits */
+	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "tenant", tenant, "subnet", subnet,
+			 "gateway", g, "uplink",
+			 s->cfg->net_uplink ? json_string(s->cfg->net_uplink) : json_null(),
+			 "services", svcs, "flows", net_flows(t->profile));
 }
 
 int supervisor_log_path(struct supervisor *s, const char *tenant, const char *service, char *buf,
@@ -1401,6 +1759,74 @@ int supervisor_log_path(struct supervisor *s, const char *tenant, const char *se
 	if (svc_log_path(v, buf, len) < 0)
 		return ward_err_set(err, ENAMETOOLONG, "log path");
 	return 0;
+}
+
+int supervisor_remove_tenant(struct supervisor *s, const char *tenant, supervisor_gone_fn done,
+			     void *ud, struct ward_err *err)
+{
+	struct tenant_rt *t = find_tenant(s, tenant);
+
+	if (!t)
+		return ward_err_set(err, 0, "no tenant \"%s\"", tenant);
+	t->removing = true;
+	t->gone = done;
+	t->gone_ud = ud;
+	for (size_t i = 0; i < t->n_svcs; i++) {
+		t->svcs[i]->want_running = false;
+		t->svcs[i]->after_stop = AFTER_STOP_NOTHING;
+		if (t->svcs[i]->state == SERVICE_BACKOFF || t->svcs[i]->state == SERVICE_FAILED)
+			svc_stop(t->svcs[i], STOP_BY_OPERATOR);
+	}
+	tenant_progress(t); /* may call done and free t at once */
+	return 0;
+}
+
+bool supervisor_has_tenant(struct supervisor *s, const char *tenant)
+{
+	for (struct tenant_rt *t = s->tenants; t; t = t->next)
+		if (strcmp(t->profile->name, tenant) == 0)
+			return true; /* also while it is being removed */
+	return false;
+}
+
+int supervisor_each_tenant(struct supervisor *s, int (*fn)(const struct ward_tenant *t, void *ud),
+			   void *ud)
+{
+	for (struct tenant_rt *t = s->tenants; t; t = t->next) {
+		int r;
+		if (t->removing)
+			continue;
+		r = fn(t->profile, ud);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int supervisor_service_view(struct supervisor *s, const char *tenant, const char *service,
+			    struct service_view *out, struct ward_err *err)
+{
+	struct tenant_rt *t;
+	struct svc *v;
+
+	if (lookup(s, tenant, service, &t, &v, err) < 0)
+		return -1;
+	if (!v)
+		return ward_err_set(err, 0, "need TENANT/SERVICE");
+	*out = (struct service_view){
+	    .tenant = t->profile,
+	    .service = v->def,
+	    .state = v->state,
+	    .init_pid = v->h.pid,
+	    .init_pidfd = v->h.pidfd,
+	    .service_pid = v->service_pid,
+	};
+	return 0;
+}
+
+void supervisor_set_network(struct supervisor *s, struct network *net)
+{
+	s->net = net;
 }
 
 void supervisor_set_output_hook(struct supervisor *s, supervisor_output_fn fn, void *ud)

@@ -2,10 +2,12 @@
  * function per subcommand; `check` validates profiles offline, the others
  * send one request to wardd over its control socket. */
 #include "config.h"
+#include "ward/onboard.h"
 #include "ward/profile.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -402,9 +404,10 @@ static void command_usage(FILE *out, const char *name, const char *args, const c
 static void status_usage(FILE *out)
 {
 	command_usage(out, "status", "[TENANT] [--json]",
-		      "Shows every service (of TENANT) with its state, pid, uptime, restarts,\n"
-		      "memory (current/peak), tasks, CPU time, OOM kills and the reason of its\n"
-		      "last exit (from its cgroup while it runs).\n"
+		      "Shows every service (of TENANT) with its state, pid, address, packets its\n"
+		      "firewall dropped, uptime, restarts, memory (current/peak), tasks, CPU\n"
+		      "time, OOM kills and the reason of its last exit (from its cgroup while\n"
+		      "it runs). ADDRESS and DROPS are \"-\" for a tenant without a network.\n"
 		      "\n"
 		      "  --json      print wardd's list of services as JSON\n"
 		      "  -h, --help  show this help\n");
@@ -431,6 +434,8 @@ enum {
 	COL_SERVICE,
 	COL_STATE,
 	COL_PID,
+	COL_ADDRESS,
+	COL_DROPS,
 	COL_UPTIME,
 	COL_RESTARTS,
 	COL_MEM,
@@ -488,6 +493,10 @@ static void status_row_fill(struct status_row *r, json_t *svc)
 	set_cell(r->cell[COL_STATE], state);
 	(void)snprintf(num, sizeof(num), "%lld", (long long)pid);
 	set_cell(r->cell[COL_PID], pid > 0 ? num : NULL);
+	set_cell(r->cell[COL_ADDRESS], json_string_value(json_object_get(svc, "address")));
+	(void)snprintf(num, sizeof(num), "%lld",
+		       (long long)json_integer_value(json_object_get(svc, "drops")));
+	set_cell(r->cell[COL_DROPS], json_is_integer(json_object_get(svc, "drops")) ? num : NULL);
 	num[0] = '\0';
 	if (state && strcmp(state, "running") == 0)
 		format_uptime(up > 0 ? (uint64_t)up : 0, num, sizeof(num));
@@ -518,9 +527,9 @@ static void status_row_fill(struct status_row *r, json_t *svc)
 
 static void print_status_table(json_t *services)
 {
-	static const char *const header[N_COLS] = {"TENANT", "SERVICE",  "STATE",    "PID",
-						   "UPTIME", "RESTARTS", "MEM/PEAK", "PIDS",
-						   "CPU",    "OOM",      "LAST-EXIT"};
+	static const char *const header[N_COLS] = {
+	    "TENANT",   "SERVICE",  "STATE", "PID", "ADDRESS", "DROPS",    "UPTIME",
+	    "RESTARTS", "MEM/PEAK", "PIDS",  "CPU", "OOM",     "LAST-EXIT"};
 	size_t n = json_array_size(services), width[N_COLS];
 	struct status_row *rows = calloc(n + 1, sizeof(*rows));
 
@@ -602,6 +611,145 @@ static int cmd_status(int argc, char **argv)
 		free(s);
 	} else {
 		print_status_table(services);
+	}
+	json_decref(reply);
+	return fflush(stdout) == 0 ? 0 : EXIT_FAILED;
+}
+
+/* ---- net ---- */
+
+static void net_usage(FILE *out)
+{
+	command_usage(out, "net", "TENANT [--json]",
+		      "Shows the tenant's network segment: subnet, gateway and uplink, each\n"
+		      "service's address, host link and the packets its firewall dropped, and\n"
+		      "the declared flows (connect, egress, ingress). Everything else is dropped.\n"
+		      "\n"
+		      "  --json      print wardd's answer as JSON\n"
+		      "  -h, --help  show this help\n");
+}
+
+static const char *jstr(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "-";
+}
+
+static void print_ports(json_t *ports, const char *proto)
+{
+	size_t i;
+	json_t *p;
+
+	if (!json_array_size(ports))
+		return;
+	printf(" %s", proto);
+	json_array_foreach(ports, i, p)
+	{
+		printf("%s%lld", i ? "," : " ", (long long)json_integer_value(p));
+	}
+}
+
+static void print_net(json_t *net)
+{
+	json_t *svcs = json_object_get(net, "services"), *flows = json_object_get(net, "flows");
+	size_t i;
+	json_t *v;
+
+	printf("tenant %s  subnet %s  gateway %s  uplink %s\n", jstr(net, "tenant"),
+	       jstr(net, "subnet"), jstr(net, "gateway"), jstr(net, "uplink"));
+	if (!json_array_size(svcs)) {
+		printf("no network section: every service has loopback only\n");
+		return;
+	}
+	printf("%-24s %-9s %-15s %-15s %s\n", "SERVICE", "STATE", "ADDRESS", "LINK", "DROPS");
+	json_array_foreach(svcs, i, v)
+	{
+		printf("%-24s %-9s %-15s %-15s %lld\n", jstr(v, "service"), jstr(v, "state"),
+		       jstr(v, "address"), jstr(v, "ifname"),
+		       (long long)json_integer_value(json_object_get(v, "drops")));
+	}
+	printf("flows (everything else is dropped):\n");
+	json_array_foreach(flows, i, v)
+	{
+		const char *kind = jstr(v, "kind");
+		long long port = (long long)json_integer_value(json_object_get(v, "port"));
+
+		if (strcmp(kind, "connect") == 0) {
+			printf("  connect  %s -> %s:%lld/%s\n", jstr(v, "from"), jstr(v, "to"),
+			       port, jstr(v, "proto"));
+		} else if (strcmp(kind, "egress") == 0) {
+			json_t *from = json_object_get(v, "from");
+
+			printf("  egress   ");
+			if (json_is_array(from)) {
+				for (size_t k = 0; k < json_array_size(from); k++)
+					printf("%s%s", k ? "," : "",
+					       json_string_value(json_array_get(from, k)));
+			} else {
+				printf("*");
+			}
+			printf(" -> %s", jstr(v, "to"));
+			print_ports(json_object_get(v, "tcp"), "tcp");
+			print_ports(json_object_get(v, "udp"), "udp");
+			printf("\n");
+		} else {
+			printf("  ingress  host:%lld/%s -> %s:%lld\n",
+			       (long long)json_integer_value(json_object_get(v, "host_port")),
+			       jstr(v, "proto"), jstr(v, "to"), port);
+		}
+	}
+}
+
+static int cmd_net(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	bool as_json = false;
+	json_t *reply, *net;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			as_json = true;
+			break;
+		case 'h':
+			net_usage(stdout);
+			return 0;
+		default:
+			net_usage(stderr);
+			return EXIT_INVALID;
+		}
+	}
+	if (argc - optind != 1) {
+		fprintf(stderr, "wardctl net: expected TENANT\n");
+		net_usage(stderr);
+		return EXIT_INVALID;
+	}
+	if (!ward_name_valid(argv[optind])) {
+		fprintf(stderr, "wardctl net: invalid tenant name \"%s\": must match %s\n",
+			argv[optind], NAME_RULE);
+		return EXIT_INVALID;
+	}
+	reply = request(new_request("net", argv[optind], NULL));
+	if (!reply)
+		return EXIT_FAILED;
+	net = json_object_get(reply, "net");
+	if (!json_is_object(net)) {
+		fprintf(stderr, "wardctl: malformed reply from wardd\n");
+		json_decref(reply);
+		return EXIT_FAILED;
+	}
+	if (as_json) {
+		char *s = json_dumps(net, JSON_INDENT(2));
+		if (s)
+			printf("%s\n", s);
+		free(s);
+	} else {
+		print_net(net);
 	}
 	json_decref(reply);
 	return fflush(stdout) == 0 ? 0 : EXIT_FAILED;
@@ -898,6 +1046,473 @@ static int cmd_logs(int argc, char **argv)
 	return code;
 }
 
+/* ---- onboard, offboard ---- */
+
+static void onboard_usage(FILE *out)
+{
+	command_usage(out, "onboard", "NAME --template TEMPLATE [--display-name TEXT] [--json]",
+		      "Creates practice NAME from TEMPLATE (wardd's templates directory): a uid\n"
+		      "range and a subnet from wardd's pools, its data directory (owned by its\n"
+		      "first uid, mode 0700) and its profile, then starts it. Prints what was\n"
+		      "allocated. A name in use, an exhausted pool or a template with errors is\n"
+		      "refused, and then nothing is left behind. Needs root or the admin group.\n"
+		      "\n"
+		      "  -t, --template TEMPLATE  the template's name (TEMPLATE.json)\n"
+		      "  --display-name TEXT      the practice's name for people\n"
+		      "  --json                   print wardd's answer as JSON\n"
+		      "  -h, --help               show this help\n");
+}
+
+/* Printable text only: the daemon checks the rest. */
+static bool display_name_plausible(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 1 || n > 512)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return false;
+	return true;
+}
+
+static void print_row(const char *key, const char *value)
+{
+	printf("%-13s ", key);
+	print_clean(stdout, value && *value ? value : "-");
+	putchar('\n');
+}
+
+static void print_allocation(json_t *a)
+{
+	json_int_t uid = json_integer_value(json_object_get(a, "uid"));
+	json_int_t count = json_integer_value(json_object_get(a, "count"));
+	char ids[96];
+
+	(void)snprintf(ids, sizeof(ids), "%lld-%lld (%lld, gids the same)", (long long)uid,
+		       (long long)(uid + count - 1), (long long)count);
+	print_row("TENANT", json_string_value(json_object_get(a, "tenant")));
+	print_row("DISPLAY NAME", json_string_value(json_object_get(a, "display_name")));
+	print_row("TEMPLATE", json_string_value(json_object_get(a, "template")));
+	print_row("UIDS", ids);
+	print_row("SUBNET", json_string_value(json_object_get(a, "subnet")));
+	print_row("DATA", json_string_value(json_object_get(a, "data_dir")));
+	print_row("PROFILE", json_string_value(json_object_get(a, "profile")));
+}
+
+static int print_json(json_t *v)
+{
+	char *s = json_dumps(v, JSON_INDENT(2));
+
+	if (s)
+		printf("%s\n", s);
+	free(s);
+	return s && fflush(stdout) == 0 ? 0 : EXIT_FAILED;
+}
+
+static int cmd_onboard(int argc, char **argv)
+{
+	enum { OPT_DISPLAY = 256, OPT_JSON };
+	static const struct option longopts[] = {
+	    {"template", required_argument, NULL, 't'},
+	    {"display-name", required_argument, NULL, OPT_DISPLAY},
+	    {"json", no_argument, NULL, OPT_JSON},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	const char *tmpl = NULL, *display = NULL;
+	bool as_json = false;
+	json_t *req, *reply, *alloc;
+	int c, code;
+
+	while ((c = getopt_long(argc, argv, "t:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			tmpl = optarg;
+			break;
+		case OPT_DISPLAY:
+			display = optarg;
+			break;
+		case OPT_JSON:
+			as_json = true;
+			break;
+		case 'h':
+			onboard_usage(stdout);
+			return 0;
+		default:
+			onboard_usage(stderr);
+			return EXIT_INVALID;
+		}
+	}
+	if (argc - optind != 1 || !tmpl) {
+		fprintf(stderr, "wardctl onboard: expected NAME and --template TEMPLATE\n");
+		onboard_usage(stderr);
+		return EXIT_INVALID;
+	}
+	if (!ward_name_valid(argv[optind]) || !ward_name_valid(tmpl)) {
+		fprintf(stderr, "wardctl onboard: invalid %s name \"%s\": must match %s\n",
+			ward_name_valid(argv[optind]) ? "template" : "tenant",
+			ward_name_valid(argv[optind]) ? tmpl : argv[optind], NAME_RULE);
+		return EXIT_INVALID;
+	}
+	if (display && !display_name_plausible(display)) {
+		fprintf(stderr, "wardctl onboard: --display-name: must be 1 to 128 characters, "
+				"without control characters\n");
+		return EXIT_INVALID;
+	}
+	req = new_request("onboard", argv[optind], NULL);
+	if (req) {
+		json_object_set_new(req, "template", json_string(tmpl));
+		if (display)
+			json_object_set_new(req, "display_name", json_string(display));
+	}
+	reply = request(req);
+	if (!reply)
+		return EXIT_FAILED;
+	alloc = json_object_get(reply, "allocation");
+	if (!json_is_object(alloc)) {
+		fprintf(stderr, "wardctl: malformed reply from wardd\n");
+		json_decref(reply);
+		return EXIT_FAILED;
+	}
+	if (as_json) {
+		code = print_json(alloc);
+	} else {
+		print_allocation(alloc);
+		code = fflush(stdout) == 0 ? 0 : EXIT_FAILED;
+	}
+	json_decref(reply);
+	return code;
+}
+
+static void offboard_usage(FILE *out)
+{
+	command_usage(
+	    out, "offboard", "NAME (--archive FILE | --purge) [--json]",
+	    "Stops practice NAME and removes it: its network (links, rules, subnet),\n"
+	    "cgroups, profile and uid range. Its data directory is archived to FILE\n"
+	    "(tar, owners and modes kept; wardd creates FILE and never overwrites\n"
+	    "one) and then removed, or, with --purge, removed without a copy. Its\n"
+	    "logs are kept (renamed NAME.offboarded-TIME) with --archive, removed\n"
+	    "with --purge. Waits until it is over. If anything fails before data is\n"
+	    "removed, everything is put back and the practice runs again. Needs root\n"
+	    "or the admin group.\n"
+	    "\n"
+	    "  -a, --archive FILE  where the data goes (a new file, outside wardd's data\n"
+	    "                      directory; relative to the current directory)\n"
+	    "  --purge             delete the data: nothing is kept\n"
+	    "  --json              print wardd's report as JSON\n"
+	    "  -h, --help          show this help\n");
+}
+
+/* The archive path as wardd must see it: absolute (its cwd is not ours),
+ * its directory resolved (no "..", no symlink to be read differently). */
+static int archive_path(const char *arg, char *out, size_t size)
+{
+	const char *slash = strrchr(arg, '/'), *base = slash ? slash + 1 : arg;
+	char dir[PATH_MAX], real[PATH_MAX];
+	int n;
+
+	if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+		fprintf(stderr, "wardctl offboard: --archive %s does not name a file\n", arg);
+		return -1;
+	}
+	if (!slash)
+		(void)snprintf(dir, sizeof(dir), ".");
+	else if (slash == arg)
+		(void)snprintf(dir, sizeof(dir), "/");
+	else if ((size_t)(slash - arg) >= sizeof(dir)) {
+		fprintf(stderr, "wardctl offboard: --archive: path too long\n");
+		return -1;
+	} else {
+		memcpy(dir, arg, (size_t)(slash - arg));
+		dir[slash - arg] = '\0';
+	}
+	if (!realpath(dir, real)) {
+		fprintf(stderr, "wardctl offboard: --archive: directory %s: %s\n", dir,
+			strerror(errno));
+		return -1;
+	}
+	n = snprintf(out, size, "%s/%s", strcmp(real, "/") == 0 ? "" : real, base);
+	if (n < 0 || (size_t)n >= size) {
+		fprintf(stderr, "wardctl offboard: --archive: path too long\n");
+		return -1;
+	}
+	return 0;
+}
+
+static void print_offboard_report(json_t *r)
+{
+	json_int_t uid = json_integer_value(json_object_get(r, "uid"));
+	json_int_t count = json_integer_value(json_object_get(r, "count"));
+	char ids[96];
+	size_t i;
+	json_t *w;
+
+	(void)snprintf(ids, sizeof(ids), "%lld-%lld (released)", (long long)uid,
+		       (long long)(uid + count - 1));
+	print_row("OFFBOARDED", json_string_value(json_object_get(r, "tenant")));
+	if (json_is_string(json_object_get(r, "archive")))
+		print_row("ARCHIVE", json_string_value(json_object_get(r, "archive")));
+	else
+		print_row("DATA", "purged");
+	print_row("UIDS", ids);
+	if (json_is_string(json_object_get(r, "subnet"))) {
+		char subnet[64];
+
+		(void)snprintf(subnet, sizeof(subnet), "%.32s (released)",
+			       json_string_value(json_object_get(r, "subnet")));
+		print_row("SUBNET", subnet);
+	} else {
+		print_row("SUBNET", NULL);
+	}
+	print_row("LOGS", json_is_string(json_object_get(r, "logs"))
+			      ? json_string_value(json_object_get(r, "logs"))
+			      : "removed");
+	json_array_foreach(json_object_get(r, "warnings"), i, w)
+	{
+		if (!json_is_string(w))
+			continue;
+		fputs("warning: ", stdout);
+		print_clean(stdout, json_string_value(w));
+		putchar('\n');
+	}
+}
+
+static int cmd_offboard(int argc, char **argv)
+{
+	enum { OPT_PURGE = 256, OPT_JSON };
+	static const struct option longopts[] = {
+	    {"archive", required_argument, NULL, 'a'},
+	    {"purge", no_argument, NULL, OPT_PURGE},
+	    {"json", no_argument, NULL, OPT_JSON},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	const char *archive = NULL;
+	char path[PATH_MAX];
+	bool purge = false, as_json = false;
+	json_t *req, *reply, *report;
+	int c, code;
+
+	while ((c = getopt_long(argc, argv, "a:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'a':
+			archive = optarg;
+			break;
+		case OPT_PURGE:
+			purge = true;
+			break;
+		case OPT_JSON:
+			as_json = true;
+			break;
+		case 'h':
+			offboard_usage(stdout);
+			return 0;
+		default:
+			offboard_usage(stderr);
+			return EXIT_INVALID;
+		}
+	}
+	if (argc - optind != 1) {
+		fprintf(stderr, "wardctl offboard: expected NAME\n");
+		offboard_usage(stderr);
+		return EXIT_INVALID;
+	}
+	if (!ward_name_valid(argv[optind])) {
+		fprintf(stderr, "wardctl offboard: invalid tenant name \"%s\": must match %s\n",
+			argv[optind], NAME_RULE);
+		return EXIT_INVALID;
+	}
+	if (!archive == !purge) {
+		fprintf(stderr, "wardctl offboard: %s\n",
+			archive ? "--archive and --purge exclude each other"
+				: OFFBOARD_NEEDS_ARCHIVE_OR_PURGE);
+		return EXIT_INVALID;
+	}
+	if (archive && archive_path(archive, path, sizeof(path)) < 0)
+		return EXIT_INVALID;
+	req = new_request("offboard", argv[optind], NULL);
+	if (req) {
+		if (archive)
+			json_object_set_new(req, "archive", json_string(path));
+		else
+			json_object_set_new(req, "purge", json_true());
+	}
+	reply = request(req);
+	if (!reply)
+		return EXIT_FAILED;
+	report = json_object_get(reply, "report");
+	if (!json_is_object(report)) {
+		fprintf(stderr, "wardctl: malformed reply from wardd\n");
+		json_decref(reply);
+		return EXIT_FAILED;
+	}
+	if (as_json) {
+		code = print_json(report);
+	} else {
+		print_offboard_report(report);
+		code = fflush(stdout) == 0 ? 0 : EXIT_FAILED;
+	}
+	json_decref(reply);
+	return code;
+}
+
+/* ---- sessions, kick ---- */
+
+static void sessions_usage(FILE *out)
+{
+	command_usage(out, "sessions", "[TENANT] [--json]",
+		      "Lists the live end-user sessions (of TENANT): id, practice, service,\n"
+		      "user, pid, terminal, where from, since when, idle time.\n"
+		      "\n"
+		      "  --json      print wardd's list as JSON\n"
+		      "  -h, --help  show this help\n");
+}
+
+/* A string, or an integer, of a session entry as text. */
+static void session_cell(json_t *s, const char *key, char *buf, size_t len)
+{
+	json_t *v = json_object_get(s, key);
+
+	if (json_is_string(v))
+		set_cell(buf, json_string_value(v));
+	else if (json_is_integer(v))
+		(void)snprintf(buf, len, "%lld", (long long)json_integer_value(v));
+	else if (json_is_boolean(v))
+		set_cell(buf, json_is_true(v) ? "yes" : "no");
+	else
+		set_cell(buf, NULL);
+}
+
+static void print_sessions(json_t *list)
+{
+	static const char *const keys[] = {"id",  "tenant", "service", "user",  "pid",
+					   "tty", "remote", "started", "idle_s"};
+	static const char *const header[] = {"ID",  "TENANT", "SERVICE", "USER", "PID",
+					     "TTY", "REMOTE", "STARTED", "IDLE"};
+	enum { N = sizeof(keys) / sizeof(keys[0]) };
+	size_t n = json_array_size(list), width[N] = {0};
+	char(*cells)[N][128] = calloc(n + 1, sizeof(*cells));
+
+	if (!cells) {
+		fprintf(stderr, "wardctl: out of memory\n");
+		return;
+	}
+	for (size_t k = 0; k < N; k++)
+		set_cell(cells[0][k], header[k]);
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < N; k++)
+			session_cell(json_array_get(list, i), keys[k], cells[i + 1][k], 128);
+	for (size_t i = 0; i <= n; i++)
+		for (size_t k = 0; k < N; k++)
+			if (strlen(cells[i][k]) > width[k])
+				width[k] = strlen(cells[i][k]);
+	for (size_t i = 0; i <= n; i++) {
+		for (size_t k = 0; k + 1 < N; k++)
+			printf("%-*s  ", (int)width[k], cells[i][k]);
+		printf("%s\n", cells[i][N - 1]);
+	}
+	free(cells);
+}
+
+static int cmd_sessions(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	const char *tenant = NULL;
+	bool as_json = false;
+	json_t *reply, *list;
+	int c, code;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			as_json = true;
+			break;
+		case 'h':
+			sessions_usage(stdout);
+			return 0;
+		default:
+			sessions_usage(stderr);
+			return EXIT_INVALID;
+		}
+	}
+	if (argc - optind > 1) {
+		fprintf(stderr, "wardctl sessions: too many arguments\n");
+		sessions_usage(stderr);
+		return EXIT_INVALID;
+	}
+	if (optind < argc) {
+		tenant = argv[optind];
+		if (!ward_name_valid(tenant)) {
+			fprintf(stderr,
+				"wardctl sessions: invalid tenant name \"%s\": must match %s\n",
+				tenant, NAME_RULE);
+			return EXIT_INVALID;
+		}
+	}
+	reply = request(new_request("sessions", tenant, NULL));
+	if (!reply)
+		return EXIT_FAILED;
+	list = json_object_get(reply, "sessions");
+	if (!json_is_array(list)) {
+		fprintf(stderr, "wardctl: malformed reply from wardd\n");
+		json_decref(reply);
+		return EXIT_FAILED;
+	}
+	if (as_json) {
+		code = print_json(list);
+	} else {
+		print_sessions(list);
+		code = fflush(stdout) == 0 ? 0 : EXIT_FAILED;
+	}
+	json_decref(reply);
+	return code;
+}
+
+static const char kick_help[] = "Ends an end-user session at once (its processes are killed).\n"
+				"The session id is the first column of `wardctl sessions`.\n";
+
+static int cmd_kick(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	json_t *req, *reply;
+	size_t n;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			command_usage(stdout, "kick", "SESSION", kick_help);
+			return 0;
+		}
+		command_usage(stderr, "kick", "SESSION", kick_help);
+		return EXIT_INVALID;
+	}
+	if (argc - optind != 1) {
+		fprintf(stderr, "wardctl kick: expected SESSION\n");
+		command_usage(stderr, "kick", "SESSION", kick_help);
+		return EXIT_INVALID;
+	}
+	n = strlen(argv[optind]);
+	if (n < 1 || n > 32 || strspn(argv[optind], "abcdefghijklmnopqrstuvwxyz0123456789-") != n) {
+		fprintf(stderr, "wardctl kick: invalid session id \"%s\"\n", argv[optind]);
+		return EXIT_INVALID;
+	}
+	req = json_pack("{s:s, s:s}", "cmd", "kick", "session", argv[optind]);
+	reply = request(req);
+	if (!reply)
+		return EXIT_FAILED;
+	json_decref(reply);
+	return 0;
+}
+
 /* ---- dispatch ---- */
 
 static const struct command command_table[] = {
@@ -908,6 +1523,12 @@ static const struct command command_table[] = {
     {"reset", "TENANT/SERVICE", "take a service out of \"failed\"", cmd_reset},
     {"reload", "", "re-read every profile, print what changed", cmd_reload},
     {"logs", "TENANT/SERVICE [-n N] [-f]", "print (and follow) a service's output", cmd_logs},
+    {"net", "TENANT [--json]", "show a tenant's addresses, flows and drop counters", cmd_net},
+    {"onboard", "NAME --template T [OPTIONS]", "create and start a practice from a template",
+     cmd_onboard},
+    {"offboard", "NAME (--archive FILE | --purge)", "stop and remove a practice", cmd_offboard},
+    {"sessions", "[TENANT] [--json]", "list live end-user sessions", cmd_sessions},
+    {"kick", "SESSION", "end an end-user session", cmd_kick},
     {"check", "[--policies DIR]... PROFILE...", "validate tenant profiles offline", cmd_check},
     {0},
 };

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "ward/error.h"
+#include "ward/profile.h"
 
 #define WARD_MAX_POLICY_DIRS 16
 
@@ -13,9 +14,10 @@ struct ward_config {
 	char *tenants_dir; /* default /etc/ward/tenants */
 	char *policy_dirs[WARD_MAX_POLICY_DIRS];
 	size_t n_policy_dirs;
-	char *state_dir; /* default /run/ward */
-	char *log_dir;   /* default /var/log/ward */
-	char *data_dir;  /* default /var/lib/ward/tenants */
+	char *state_dir;     /* default /run/ward */
+	char *log_dir;       /* default /var/log/ward */
+	char *data_dir;      /* default /var/lib/ward/tenants */
+	char *templates_dir; /* onboarding templates; default WARD_TEMPLATE_DIR */
 
 	/* control socket and authorization (group names; NULL: none) */
 	char *socket_group;   /* group of control.sock (mode 0660); default "ward" */
@@ -24,6 +26,22 @@ struct ward_config {
 	char *admin_group;    /* may also onboard/offboard; default "ward-admins" */
 
 	char *cgroup_parent; /* PARENT/TENANT/SERVICE under each hierarchy; default "ward" */
+
+	/* "network": where tenant subnets come from when a profile names none */
+	struct ward_cidr net_pool; /* default 10.240.0.0/16 */
+	uint8_t net_prefix;        /* size of each allocated subnet, pool's..29; default 24 */
+	char *net_uplink;          /* egress/ingress interface; NULL (default): any non-ward link */
+	/* The allocations file; NULL (default): STATE_DIR/network.json. Set it
+	 * to a persistent path when the state dir is a tmpfs (/run/ward) and
+	 * subnets must survive a reboot. */
+	char *net_allocations;
+
+	/* "ids": the uid pool onboarding takes tenant ranges from: the ranges
+	 * id_pool_start + k * id_count (k = 0, 1, ...) that fit in the pool's
+	 * id_pool_size uids. A range is also the tenant's gid range. */
+	uint32_t id_pool_start; /* first uid of the pool, >= 65536; default 1000000 */
+	uint64_t id_pool_size;  /* uids in the pool; default 65536000 (1000 ranges) */
+	uint32_t id_count;      /* uids per tenant; default 65536 */
 
 	uint64_t log_max_bytes; /* rotate a service log past this size; default 10M */
 	uint32_t log_keep;      /* rotated files kept: SERVICE.log.1 .. .N; default 5 */

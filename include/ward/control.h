@@ -14,7 +14,10 @@
 #include "ward/loop.h"
 #include "ward/supervise.h"
 
-#define CONTROL_MAX_REQUEST (64 * 1024) /* bytes, newline included */
+#define CONTROL_MAX_REQUEST      (64 * 1024) /* bytes, newline included */
+#define CONTROL_DISPLAY_NAME_MAX 128         /* characters (UTF-8: up to 4 bytes each) */
+#define CONTROL_ARCHIVE_MAX      4096        /* bytes of an archive path, NUL included */
+#define CONTROL_SESSION_ID_MAX   32          /* bytes of a session id */
 
 enum control_cmd {
 	CONTROL_STATUS,
@@ -24,6 +27,11 @@ enum control_cmd {
 	CONTROL_RESET,
 	CONTROL_RELOAD,
 	CONTROL_LOGS,
+	CONTROL_NET,
+	CONTROL_ONBOARD,  /* tenant, template, display_name?: RIGHT_ADMIN */
+	CONTROL_OFFBOARD, /* tenant, archive | purge: RIGHT_ADMIN; replied when done */
+	CONTROL_SESSIONS, /* tenant?: RIGHT_READ */
+	CONTROL_KICK,     /* session: RIGHT_OPERATE */
 };
 
 /* What a caller may do: each command needs one of these. */
@@ -35,6 +43,15 @@ struct control_request {
 	char service[32]; /* "" when not given */
 	unsigned lines;   /* logs: how many lines of history (default 50, max 100000) */
 	bool follow;      /* logs: keep streaming */
+	char tmpl[32];    /* onboard: the template, a valid name */
+	/* onboard: "" when not given; else 1..CONTROL_DISPLAY_NAME_MAX characters
+	 * of UTF-8 without control, bidi-override or line-separator characters */
+	char display_name[CONTROL_DISPLAY_NAME_MAX * 4 + 1];
+	/* offboard: an absolute path without "." or ".." components, or "" */
+	char archive[CONTROL_ARCHIVE_MAX];
+	bool purge; /* offboard: exactly one of archive and purge */
+	/* kick: [a-z0-9-]{1,32} (session.c makes 8 hex digits) */
+	char session[CONTROL_SESSION_ID_MAX + 1];
 };
 
 /* Parses one request line (without its newline). Pure: no I/O. Returns 0,
@@ -51,6 +68,8 @@ enum control_right control_peer_right(const struct ward_config *cfg, uid_t uid, 
 				      const gid_t *groups, size_t n_groups);
 
 struct control;
+struct onboarding;
+struct session_server;
 
 /* Creates STATE_DIR/control.sock (0660, group cfg->socket_group) and serves
  * it on the loop. */
@@ -60,6 +79,13 @@ struct control *control_new(const struct ward_config *cfg, struct loop *loop,
  * hook: call it before supervisor_free, and not from inside a supervisor
  * call that control.c made. */
 void control_free(struct control *c);
+
+/* What onboard/offboard and sessions/kick are served by (NULL, the
+ * default: those commands fail with "... not available"). An offboard is
+ * replied to once it is over; its client is not timed out meanwhile and its
+ * further requests wait. */
+void control_set_onboarding(struct control *c, struct onboarding *ob);
+void control_set_sessions(struct control *c, struct session_server *ss);
 
 /* For tests: the idle limit (default 10 s) and the number of clients. */
 void control_set_idle_timeout(struct control *c, uint64_t ms);

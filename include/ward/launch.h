@@ -8,6 +8,7 @@
 
 #include "ward/cgroup.h"
 #include "ward/error.h"
+#include "ward/netlink.h"
 #include "ward/profile.h"
 #include "ward/seccomp.h"
 
@@ -19,7 +20,11 @@ struct launch_spec {
 	const char *data_dir;             /* host path of the tenant's data dir */
 	const struct seccomp_program *seccomp;
 	const struct cgroup *cgroup; /* the sandbox's cgroup, or NULL */
-	int stdio[3];                /* the service's fds 0, 1 and 2 */
+	/* The service's veth (pid and pidfd are filled in by launch_start), or
+	 * NULL: loopback only. */
+	struct netlink *nl;
+	const struct veth_spec *veth;
+	int stdio[3]; /* the service's fds 0, 1 and 2 */
 };
 
 /* A started sandbox: `pid` is its init (pid 1 inside), our child. */
@@ -41,6 +46,8 @@ struct launch_event {
 	enum launch_event_kind kind;
 	int status;        /* EXITED: wait status of the service */
 	pid_t pid;         /* PID */
+	int fd;            /* PID of a session with a terminal: the pty's master,
+			    * the reader's to close; -1 otherwise */
 	char message[768]; /* FAILED: "step: detail: strerror" */
 };
 
@@ -48,6 +55,40 @@ struct launch_event {
  * service runs (or fails) asynchronously; read sync_fd for what happened.
  * Returns 0 or -1 with err set (nothing left behind). */
 int launch_start(const struct launch_spec *spec, struct launch_handle *h, struct ward_err *err);
+/* An end-user session joining a running service (session.c): a child that
+ * enters every namespace of the service's sandbox through its init's pidfd,
+ * takes a mount table of its own built from the service's view (see
+ * mounts_session_open), and forks the session program into the service's
+ * pid namespace, where it sheds its privileges exactly as a service does.
+ * The handle's pid is that child (outside the sandbox's pid namespace): it
+ * reports PID (with the pty master when tty), RUNNING or FAILED, then
+ * EXITED, and forwards TERM/INT/HUP to the session's process group. */
+struct launch_join_spec {
+	const struct ward_tenant *tenant;
+	const struct ward_policy *policy; /* the session policy */
+	char *const *argv;
+	char *const *envp;    /* the whole environment */
+	int init_pidfd;       /* of the service's sandbox init */
+	bool join_user;       /* the sandbox has a user namespace of its own */
+	uid_t uid;            /* the session's identity: in the tenant's range, */
+	gid_t gid;            /* never the service's uid */
+	const char *home;     /* where the home appears inside: /home/USER; the cwd */
+	int home_fd;          /* the home directory on the host (O_PATH) */
+	const char *data_dir; /* host path of the tenant's data dir (policy data) */
+	const struct seccomp_program *seccomp;
+	const struct cgroup *cgroup; /* the session's cgroup, or NULL */
+	/* true: the session gets a new pty of the service's devpts as its
+	 * controlling terminal (rows x cols), its master comes with PID;
+	 * stdio is then unused. false: stdio are its fds 0, 1 and 2. */
+	bool tty;
+	unsigned short rows, cols;
+	int stdio[3];
+};
+
+/* Starts the join; like launch_start it returns once the child runs, and
+ * everything after that is reported on sync_fd. Returns 0 or -1 with err. */
+int launch_join(const struct launch_join_spec *spec, struct launch_handle *h, struct ward_err *err);
+
 /* Reads one event; blocks unless sync_fd is readable. Returns 0 or -1. */
 int launch_read_event(struct launch_handle *h, struct launch_event *ev);
 /* Sends sig to the init, which forwards TERM/INT/HUP to the service. */

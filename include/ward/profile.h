@@ -119,6 +119,9 @@ struct ward_egress {
 	size_t n_tcp;
 	uint16_t *udp;
 	size_t n_udp;
+	bool has_from; /* else every service of the tenant may use it */
+	char **from;   /* service names */
+	size_t n_from;
 };
 
 struct ward_ingress {

@@ -77,6 +77,45 @@ int supervisor_log_path(struct supervisor *s, const char *tenant, const char *se
 /* Stops every tenant, dependents first, then calls done(ud). */
 void supervisor_shutdown(struct supervisor *s, void (*done)(void *ud), void *ud);
 
+/* ---- for sessions and onboarding ---- */
+
+typedef void (*supervisor_gone_fn)(const char *tenant, void *ud);
+/* Stops every service of the tenant (dependents first) and forgets it;
+ * done(tenant, ud) once all of it is down and its rules are gone (maybe
+ * before this returns). The profile file is the caller's business: a
+ * reload that finds it again adds the tenant anew. */
+int supervisor_remove_tenant(struct supervisor *s, const char *tenant, supervisor_gone_fn done,
+			     void *ud, struct ward_err *err);
+/* Whether a tenant of that name exists, also one still being removed. */
+bool supervisor_has_tenant(struct supervisor *s, const char *tenant);
+/* fn(profile, ud) for every live tenant until it returns non-zero (which
+ * is returned). The profiles stay valid until the loop's next turn. */
+int supervisor_each_tenant(struct supervisor *s, int (*fn)(const struct ward_tenant *t, void *ud),
+			   void *ud);
+
+/* What a session needs of the service it joins. */
+struct service_view {
+	const struct ward_tenant *tenant;
+	const struct ward_service *service;
+	enum service_state state;
+	pid_t init_pid; /* the sandbox's init (pid 1 inside), -1 when none */
+	int init_pidfd; /* its pidfd (setns into its namespaces), -1 when none */
+	pid_t service_pid;
+};
+int supervisor_service_view(struct supervisor *s, const char *tenant, const char *service,
+			    struct service_view *out, struct ward_err *err);
+
+/* Tenant networks (network.c): set before supervisor_load_all; without
+ * one, tenants with a `network` section cannot start. */
+struct network;
+void supervisor_set_network(struct supervisor *s, struct network *net);
+/* network.c's link-removal hook (ud: the supervisor): services waiting for
+ * the name of their host link to be free start. */
+void supervisor_link_gone(const char *ifname, void *ud);
+/* {"tenant", "subnet", "gateway", "uplink", "services": [{"service",
+ * "address", "ifname", "state", "drops"}], "flows": [...]} or NULL with err. */
+json_t *supervisor_net(struct supervisor *s, const char *tenant, struct ward_err *err);
+
 /* Called with every chunk a service writes to stdout/stderr, after it is in
  * the log file (control.c streams it to `wardctl logs -f`). */
 typedef void (*supervisor_output_fn)(const char *tenant, const char *service, const char *data,

@@ -31,7 +31,7 @@ if [ ! -f "$build/gen/runtime-ok" ]; then
 	touch "$build/gen/runtime-ok"
 fi
 
-deps="libseccomp libcap libnl-3.0 libnl-route-3.0 jansson"
+deps="libseccomp libcap libnl-3.0 libnl-route-3.0 jansson libnftables"
 dep_cflags=$(pkg-config --cflags $deps) || die "pkg-config: missing development packages (scripts/bootstrap)"
 dep_libs=$(pkg-config --libs $deps)
 
@@ -46,11 +46,11 @@ sanitize="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame
 cflags="-std=gnu17 -D_GNU_SOURCE -g -O1 $sanitize -Wall -Wextra -Wno-unused-parameter"
 cflags="$cflags -I$build/gen -I$repo/include $dep_cflags"
 
-# ward's sources: everything but the two programs' main().
+# ward's sources: everything but the programs' main().
 sources=()
 for f in "$repo"/supervisor/*.c; do
 	case $(basename "$f") in
-	wardd.c | wardctl.c) ;;
+	wardd.c | wardctl.c | ward-session.c) ;;
 	*) sources+=("$f") ;;
 	esac
 done

@@ -328,6 +328,8 @@ class DaemonWorld:
             # everything under its parent, which must never be another
             # run's (a concurrent test run, CI, an operator's wardd).
             "cgroup": {"parent": f"ward-t-{self.suffix}"},
+            # Never the host's /var/lib/ward.
+            "network": {"allocations": str(tmp / "state" / "network.json")},
         }
         self.write_config()
 

@@ -50,8 +50,8 @@ def test_status_table_and_json(dw):
     res = dw.ctl("status")
     assert res.returncode == 0, res.stderr
     lines = [l for l in res.stdout.splitlines() if l.strip()]
-    assert lines[0].split() == ["TENANT", "SERVICE", "STATE", "PID", "UPTIME", "RESTARTS",
-                                "MEM/PEAK", "PIDS", "CPU", "OOM", "LAST-EXIT"], lines[0]
+    assert lines[0].split() == ["TENANT", "SERVICE", "STATE", "PID", "ADDRESS", "DROPS", "UPTIME",
+                                "RESTARTS", "MEM/PEAK", "PIDS", "CPU", "OOM", "LAST-EXIT"], lines[0]
     rows = {tuple(l.split()[:2]): l.split() for l in lines[1:]}
     assert rows[(a, "app")][2:4] == ["running", str(pid)], rows
     assert rows[(a, "job")][2] in ("stopped", "failed"), rows

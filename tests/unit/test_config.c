@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config.h" /* WARD_TEMPLATE_DIR */
 #include "ward/config.h"
 
 struct fixture {
@@ -64,6 +65,10 @@ static void assert_defaults(const struct ward_config *c)
 	assert_string_equal(c->state_dir, "/run/ward");
 	assert_string_equal(c->log_dir, "/var/log/ward");
 	assert_string_equal(c->data_dir, "/var/lib/ward/tenants");
+	assert_string_equal(c->templates_dir, WARD_TEMPLATE_DIR);
+	assert_int_equal(c->id_pool_start, 1000000);
+	assert_int_equal(c->id_pool_size, 65536000);
+	assert_int_equal(c->id_count, 65536);
 	assert_string_equal(c->socket_group, "ward");
 	assert_string_equal(c->operator_group, "ward-operators");
 	assert_string_equal(c->viewer_group, "ward-viewers");
@@ -71,6 +76,12 @@ static void assert_defaults(const struct ward_config *c)
 	assert_int_equal(c->log_max_bytes, 10 * 1024 * 1024);
 	assert_int_equal(c->log_keep, 5);
 	assert_true(c->audit_fsync_each);
+	assert_string_equal(c->cgroup_parent, "ward");
+	assert_int_equal(c->net_pool.addr, 0x0af00000); /* 10.240.0.0 */
+	assert_int_equal(c->net_pool.prefix, 16);
+	assert_int_equal(c->net_prefix, 24);
+	assert_null(c->net_uplink);
+	assert_null(c->net_allocations);
 }
 
 static void assert_empty(const struct ward_config *c)
@@ -125,21 +136,30 @@ static void test_full_file(void **state)
 	struct ward_config c;
 	struct ward_err err = {0};
 
-	write_json(f->path, "{\n"
-			    "  'tenants_dir': '/srv/ward/tenants',\n"
-			    "  'policy_dirs': ['/srv/ward/policies', '/usr/local/share/ward'],\n"
-			    "  'state_dir': '/tmp/ward-run',\n"
-			    "  'log_dir': '/srv/ward/log',\n"
-			    "  'data_dir': '/srv/ward/data',\n"
-			    "  'control': {\n"
-			    "    'socket_group': 'wardsock',\n"
-			    "    'operator_group': '_ops-1',\n"
-			    "    'viewer_group': null,\n"
-			    "    'admin_group': 'a234567890123456789012345678901b'\n"
-			    "  },\n"
-			    "  'logs': {'max_bytes': '64K', 'keep': 0},\n"
-			    "  'audit': {'fsync': 'turn'}\n"
-			    "}\n");
+	write_json(f->path,
+		   "{\n"
+		   "  'tenants_dir': '/srv/ward/tenants',\n"
+		   "  'policy_dirs': ['/srv/ward/policies', '/usr/local/share/ward'],\n"
+		   "  'state_dir': '/tmp/ward-run',\n"
+		   "  'log_dir': '/srv/ward/log',\n"
+		   "  'data_dir': '/srv/ward/data',\n"
+		   "  'control': {\n"
+		   "    'socket_group': 'wardsock',\n"
+		   "    'operator_group': '_ops-1',\n"
+		   "    'viewer_group': null,\n"
+		   "    'admin_group': 'a234567890123456789012345678901b'\n"
+		   "  },\n"
+		   "  'logs': {'max_bytes': '64K', 'keep': 0},\n"
+		   "  'audit': {'fsync': 'turn'},\n"
+		   "  'network': {\n"
+		   "    'pool': '172.16.0.0/12',\n"
+		   "    'prefix': 26,\n"
+		   "    'uplink': 'eth0.100',\n"
+		   "    'allocations': '/srv/ward/network.json'\n"
+		   "  },\n"
+		   "  'templates_dir': '/srv/ward/templates',\n"
+		   "  'ids': {'pool_start': 2000000, 'pool_size': 1048576, 'count': 4096}\n"
+		   "}\n");
 	assert_int_equal(config_load(f->path, true, &c, &err), 0);
 	assert_string_equal(c.tenants_dir, "/srv/ward/tenants");
 	assert_int_equal(c.n_policy_dirs, 2);
@@ -156,8 +176,112 @@ static void test_full_file(void **state)
 	assert_int_equal(c.log_max_bytes, 65536);
 	assert_int_equal(c.log_keep, 0);
 	assert_false(c.audit_fsync_each);
+	assert_int_equal(c.net_pool.addr, 0xac100000); /* 172.16.0.0 */
+	assert_int_equal(c.net_pool.prefix, 12);
+	assert_int_equal(c.net_prefix, 26);
+	assert_string_equal(c.net_uplink, "eth0.100");
+	assert_string_equal(c.net_allocations, "/srv/ward/network.json");
+	assert_string_equal(c.templates_dir, "/srv/ward/templates");
+	assert_int_equal(c.id_pool_start, 2000000);
+	assert_int_equal(c.id_pool_size, 1048576);
+	assert_int_equal(c.id_count, 4096);
 	config_free(&c);
 	assert_empty(&c);
+}
+
+/* Each key of the uid pool alone, and the pool at the edges of what a
+ * profile's "ids" may hold. */
+static void test_ids_values(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_config c;
+	struct ward_err err = {0};
+
+	write_json(f->path, "{'ids': {'count': 1}}");
+	assert_int_equal(config_load(f->path, true, &c, &err), 0);
+	assert_int_equal(c.id_pool_start, 1000000);
+	assert_int_equal(c.id_pool_size, 65536000);
+	assert_int_equal(c.id_count, 1);
+	config_free(&c);
+
+	/* One range: the pool is exactly one tenant's. */
+	write_json(f->path, "{'ids': {'pool_start': 65536, 'pool_size': 65536}}");
+	assert_int_equal(config_load(f->path, true, &c, &err), 0);
+	assert_int_equal(c.id_pool_start, 65536);
+	assert_int_equal(c.id_pool_size, 65536);
+	assert_int_equal(c.id_count, 65536);
+	config_free(&c);
+
+	/* Up to the last uid a tenant may have. */
+	write_json(f->path,
+		   "{'ids': {'pool_start': 4294901759, 'pool_size': 65536, 'count': 16384}}");
+	assert_int_equal(config_load(f->path, true, &c, &err), 0);
+	assert_int_equal(c.id_pool_start, 4294901759u);
+	assert_int_equal(c.id_pool_size, 65536);
+	assert_int_equal(c.id_count, 16384);
+	config_free(&c);
+
+	/* The largest range a profile may name. */
+	write_json(f->path, "{'ids': {'count': 16777216}}");
+	assert_int_equal(config_load(f->path, true, &c, &err), 0);
+	assert_int_equal(c.id_count, 16777216);
+	config_free(&c);
+
+	write_json(f->path, "{'ids': {}, 'templates_dir': '/t'}");
+	assert_int_equal(config_load(f->path, true, &c, &err), 0);
+	assert_int_equal(c.id_pool_start, 1000000);
+	assert_string_equal(c.templates_dir, "/t");
+	config_free(&c);
+}
+
+/* Each network key alone; the others keep their defaults. */
+static void test_network_values(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_config c;
+	struct ward_err err = {0};
+
+	/* A pool as small as one /29, taken as the subnet size too. */
+	write_json(f->path, "{'network': {'pool': '192.168.7.8/29', 'prefix': 29}}");
+	assert_int_equal(config_load(f->path, true, &c, &err), 0);
+	assert_int_equal(c.net_pool.addr, 0xc0a80708);
+	assert_int_equal(c.net_pool.prefix, 29);
+	assert_int_equal(c.net_prefix, 29);
+	assert_null(c.net_uplink);
+	assert_null(c.net_allocations);
+	config_free(&c);
+
+	/* The prefix may equal the pool's: one subnet, the whole pool. */
+	write_json(f->path, "{'network': {'prefix': 16}}");
+	assert_int_equal(config_load(f->path, true, &c, &err), 0);
+	assert_int_equal(c.net_pool.addr, 0x0af00000);
+	assert_int_equal(c.net_prefix, 16);
+	config_free(&c);
+
+	/* A wider pool keeps the default /24 subnets. */
+	write_json(f->path, "{'network': {'pool': '10.0.0.0/8'}}");
+	assert_int_equal(config_load(f->path, true, &c, &err), 0);
+	assert_int_equal(c.net_pool.addr, 0x0a000000);
+	assert_int_equal(c.net_pool.prefix, 8);
+	assert_int_equal(c.net_prefix, 24);
+	config_free(&c);
+
+	/* Fifteen characters, every allowed kind; "WRD" is not ward's. */
+	write_json(f->path, "{'network': {'uplink': 'WRD_br-0.9aZzz'}}");
+	assert_int_equal(config_load(f->path, true, &c, &err), 0);
+	assert_string_equal(c.net_uplink, "WRD_br-0.9aZzz");
+	config_free(&c);
+
+	write_json(f->path, "{'network': {'uplink': null, 'allocations': '/x/net.json'}}");
+	assert_int_equal(config_load(f->path, true, &c, &err), 0);
+	assert_null(c.net_uplink);
+	assert_string_equal(c.net_allocations, "/x/net.json");
+	config_free(&c);
+
+	write_json(f->path, "{'network': {}}");
+	assert_int_equal(config_load(f->path, true, &c, &err), 0);
+	assert_defaults(&c);
+	config_free(&c);
 }
 
 /* What the file leaves out keeps its default; null disables a group. */
@@ -249,6 +373,86 @@ static const struct bad_case bad_cases[] = {
      "1:37: audit.path: unknown key"},
     {"quoted_control_chars", "{'state_dir': 'x\\u001b[31m'}",
      "1:15: state_dir: must be an absolute path, got \"x\\x1b[31m\""},
+    {"network_type", "{'network': '10.240.0.0/16'}", "1:13: network: expected object, got string"},
+    {"network_unknown", "{'network': {'pool': '10.0.0.0/8', 'subnet': '10.1.0.0/16'}}",
+     "1:46: network.subnet: unknown key"},
+    {"pool_type", "{'network': {'pool': 10}}", "1:22: network.pool: expected string, got integer"},
+    {"pool_null", "{'network': {'pool': null}}", "1:22: network.pool: expected string, got null"},
+    {"pool_malformed", "{'network': {'pool': '10.240.0/16'}}",
+     "1:22: network.pool: invalid CIDR \"10.240.0/16\": must be an IPv4 network address and "
+     "prefix with the host bits zero, such as \"10.240.0.0/16\""},
+    {"pool_host_bits", "{'network': {'pool': '10.240.1.0/16'}}",
+     "1:22: network.pool: invalid CIDR \"10.240.1.0/16\": must be an IPv4 network address and "
+     "prefix with the host bits zero, such as \"10.240.0.0/16\""},
+    {"pool_no_prefix", "{'network': {'pool': '10.240.0.0'}}",
+     "1:22: network.pool: invalid CIDR \"10.240.0.0\": must be an IPv4 network address and "
+     "prefix with the host bits zero, such as \"10.240.0.0/16\""},
+    {"pool_too_small", "{'network': {'pool': '10.240.0.0/30', 'prefix': 30}}",
+     "1:22: network.pool: must hold at least one /29 subnet, got \"10.240.0.0/30\""},
+    {"pool_smaller_than_default_prefix", "{'network': {\n  'pool': '10.240.0.0/25'\n}}",
+     "2:11: network.pool: a /25 pool cannot hold the default /24 subnets: set network.prefix"},
+    {"prefix_type", "{'network': {'prefix': '24'}}",
+     "1:24: network.prefix: expected integer, got string"},
+    {"prefix_float", "{'network': {'prefix': 24.0}}",
+     "1:24: network.prefix: expected integer, got number"},
+    {"prefix_too_long", "{'network': {'prefix': 30}}",
+     "1:24: network.prefix: must be between 16 (the pool's prefix) and 29, got 30"},
+    {"prefix_wider_than_pool", "{'network': {'pool': '10.240.0.0/20', 'prefix': 19}}",
+     "1:49: network.prefix: must be between 20 (the pool's prefix) and 29, got 19"},
+    {"prefix_negative", "{'network': {'prefix': -24}}",
+     "1:24: network.prefix: must be between 16 (the pool's prefix) and 29, got -24"},
+    {"uplink_type", "{'network': {'uplink': 1}}",
+     "1:24: network.uplink: expected string or null, got integer"},
+    {"uplink_empty", "{'network': {'uplink': ''}}",
+     "1:24: network.uplink: invalid interface name \"\": must match [A-Za-z0-9_.-]{1,15}"},
+    {"uplink_too_long", "{'network': {'uplink': 'eth0123456789abc'}}",
+     "1:24: network.uplink: invalid interface name \"eth0123456789abc\": must match "
+     "[A-Za-z0-9_.-]{1,15}"},
+    {"uplink_slash", "{'network': {'uplink': 'eth0/1'}}",
+     "1:24: network.uplink: invalid interface name \"eth0/1\": must match [A-Za-z0-9_.-]{1,15}"},
+    {"uplink_colon", "{'network': {'uplink': 'eth0:1'}}",
+     "1:24: network.uplink: invalid interface name \"eth0:1\": must match [A-Za-z0-9_.-]{1,15}"},
+    {"uplink_dotdot", "{'network': {'uplink': '..'}}",
+     "1:24: network.uplink: invalid interface name \"..\": must match [A-Za-z0-9_.-]{1,15}"},
+    {"uplink_ward_link", "{'network': {'uplink': 'wrd0af00302'}}",
+     "1:24: network.uplink: interface name \"wrd0af00302\" starts with \"wrd\", which is kept "
+     "for ward's own links"},
+    {"allocations_relative", "{'network': {'allocations': 'network.json'}}",
+     "1:29: network.allocations: must be an absolute path, got \"network.json\""},
+    {"allocations_null", "{'network': {'allocations': null}}",
+     "1:29: network.allocations: expected string, got null"},
+    {"templates_dir_relative", "{'templates_dir': 'templates'}",
+     "1:19: templates_dir: must be an absolute path, got \"templates\""},
+    {"templates_dir_type", "{'templates_dir': null}",
+     "1:19: templates_dir: expected string, got null"},
+    {"ids_type", "{'ids': 65536}", "1:9: ids: expected object, got integer"},
+    {"ids_unknown", "{'ids': {'uid': 200000}}", "1:17: ids.uid: unknown key"},
+    {"pool_start_low", "{'ids': {'pool_start': 65535}}",
+     "1:24: ids.pool_start: must be between 65536 and 4294967294, got 65535"},
+    {"pool_start_type", "{'ids': {'pool_start': '1000000'}}",
+     "1:24: ids.pool_start: expected integer, got string"},
+    {"pool_start_negative", "{'ids': {'pool_start': -1}}",
+     "1:24: ids.pool_start: must be between 65536 and 4294967294, got -1"},
+    {"pool_start_high", "{'ids': {'pool_start': 4294967295}}",
+     "1:24: ids.pool_start: must be between 65536 and 4294967294, got 4294967295"},
+    {"pool_size_zero", "{'ids': {'pool_size': 0}}",
+     "1:23: ids.pool_size: must be between 1 and 4294901759, got 0"},
+    {"pool_size_float", "{'ids': {'pool_size': 1e6}}",
+     "1:23: ids.pool_size: expected integer, got number"},
+    {"count_zero", "{'ids': {'count': 0}}",
+     "1:19: ids.count: must be between 1 and 16777216, got 0"},
+    {"count_huge", "{'ids': {'count': 16777217}}",
+     "1:19: ids.count: must be between 1 and 16777216, got 16777217"},
+    {"pool_smaller_than_count", "{'ids': {'pool_size': 65535}}",
+     "1:23: ids.pool_size: must hold at least one range of 65536 uids (ids.count), got 65535"},
+    {"count_larger_than_pool", "{'ids': {'count': 1000, 'pool_size': 999}}",
+     "1:38: ids.pool_size: must hold at least one range of 1000 uids (ids.count), got 999"},
+    {"pool_past_last_uid", "{'ids': {'pool_start': 4294901760, 'pool_size': 65536}}",
+     "1:49: ids.pool_size: the pool ends at uid 4294967295, past the last tenant uid "
+     "4294967294 (pool_start + pool_size - 1)"},
+    {"default_pool_past_last_uid", "{'ids': {'pool_start': 4290000000}}",
+     "1:24: ids.pool_start: the pool ends at uid 4355535999, past the last tenant uid "
+     "4294967294 (pool_start + pool_size - 1)"},
     /* syntax: jansson's message, at jansson's position */
     {"syntax_trailing_comma", "{'tenants_dir': '/t',\n}", "2:1: string or '}' expected near '}'"},
     {"syntax_duplicate", "{'log_dir': '/a', 'log_dir': '/b'}",
@@ -348,6 +552,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_empty_object_is_defaults, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_full_file, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_partial_file_and_null_group, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_network_values, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ids_values, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refuses_writable_file, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refuses_directory, setup, teardown),

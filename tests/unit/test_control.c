@@ -25,6 +25,8 @@
 #include <unistd.h>
 
 #include "ward/control.h"
+#include "ward/onboard.h"
+#include "ward/session.h"
 
 #define NOBODY 65534
 
@@ -90,6 +92,13 @@ static void test_parse_every_command(void **state)
 
 	assert_int_equal(parse("{\"cmd\":\"reload\"}", &r, &e), 0);
 	assert_int_equal(r.cmd, CONTROL_RELOAD);
+
+	assert_int_equal(parse("{\"cmd\":\"net\",\"tenant\":\"acme\"}", &r, &e), 0);
+	assert_int_equal(r.cmd, CONTROL_NET);
+	assert_string_equal(r.tenant, "acme");
+	/* net is about a tenant: it needs one, and takes no service. */
+	assert_int_equal(parse("{\"cmd\":\"net\"}", &r, &e), -1);
+	assert_int_equal(parse("{\"cmd\":\"net\",\"tenant\":\"a\",\"service\":\"b\"}", &r, &e), -1);
 
 	assert_int_equal(parse("{\"cmd\":\"logs\",\"tenant\":\"acme\",\"service\":\"db\"}", &r, &e),
 			 0);
@@ -291,6 +300,164 @@ static void test_parse_duplicates_nul_length(void **state)
 	free(big);
 }
 
+/* onboard, offboard, sessions, kick: every field, every mistake. */
+static void test_parse_onboarding(void **state)
+{
+	struct control_request r;
+	struct ward_err e;
+
+	(void)state;
+	assert_int_equal(
+	    parse("{\"cmd\":\"onboard\",\"tenant\":\"sunrise\",\"template\":\"ehr\"}", &r, &e), 0);
+	assert_int_equal(r.cmd, CONTROL_ONBOARD);
+	assert_string_equal(r.tenant, "sunrise");
+	assert_string_equal(r.tmpl, "ehr");
+	assert_string_equal(r.display_name, "");
+	assert_string_equal(control_cmd_to_string(r.cmd), "onboard");
+	assert_int_equal(
+	    parse("{\"cmd\":\"onboard\",\"tenant\":\"a\",\"template\":\"ehr-2\","
+		  "\"display_name\":\"Caf\\u00e9 Kinderarztpraxis M\\u00fcller & Co.\"}",
+		  &r, &e),
+	    0);
+	assert_string_equal(r.display_name, "Caf\xc3\xa9 Kinderarztpraxis M\xc3\xbcller & Co.");
+	assert_refused("{\"cmd\":\"onboard\",\"tenant\":\"a\"}", "missing \"template\"");
+	assert_refused("{\"cmd\":\"onboard\",\"template\":\"ehr\"}", "missing \"tenant\"");
+	assert_refused("{\"cmd\":\"onboard\",\"tenant\":\"a\",\"template\":\"../ehr\"}",
+		       "template: invalid name \"../ehr\"");
+	assert_refused("{\"cmd\":\"onboard\",\"tenant\":\"a\",\"template\":7}",
+		       "template: must be a string");
+	assert_refused(
+	    "{\"cmd\":\"onboard\",\"tenant\":\"a\",\"template\":\"t\",\"service\":\"x\"}",
+	    "unknown key \"service\" for onboard");
+	assert_refused("{\"cmd\":\"onboard\",\"tenant\":\"a\",\"template\":\"t\",\"purge\":true}",
+		       "unknown key \"purge\" for onboard");
+	/* Display names: printable, 1..128 characters. */
+	static const char *const bad_display[] = {
+	    "\"\"",         "\"a\\nb\"",       "\"\\u001b[31mred\"", "\"\\u007f\"",
+	    "\"\\u0085\"",  "\"\\u202eevil\"", "\"a\\u2028b\"",      "\"\\u2066x\"",
+	    "\"\\ufeffx\"", "\"\\u200fx\"",
+	};
+	for (size_t i = 0; i < sizeof(bad_display) / sizeof(bad_display[0]); i++) {
+		char buf[256];
+
+		snprintf(
+		    buf, sizeof(buf),
+		    "{\"cmd\":\"onboard\",\"tenant\":\"a\",\"template\":\"t\",\"display_name\":%s}",
+		    bad_display[i]);
+		assert_refused(buf, "display_name: must");
+	}
+	assert_refused(
+	    "{\"cmd\":\"onboard\",\"tenant\":\"a\",\"template\":\"t\",\"display_name\":1}",
+	    "display_name: must be a string");
+	{
+		char buf[1024];
+		int n = snprintf(buf, sizeof(buf),
+				 "{\"cmd\":\"onboard\",\"tenant\":\"a\",\"template\":\"t\","
+				 "\"display_name\":\"");
+		/* 128 four-byte characters: the longest there is. */
+		for (int i = 0; i < 128; i++)
+			n += snprintf(buf + n, sizeof(buf) - (size_t)n, "\xf0\x9f\x8f\xa5");
+		snprintf(buf + n, sizeof(buf) - (size_t)n, "\"}");
+		assert_int_equal(parse(buf, &r, &e), 0);
+		assert_int_equal(strlen(r.display_name), 512);
+		/* One more is too long. */
+		snprintf(buf + n, sizeof(buf) - (size_t)n, "x\"}");
+		assert_refused(buf, "display_name: must be 1 to 128 characters long");
+	}
+
+	/* offboard: exactly one of archive and purge. */
+	assert_int_equal(parse("{\"cmd\":\"offboard\",\"tenant\":\"a\",\"purge\":true}", &r, &e),
+			 0);
+	assert_int_equal(r.cmd, CONTROL_OFFBOARD);
+	assert_true(r.purge);
+	assert_string_equal(r.archive, "");
+	assert_int_equal(
+	    parse("{\"cmd\":\"offboard\",\"tenant\":\"a\",\"archive\":\"/srv/a b.tar\","
+		  "\"purge\":false}",
+		  &r, &e),
+	    0);
+	assert_false(r.purge);
+	assert_string_equal(r.archive, "/srv/a b.tar");
+	assert_refused("{\"cmd\":\"offboard\",\"tenant\":\"a\"}",
+		       "refusing to offboard without --archive FILE or --purge: the data would be "
+		       "lost");
+	assert_refused("{\"cmd\":\"offboard\",\"tenant\":\"a\",\"purge\":false}",
+		       "refusing to offboard without --archive FILE or --purge");
+	assert_refused(
+	    "{\"cmd\":\"offboard\",\"tenant\":\"a\",\"archive\":\"/x.tar\",\"purge\":true}",
+	    "archive and purge exclude each other");
+	assert_refused("{\"cmd\":\"offboard\",\"purge\":true}", "missing \"tenant\"");
+	assert_refused("{\"cmd\":\"offboard\",\"tenant\":\"a\",\"purge\":\"yes\"}",
+		       "purge: must be true or false");
+	static const struct {
+		const char *path, *error;
+	} bad_archive[] = {
+	    {"\"x.tar\"", "archive: must be an absolute path"},
+	    {"\"\"", "archive: must be an absolute path"},
+	    {"\"./x.tar\"", "archive: must be an absolute path"},
+	    {"\"/srv/../etc/x.tar\"", "archive: must not contain \".\" or \"..\" components"},
+	    {"\"/srv/./x.tar\"", "archive: must not contain \".\" or \"..\" components"},
+	    {"\"/srv/..\"", "archive: must not contain \".\" or \"..\" components"},
+	    {"\"/..\"", "archive: must not contain \".\" or \"..\" components"},
+	    {"\"/srv/\"", "archive: must name a file, not end in \"/\""},
+	    {"\"/\"", "archive: must name a file"},
+	    {"\"/srv/a\\nb\"", "archive: must not contain control characters"},
+	    {"\"/srv/a\\u0000b\"", "invalid JSON"},
+	    {"7", "archive: must be a string"},
+	};
+	for (size_t i = 0; i < sizeof(bad_archive) / sizeof(bad_archive[0]); i++) {
+		char buf[256];
+
+		snprintf(buf, sizeof(buf), "{\"cmd\":\"offboard\",\"tenant\":\"a\",\"archive\":%s}",
+			 bad_archive[i].path);
+		assert_refused(buf, bad_archive[i].error);
+	}
+	/* "..." and ".x" are names like any other. */
+	assert_int_equal(
+	    parse("{\"cmd\":\"offboard\",\"tenant\":\"a\",\"archive\":\"/.../.x/..y\"}", &r, &e),
+	    0);
+	{
+		static char buf[CONTROL_ARCHIVE_MAX + 128];
+		int n = snprintf(buf, sizeof(buf),
+				 "{\"cmd\":\"offboard\",\"tenant\":\"a\",\"archive\":\"/");
+
+		memset(buf + n, 'x', CONTROL_ARCHIVE_MAX - 2); /* 4095 bytes with the "/" */
+		snprintf(buf + n + CONTROL_ARCHIVE_MAX - 2,
+			 sizeof(buf) - (size_t)n - CONTROL_ARCHIVE_MAX + 2, "\"}");
+		assert_int_equal(parse(buf, &r, &e), 0);
+		assert_int_equal(strlen(r.archive), CONTROL_ARCHIVE_MAX - 1);
+		snprintf(buf + n + CONTROL_ARCHIVE_MAX - 2,
+			 sizeof(buf) - (size_t)n - CONTROL_ARCHIVE_MAX + 2, "y\"}");
+		assert_refused(buf, "archive: longer than 4095 bytes");
+	}
+
+	/* sessions and kick */
+	assert_int_equal(parse("{\"cmd\":\"sessions\"}", &r, &e), 0);
+	assert_int_equal(r.cmd, CONTROL_SESSIONS);
+	assert_int_equal(parse("{\"cmd\":\"sessions\",\"tenant\":\"acme\"}", &r, &e), 0);
+	assert_string_equal(r.tenant, "acme");
+	assert_refused("{\"cmd\":\"sessions\",\"tenant\":\"a\",\"service\":\"b\"}",
+		       "unknown key \"service\" for sessions");
+	assert_int_equal(parse("{\"cmd\":\"kick\",\"session\":\"3f2a9c0d-1\"}", &r, &e), 0);
+	assert_int_equal(r.cmd, CONTROL_KICK);
+	assert_string_equal(r.session, "3f2a9c0d-1");
+	assert_refused("{\"cmd\":\"kick\"}", "missing \"session\"");
+	assert_refused("{\"cmd\":\"kick\",\"session\":\"x\",\"tenant\":\"a\"}",
+		       "unknown key \"tenant\" for kick");
+	static const char *const bad_sessions[] = {"\"\"",    "\".\"",       "\"..\"",    "\"a/b\"",
+						   "\"a b\"", "\"\\u00e9\"", "\"a\\nb\"", "5",
+						   "\"A1\"",  "\"a_b\""};
+	for (size_t i = 0; i < sizeof(bad_sessions) / sizeof(bad_sessions[0]); i++) {
+		char buf[128];
+
+		snprintf(buf, sizeof(buf), "{\"cmd\":\"kick\",\"session\":%s}", bad_sessions[i]);
+		assert_refused(buf, "session: ");
+	}
+	assert_refused("{\"cmd\":\"kick\",\"session\":"
+		       "\"123456789012345678901234567890123\"}",
+		       "session: invalid id");
+}
+
 /* Arbitrary bytes and mutated requests: no crash, no ambiguous answer, no
  * non-ASCII in a message, and only valid names ever come out. */
 static void test_parse_random(void **state)
@@ -300,13 +467,18 @@ static void test_parse_random(void **state)
 	    "{\"cmd\":\"stop\",\"tenant\":\"acme\",\"service\":\"web\"}",
 	    "{\"cmd\":\"status\",\"tenant\":\"acme\"}",
 	    "{\"cmd\":\"reload\"}",
+	    "{\"cmd\":\"onboard\",\"tenant\":\"a\",\"template\":\"ehr\",\"display_name\":\"A b\"}",
+	    "{\"cmd\":\"offboard\",\"tenant\":\"acme\",\"archive\":\"/srv/a/x.tar\"}",
+	    "{\"cmd\":\"offboard\",\"tenant\":\"acme\",\"purge\":true}",
+	    "{\"cmd\":\"kick\",\"session\":\"s-1\"}",
 	};
+	const unsigned n_seeds = sizeof(seeds) / sizeof(seeds[0]);
 	unsigned seed = 12345;
 	char buf[256];
 
 	(void)state;
 	for (int i = 0; i < 50000; i++) {
-		const char *s = seeds[(unsigned)i % 4];
+		const char *s = seeds[(unsigned)i % n_seeds];
 		size_t len = strlen(s);
 		struct control_request r;
 		struct ward_err e = {0};
@@ -329,6 +501,12 @@ static void test_parse_random(void **state)
 			assert_true(r.service[0] == '\0' || ward_name_valid(r.service));
 			assert_true(r.service[0] == '\0' || r.tenant[0] != '\0');
 			assert_true(r.lines >= 1 && r.lines <= 100000);
+			assert_true(r.tmpl[0] == '\0' || ward_name_valid(r.tmpl));
+			assert_true(r.archive[0] == '\0' || r.archive[0] == '/');
+			assert_true(r.cmd != CONTROL_OFFBOARD || !r.archive[0] != !r.purge);
+			assert_true(r.cmd == CONTROL_OFFBOARD || (!r.archive[0] && !r.purge));
+			assert_true(r.cmd == CONTROL_ONBOARD || (!r.tmpl[0] && !r.display_name[0]));
+			assert_true(r.cmd == CONTROL_KICK || !r.session[0]);
 		} else {
 			assert_true(e.msg[0] != '\0');
 			for (const char *p = e.msg; *p; p++)
@@ -348,9 +526,19 @@ static void test_cmd_rights(void **state)
 	assert_int_equal(control_cmd_right(CONTROL_RESTART), RIGHT_OPERATE);
 	assert_int_equal(control_cmd_right(CONTROL_RESET), RIGHT_OPERATE);
 	assert_int_equal(control_cmd_right(CONTROL_RELOAD), RIGHT_OPERATE);
+	assert_int_equal(control_cmd_right(CONTROL_NET), RIGHT_READ);
+	assert_string_equal(control_cmd_to_string(CONTROL_NET), "net");
 	assert_string_equal(control_cmd_to_string(CONTROL_STATUS), "status");
 	assert_string_equal(control_cmd_to_string(CONTROL_RELOAD), "reload");
 	assert_string_equal(control_cmd_to_string(CONTROL_LOGS), "logs");
+	assert_int_equal(control_cmd_right(CONTROL_ONBOARD), RIGHT_ADMIN);
+	assert_int_equal(control_cmd_right(CONTROL_OFFBOARD), RIGHT_ADMIN);
+	assert_int_equal(control_cmd_right(CONTROL_SESSIONS), RIGHT_READ);
+	assert_int_equal(control_cmd_right(CONTROL_KICK), RIGHT_OPERATE);
+	assert_string_equal(control_cmd_to_string(CONTROL_ONBOARD), "onboard");
+	assert_string_equal(control_cmd_to_string(CONTROL_OFFBOARD), "offboard");
+	assert_string_equal(control_cmd_to_string(CONTROL_SESSIONS), "sessions");
+	assert_string_equal(control_cmd_to_string(CONTROL_KICK), "kick");
 }
 
 /* ======================================================================
@@ -485,6 +673,13 @@ json_t *supervisor_reload(struct supervisor *s)
 			 "acme/web", "rejected");
 }
 
+json_t *supervisor_net(struct supervisor *s, const char *tenant, struct ward_err *err)
+{
+	if (record(s, "net", tenant, NULL, err) < 0)
+		return NULL;
+	return json_pack("{s:s, s:s}", "tenant", tenant, "subnet", "10.240.3.0/24");
+}
+
 int supervisor_log_path(struct supervisor *s, const char *tenant, const char *service, char *buf,
 			size_t len, struct ward_err *err)
 {
@@ -500,6 +695,89 @@ void supervisor_set_output_hook(struct supervisor *s, supervisor_output_fn fn, v
 	s->hook_ud = ud;
 }
 
+/* A fake onboarding: "acme" and "broken" exist; an offboarding ends
+ * delay_ms later (broken's with an error). */
+struct onboarding {
+	struct loop *loop;
+	int calls;
+	char last[256];
+	uint64_t delay_ms;
+	offboard_done_fn done;
+	void *ud;
+	char name[32];
+	int finished;
+};
+
+json_t *onboard_tenant(struct onboarding *ob, const char *name, const char *tmpl,
+		       const char *display_name, const char *by, struct ward_err *err)
+{
+	ob->calls++;
+	snprintf(ob->last, sizeof(ob->last), "onboard %s %s %s by %s", name, tmpl,
+		 display_name ? display_name : "-", by);
+	if (strcmp(name, "acme") == 0)
+		return ward_err_set(err, 0, "tenant \"acme\" already exists"), NULL;
+	return json_pack("{s:s, s:i, s:i, s:s}", "tenant", name, "uid", 1000000, "count", 65536,
+			 "subnet", "10.240.0.0/24");
+}
+
+static void fake_offboard_end(struct loop *l, void *ud)
+{
+	struct onboarding *ob = ud;
+	offboard_done_fn done = ob->done;
+
+	ob->done = NULL;
+	ob->finished++;
+	if (strcmp(ob->name, "broken") == 0) {
+		done(NULL, "archiving failed: tar exited with status 2; nothing was removed",
+		     ob->ud);
+	} else {
+		json_t *r = json_pack("{s:s, s:b}", "tenant", ob->name, "purged", true);
+
+		done(r, NULL, ob->ud);
+		json_decref(r);
+	}
+}
+
+int offboard_tenant(struct onboarding *ob, const char *name, const char *archive, bool purge,
+		    const char *by, offboard_done_fn done, void *ud, struct ward_err *err)
+{
+	ob->calls++;
+	snprintf(ob->last, sizeof(ob->last), "offboard %s %s %s by %s", name,
+		 archive ? archive : "-", purge ? "purge" : "-", by);
+	if (strcmp(name, "acme") != 0 && strcmp(name, "broken") != 0)
+		return ward_err_set(err, 0, "no tenant \"%s\"", name);
+	if (ob->done)
+		return ward_err_set(err, 0, "busy");
+	ob->done = done;
+	ob->ud = ud;
+	snprintf(ob->name, sizeof(ob->name), "%s", name);
+	loop_timer_add(ob->loop, ob->delay_ms, fake_offboard_end, ob);
+	return 0;
+}
+
+/* A fake session server with one session, "s-1" of acme. */
+struct session_server {
+	int kicked;
+	char last[128];
+};
+
+json_t *session_list(struct session_server *ss, const char *tenant, struct ward_err *err)
+{
+	if (tenant && strcmp(tenant, "acme") != 0)
+		return json_array();
+	return json_pack("[{s:s, s:s, s:s, s:i}]", "id", "s-1", "tenant", "acme", "user", "alice",
+			 "pid", 4343);
+}
+
+int session_kick(struct session_server *ss, const char *id, const char *by, struct ward_err *err)
+{
+	snprintf(ss->last, sizeof(ss->last), "kick %s by %s", id, by);
+	if (strcmp(id, "s-1") != 0)
+		return ward_err_set(err, 0, "no session \"%s\"", id);
+	ss->kicked++;
+	return 0;
+}
+
 struct fixture {
 	char dir[64];
 	char sock[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
@@ -508,6 +786,8 @@ struct fixture {
 	struct loop *loop;
 	struct audit *audit;
 	struct supervisor sup;
+	struct onboarding ob;
+	struct session_server ss;
 	struct control *ctl;
 	pid_t child;
 	bool timed_out;
@@ -542,6 +822,10 @@ static int setup(void **state)
 	f->ctl = control_new(&f->cfg, f->loop, &f->sup, f->audit, &err);
 	if (!f->ctl)
 		fail_msg("control_new: %s", err.msg);
+	f->ob.loop = f->loop;
+	f->ob.delay_ms = 300;
+	control_set_onboarding(f->ctl, &f->ob);
+	control_set_sessions(f->ctl, &f->ss);
 	*state = f;
 	return 0;
 }
@@ -1099,17 +1383,15 @@ static void test_authorization(void **state)
 
 static int child_too_long(struct fixture *f)
 {
+	static char big[70000]; /* static: a failed CHECK returns early */
 	struct cli c;
 	char line[256];
-	char *big = malloc(70000);
 	json_t *r;
 
-	CHECK(big);
-	memset(big, 'x', 70000);
+	memset(big, 'x', sizeof(big));
 	CHECK(cli_connect(&c, f->sock) == 0);
 	/* The server may close while this is still being sent. */
-	send(c.fd, big, 70000, MSG_NOSIGNAL);
-	free(big);
+	send(c.fd, big, sizeof(big), MSG_NOSIGNAL);
 	CHECK(cli_line(&c, line, sizeof(line)) == 0);
 	r = json_loads(line, 0, NULL);
 	CHECK(r && strcmp(reply_error(r), "malformed request: request longer than 65536 bytes "
@@ -1119,14 +1401,11 @@ static int child_too_long(struct fixture *f)
 	close(c.fd);
 
 	/* Exactly 64 KiB with the newline is fine. */
-	big = malloc(CONTROL_MAX_REQUEST);
-	CHECK(big);
 	memset(big, ' ', CONTROL_MAX_REQUEST);
 	memcpy(big, "{\"cmd\":\"status\"}", 16);
 	big[CONTROL_MAX_REQUEST - 1] = '\n';
 	CHECK(cli_connect(&c, f->sock) == 0);
 	CHECK(cli_send(&c, big, CONTROL_MAX_REQUEST) == 0);
-	free(big);
 	CHECK(cli_line(&c, line, sizeof(line)) == 0);
 	r = json_loads(line, 0, NULL);
 	CHECK(r && reply_ok(r));
@@ -1321,6 +1600,315 @@ static void test_slow_follower(void **state)
 	free(chunk);
 }
 
+/* ---- onboarding, offboarding, sessions ---- */
+
+/* The "control" records of one command. */
+static json_t *records_of(struct fixture *f, const char *cmd)
+{
+	json_t *all = audit_records(f), *out = json_array(), *r;
+	size_t i;
+
+	json_array_foreach(all, i, r)
+	{
+		if (json_is_string(json_object_get(r, "cmd")) &&
+		    strcmp(json_string_value(json_object_get(r, "cmd")), cmd) == 0)
+			json_array_append(out, r);
+	}
+	json_decref(all);
+	return out;
+}
+
+static int child_onboard(struct fixture *f)
+{
+	struct cli c;
+	json_t *r;
+
+	CHECK(cli_connect(&c, f->sock) == 0);
+	r = cli_ask(&c, "{\"cmd\":\"onboard\",\"tenant\":\"sunrise\",\"template\":\"ehr\","
+			"\"display_name\":\"Sunrise Pediatrics\"}");
+	CHECK(r && reply_ok(r));
+	CHECK(json_integer_value(json_object_get(json_object_get(r, "allocation"), "uid")) ==
+	      1000000);
+	json_decref(r);
+	r = cli_ask(&c, "{\"cmd\":\"onboard\",\"tenant\":\"acme\",\"template\":\"ehr\"}");
+	CHECK(r && strcmp(reply_error(r), "tenant \"acme\" already exists") == 0);
+	json_decref(r);
+	close(c.fd);
+	return 0;
+}
+
+static void test_onboard(void **state)
+{
+	struct fixture *f = *state;
+	json_t *recs, *r;
+
+	run_child(f, child_onboard);
+	assert_int_equal(f->ob.calls, 2);
+	assert_string_equal(f->ob.last, "onboard acme ehr - by root");
+	recs = records_of(f, "onboard");
+	assert_int_equal(json_array_size(recs), 2);
+	r = json_array_get(recs, 0);
+	assert_string_equal(json_string_value(json_object_get(r, "template")), "ehr");
+	assert_string_equal(json_string_value(json_object_get(r, "display_name")),
+			    "Sunrise Pediatrics");
+	assert_string_equal(json_string_value(json_object_get(r, "result")), "ok");
+	r = json_array_get(recs, 1);
+	assert_true(json_is_null(json_object_get(r, "display_name")));
+	assert_string_equal(json_string_value(json_object_get(r, "result")),
+			    "tenant \"acme\" already exists");
+	json_decref(recs);
+}
+
+/* An offboard and a status sent together: the offboard's reply comes when
+ * it is over (after the idle limit: a waiting client is not dropped), and
+ * only then the status's. */
+static int child_offboard(struct fixture *f)
+{
+	static const char two[] =
+	    "{\"cmd\":\"offboard\",\"tenant\":\"acme\",\"purge\":true}\n{\"cmd\":\"status\"}\n";
+	struct cli c;
+	char line[4096];
+	json_t *r;
+	uint64_t t0 = loop_now_ms();
+
+	CHECK(cli_connect(&c, f->sock) == 0);
+	CHECK(cli_send(&c, two, sizeof(two) - 1) == 0);
+	CHECK(cli_line(&c, line, sizeof(line)) == 0);
+	CHECK(loop_now_ms() - t0 >= 250);
+	r = json_loads(line, 0, NULL);
+	CHECK(r && reply_ok(r));
+	CHECK(json_is_true(json_object_get(json_object_get(r, "report"), "purged")));
+	json_decref(r);
+	CHECK(cli_line(&c, line, sizeof(line)) == 0);
+	CHECK(strstr(line, "\"services\""));
+	/* A failed one: its error, and the connection goes on. */
+	r = cli_ask(&c, "{\"cmd\":\"offboard\",\"tenant\":\"broken\",\"archive\":\"/srv/b.tar\"}");
+	CHECK(r && strcmp(reply_error(r), "archiving failed: tar exited with status 2; nothing "
+					  "was removed") == 0);
+	json_decref(r);
+	/* Refused at once: no tenant. */
+	r = cli_ask(&c, "{\"cmd\":\"offboard\",\"tenant\":\"nope\",\"purge\":true}");
+	CHECK(r && strcmp(reply_error(r), "no tenant \"nope\"") == 0);
+	json_decref(r);
+	/* Idle again afterwards: closed. */
+	CHECK(cli_closed_within(&c, 3000));
+	close(c.fd);
+	return 0;
+}
+
+static void test_offboard_deferred(void **state)
+{
+	struct fixture *f = *state;
+	json_t *recs, *r;
+
+	control_set_idle_timeout(f->ctl, 100);
+	run_child(f, child_offboard);
+	assert_int_equal(f->ob.finished, 2);
+	assert_string_equal(f->ob.last, "offboard nope - purge by root");
+	recs = audit_records(f);
+	assert_int_equal(json_array_size(recs), 4);
+	/* In the order the replies went out; each before its reply. */
+	r = json_array_get(recs, 0);
+	assert_string_equal(json_string_value(json_object_get(r, "cmd")), "offboard");
+	assert_string_equal(json_string_value(json_object_get(r, "tenant")), "acme");
+	assert_true(json_is_true(json_object_get(r, "purge")));
+	assert_true(json_is_null(json_object_get(r, "archive")));
+	assert_string_equal(json_string_value(json_object_get(r, "result")), "ok");
+	assert_peer(recs, 0, 0, 0, "root");
+	assert_record(recs, 1, "status", "(null)", "(null)", "allowed", "ok");
+	r = json_array_get(recs, 2);
+	assert_string_equal(json_string_value(json_object_get(r, "archive")), "/srv/b.tar");
+	assert_false(json_is_true(json_object_get(r, "purge")));
+	assert_string_equal(json_string_value(json_object_get(r, "result")),
+			    "archiving failed: tar exited with status 2; nothing was removed");
+	r = json_array_get(recs, 3);
+	assert_string_equal(json_string_value(json_object_get(r, "result")), "no tenant \"nope\"");
+	json_decref(recs);
+}
+
+/* The client goes before the offboarding ends: audited all the same. */
+static int child_offboard_and_go(struct fixture *f)
+{
+	static const char req[] = "{\"cmd\":\"offboard\",\"tenant\":\"acme\",\"purge\":true}\n";
+	struct cli c;
+
+	CHECK(cli_connect(&c, f->sock) == 0);
+	CHECK(cli_send(&c, req, sizeof(req) - 1) == 0);
+	usleep(50 * 1000);
+	close(c.fd);
+	usleep(600 * 1000); /* the parent's loop ends the offboarding meanwhile */
+	return 0;
+}
+
+static void test_offboard_client_gone(void **state)
+{
+	struct fixture *f = *state;
+	json_t *recs;
+
+	run_child(f, child_offboard_and_go);
+	assert_int_equal(f->ob.finished, 1);
+	recs = records_of(f, "offboard");
+	assert_int_equal(json_array_size(recs), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(recs, 0), "result")),
+			    "ok");
+	json_decref(recs);
+}
+
+static int child_not_available(struct fixture *f)
+{
+	struct cli c;
+	json_t *r;
+
+	CHECK(cli_connect(&c, f->sock) == 0);
+	r = cli_ask(&c, "{\"cmd\":\"onboard\",\"tenant\":\"x\",\"template\":\"ehr\"}");
+	CHECK(r && strcmp(reply_error(r), "onboarding is not available") == 0);
+	json_decref(r);
+	r = cli_ask(&c, "{\"cmd\":\"offboard\",\"tenant\":\"x\",\"purge\":true}");
+	CHECK(r && strcmp(reply_error(r), "onboarding is not available") == 0);
+	json_decref(r);
+	r = cli_ask(&c, "{\"cmd\":\"sessions\"}");
+	CHECK(r && strcmp(reply_error(r), "sessions are not available") == 0);
+	json_decref(r);
+	r = cli_ask(&c, "{\"cmd\":\"kick\",\"session\":\"s-1\"}");
+	CHECK(r && strcmp(reply_error(r), "sessions are not available") == 0);
+	json_decref(r);
+	r = cli_ask(&c, "{\"cmd\":\"status\"}");
+	CHECK(r && reply_ok(r));
+	json_decref(r);
+	close(c.fd);
+	return 0;
+}
+
+static void test_not_available(void **state)
+{
+	struct fixture *f = *state;
+
+	control_set_onboarding(f->ctl, NULL);
+	control_set_sessions(f->ctl, NULL);
+	run_child(f, child_not_available);
+	assert_int_equal(f->ob.calls, 0);
+}
+
+static int child_sessions_viewer(struct fixture *f)
+{
+	struct cli c;
+	json_t *r;
+
+	CHECK(cli_connect(&c, f->sock) == 0);
+	r = cli_ask(&c, "{\"cmd\":\"sessions\"}");
+	CHECK(r && reply_ok(r) && json_array_size(json_object_get(r, "sessions")) == 1);
+	json_decref(r);
+	r = cli_ask(&c, "{\"cmd\":\"sessions\",\"tenant\":\"other\"}");
+	CHECK(r && reply_ok(r) && json_array_size(json_object_get(r, "sessions")) == 0);
+	json_decref(r);
+	r = cli_ask(&c, "{\"cmd\":\"kick\",\"session\":\"s-1\"}");
+	CHECK(r && strcmp(reply_error(r), "permission denied") == 0);
+	json_decref(r);
+	close(c.fd);
+	return 0;
+}
+
+static int child_sessions_operator(struct fixture *f)
+{
+	struct cli c;
+	json_t *r;
+
+	CHECK(cli_connect(&c, f->sock) == 0);
+	r = cli_ask(&c, "{\"cmd\":\"kick\",\"session\":\"s-2\"}");
+	CHECK(r && strcmp(reply_error(r), "no session \"s-2\"") == 0);
+	json_decref(r);
+	r = cli_ask(&c, "{\"cmd\":\"kick\",\"session\":\"s-1\"}");
+	CHECK(r && reply_ok(r));
+	json_decref(r);
+	/* Onboarding is for admins. */
+	r = cli_ask(&c, "{\"cmd\":\"onboard\",\"tenant\":\"x\",\"template\":\"ehr\"}");
+	CHECK(r && strcmp(reply_error(r), "permission denied") == 0);
+	json_decref(r);
+	r = cli_ask(&c, "{\"cmd\":\"offboard\",\"tenant\":\"acme\",\"purge\":true}");
+	CHECK(r && strcmp(reply_error(r), "permission denied") == 0);
+	json_decref(r);
+	close(c.fd);
+	return 0;
+}
+
+static int child_admin(struct fixture *f)
+{
+	struct cli c;
+	json_t *r;
+
+	CHECK(cli_connect(&c, f->sock) == 0);
+	r = cli_ask(&c, "{\"cmd\":\"onboard\",\"tenant\":\"x\",\"template\":\"ehr\"}");
+	CHECK(r && reply_ok(r));
+	json_decref(r);
+	close(c.fd);
+	return 0;
+}
+
+static void test_sessions_and_rights(void **state)
+{
+	struct fixture *f = *state;
+	gid_t viewer = host_gid("daemon"), operator= host_gid("bin"), sock = host_gid("tty");
+	gid_t admin = host_gid("adm");
+	struct ward_err err = {0};
+	const char *nobody = getpwuid(NOBODY) ? getpwuid(NOBODY)->pw_name : "65534";
+	json_t *recs, *r;
+
+	need_root();
+	control_free(f->ctl);
+	f->cfg.socket_group = "tty";
+	f->cfg.admin_group = "adm";
+	f->ctl = control_new(&f->cfg, f->loop, &f->sup, f->audit, &err);
+	if (!f->ctl)
+		fail_msg("control_new: %s", err.msg);
+	control_set_onboarding(f->ctl, &f->ob);
+	control_set_sessions(f->ctl, &f->ss);
+	assert_int_equal(chmod(f->dir, 0755), 0);
+	run_child_as(f, child_sessions_viewer, NOBODY, NOBODY, (gid_t[]){sock, viewer}, 2);
+	run_child_as(f, child_sessions_operator, NOBODY, operator, & sock, 1);
+	run_child_as(f, child_admin, NOBODY, NOBODY, (gid_t[]){sock, admin}, 2);
+	assert_int_equal(f->ss.kicked, 1);
+	{
+		char want[128];
+
+		snprintf(want, sizeof(want), "kick s-1 by %s", nobody);
+		assert_string_equal(f->ss.last, want);
+	}
+	assert_int_equal(f->ob.calls, 1); /* the admin's; the operator's never got through */
+	{
+		char want[128];
+
+		snprintf(want, sizeof(want), "onboard x ehr - by %s", nobody);
+		assert_string_equal(f->ob.last, want);
+	}
+
+	recs = records_of(f, "kick");
+	assert_int_equal(json_array_size(recs), 3);
+	r = json_array_get(recs, 0);
+	assert_string_equal(json_string_value(json_object_get(r, "verdict")), "refused");
+	assert_string_equal(json_string_value(json_object_get(r, "session")), "s-1");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "peer"), "user")),
+			    nobody);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(recs, 1), "result")),
+			    "no session \"s-2\"");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(recs, 2), "result")),
+			    "ok");
+	json_decref(recs);
+	recs = records_of(f, "onboard");
+	assert_int_equal(json_array_size(recs), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(recs, 0), "verdict")),
+			    "refused");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(recs, 0), "result")),
+			    "permission denied");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(recs, 1), "verdict")),
+			    "allowed");
+	json_decref(recs);
+	recs = records_of(f, "offboard");
+	assert_int_equal(json_array_size(recs), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(recs, 0), "result")),
+			    "permission denied");
+	json_decref(recs);
+}
+
 /* Many clients at once, each with a request in flight, all answered. */
 struct crowd {
 	int fds[200];
@@ -1382,6 +1970,7 @@ int main(void)
 	    cmocka_unit_test(test_parse_required),
 	    cmocka_unit_test(test_parse_names),
 	    cmocka_unit_test(test_parse_duplicates_nul_length),
+	    cmocka_unit_test(test_parse_onboarding),
 	    cmocka_unit_test(test_parse_random),
 	    cmocka_unit_test(test_cmd_rights),
 	    cmocka_unit_test(test_peer_right),
@@ -1395,6 +1984,11 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_idle, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_logs_follow, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_slow_follower, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_onboard, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_offboard_deferred, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_offboard_client_gone, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_not_available, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sessions_and_rights, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_many_clients, setup, teardown),
 	};
 

@@ -202,6 +202,12 @@ static const struct bad_case bad_cases[] = {
      "1:68: network.egress[0].tcp[0]: must be between 1 and 65535, got 0\n"
      "1:76: network.egress[0].tcp[2]: must be between 1 and 65535, got 70000\n"
      "1:91: network.egress[0].udp: must not be empty\n"},
+    {"egress_from",
+     "{'tenant': 't', 'network': {'egress': [{'to': '10.0.0.0/8', 'tcp': [1], 'from': ['a', "
+     "'b']},\n"
+     " {'to': '10.0.0.0/8', 'tcp': [1], 'from': []}]}, 'services': {'a': {'exec': ['/bin/true']}}}",
+     "1:87: network.egress[0].from[1]: unknown service \"b\"\n"
+     "2:43: network.egress[1].from: must not be empty\n"},
     {"egress_missing_to",
      "{'tenant': 't', 'network': {'egress': [{'tcp': [1], 'port': 2}]}, 'services': {'a': {'exec': "
      "['/bin/true']}}}",

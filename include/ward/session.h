@@ -1,0 +1,102 @@
+/* End-user sessions: the session socket (STATE_DIR/session.sock) where
+ * `ward-session` asks for a session; wardd identifies the user by
+ * SO_PEERCRED, finds the one practice whose `sessions.groups` the user is in,
+ * and starts the session program inside that practice's service namespaces
+ * under the session policy. Every logon attempt and session end is audited.
+ *
+ * The protocol, one JSON object a line:
+ *   client -> wardd  the request (struct session_request), with its fds
+ *                    attached (SCM_RIGHTS): its terminal's 0 and 1 when
+ *                    "tty" is true, else its 0, 1 and 2
+ *   wardd -> client  {"ok":true,"session":ID,"tenant":T,"display_name":D}
+ *                    or {"ok":false,"error":"no practice"}, then at the end
+ *                    {"event":"end","status":N,"reason":R} (N null when the
+ *                    program's own status is unknown: it was killed)
+ *   client -> wardd  later, {"winch":[ROWS,COLS]} when its window changed
+ * wardd relays between the user's fds and the session (a pty of the
+ * service's devpts, or pipes), so it sees the input the idle timeout counts
+ * and the user's own terminal never reaches the sandbox. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "ward/audit.h"
+#include "ward/config.h"
+#include "ward/error.h"
+#include "ward/loop.h"
+#include "ward/profile.h"
+#include "ward/supervise.h"
+
+#define SESSION_MAX_REQUEST 4096  /* bytes of one request, newline included */
+#define SESSION_MAX_MESSAGE 256   /* bytes of a later message ({"winch":...}) */
+#define SESSION_MAX_DIM     10000 /* rows and cols of a window */
+/* A session's uid is ids.uid + SESSION_UID_OFFSET + something: never the
+ * service's (ids.uid), so it can neither signal nor ptrace the service. */
+#define SESSION_UID_OFFSET 1000
+
+/* What ward-session sends (one JSON line): only hints. Who the user is
+ * comes from the kernel (SO_PEERCRED), never from here. Keys: "tty"
+ * (boolean, default false), "rows" and "cols" (0..SESSION_MAX_DIM, only with
+ * tty), "term", "remote"; any other key is an error. */
+struct session_request {
+	bool tty;            /* the client passed a terminal (fds by SCM_RIGHTS) */
+	unsigned short rows; /* its window size, when tty; 0: unknown */
+	unsigned short cols;
+	char term[64];    /* TERM, [A-Za-z0-9._+-] only; "" when not given */
+	char remote[128]; /* SSH_CONNECTION's first two fields ("ADDR PORT"), or "" */
+};
+
+/* Parses one request line (without its newline). Pure: no I/O; fuzzed.
+ * Returns 0, or -1 with err saying what is wrong (plain ASCII); a refused
+ * request leaves *req zeroed. */
+int session_parse_request(const char *line, size_t len, struct session_request *req,
+			  struct ward_err *err);
+/* Parses a later message: {"winch":[ROWS,COLS]}, each 1..SESSION_MAX_DIM.
+ * Pure; fuzzed with the request parser. Returns 0, or -1 with err. */
+int session_parse_winch(const char *line, size_t len, unsigned short *rows, unsigned short *cols,
+			struct ward_err *err);
+
+/* The uid the sessions of host user host_uid run as in a tenant:
+ * ids.uid + SESSION_UID_OFFSET + host_uid mod (ids.count - SESSION_UID_OFFSET).
+ * The same user always gets the same uid (their home keeps its owner), and
+ * users with different uids below ids.count - SESSION_UID_OFFSET never
+ * share one; the rare users whose uids collide above that are refused (the
+ * server checks homes and live sessions). Returns 0, or -1 when the range
+ * has no room for sessions. */
+int session_uid_for(const struct ward_ids *ids, uid_t host_uid, uid_t *out);
+/* Whether a user name can name a home directory ([A-Za-z0-9_][A-Za-z0-9_.@-]*,
+ * at most 64 bytes). */
+bool session_user_name_valid(const char *name);
+/* Whether one of the groups (names, looked up in the system's group
+ * database) has its gid among gids. A group that does not exist matches
+ * nothing. */
+bool session_in_groups(char *const *names, size_t n_names, const gid_t *gids, size_t n_gids);
+
+struct session_server;
+
+/* Creates STATE_DIR/session.sock (mode 0666: any local user may ask; who
+ * gets a session is decided here) and serves it on the loop. */
+struct session_server *session_server_new(const struct ward_config *cfg, struct loop *loop,
+					  struct supervisor *sup, struct audit *audit,
+					  struct ward_err *err);
+/* The daemon is stopping: refuses new logons and ends every session
+ * (killed, audited with reason daemon-stop). Call it before the supervisor
+ * stops the services. */
+void session_server_shutdown(struct session_server *ss);
+/* Ends every session left (audited) and removes the socket. NULL is fine. */
+void session_server_free(struct session_server *ss);
+
+/* [{"id", "tenant", "service", "user", "uid", "session_uid", "pid", "tty",
+ *   "remote", "started", "idle_s"}, ...] for one tenant or all (tenant
+ * NULL): every session that was let in and has not ended. New reference;
+ * NULL only when out of memory. */
+json_t *session_list(struct session_server *ss, const char *tenant, struct ward_err *err);
+/* Ends a session (SIGKILL to its processes), audited with who kicked it.
+ * Returns 0, or -1 with err ("no session \"x\""). */
+int session_kick(struct session_server *ss, const char *id, const char *by, struct ward_err *err);
+
+/* For tests: live sessions (let in, not ended) and connected clients. */
+size_t session_count(const struct session_server *ss);

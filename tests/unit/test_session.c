@@ -1,0 +1,683 @@
+/* Unit tests of session.c: the request and winch parsers (every key, every
+ * error class, random input), the pure helpers (session uid, user names,
+ * group membership), and the server up to the logon decision on a real
+ * socket in a temp dir, with a fake supervisor defined here. What comes
+ * after "let in" (the join, the relay) needs real sandboxes: see
+ * tests/integration/test_sessions.py. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ward/session.h"
+
+/* ======================================================================
+ * session_parse_request
+ * ====================================================================== */
+
+static int parse(const char *s, struct session_request *req, struct ward_err *err)
+{
+	memset(err, 0, sizeof(*err));
+	return session_parse_request(s, strlen(s), req, err);
+}
+
+static void assert_ascii(const char *s)
+{
+	assert_true(*s);
+	for (; *s; s++)
+		assert_true(*s >= 0x20 && *s < 0x7f);
+}
+
+/* Asserts that s is refused with a message containing want, leaving
+ * nothing half-parsed. */
+#define assert_refused(s, want)                                                                    \
+	do {                                                                                       \
+		struct session_request r_;                                                         \
+		struct ward_err e_;                                                                \
+		memset(&r_, 0x5a, sizeof(r_));                                                     \
+		assert_int_equal(parse((s), &r_, &e_), -1);                                        \
+		if (!strstr(e_.msg, (want)))                                                       \
+			fail_msg("%s: got \"%s\", want \"%s\"", (s), e_.msg, (want));              \
+		assert_ascii(e_.msg);                                                              \
+		assert_false(r_.tty);                                                              \
+		assert_int_equal(r_.rows, 0);                                                      \
+		assert_int_equal(r_.cols, 0);                                                      \
+		assert_string_equal(r_.term, "");                                                  \
+		assert_string_equal(r_.remote, "");                                                \
+	} while (0)
+
+static void test_parse_good(void **state)
+{
+	struct session_request r;
+	struct ward_err e;
+
+	(void)state;
+	assert_int_equal(parse("{}", &r, &e), 0);
+	assert_false(r.tty);
+	assert_string_equal(r.term, "");
+	assert_string_equal(r.remote, "");
+
+	assert_int_equal(parse("{\"tty\":true,\"rows\":24,\"cols\":80,\"term\":\"xterm-256color\","
+			       "\"remote\":\"192.0.2.1 51234\"}",
+			       &r, &e),
+			 0);
+	assert_true(r.tty);
+	assert_int_equal(r.rows, 24);
+	assert_int_equal(r.cols, 80);
+	assert_string_equal(r.term, "xterm-256color");
+	assert_string_equal(r.remote, "192.0.2.1 51234");
+
+	assert_int_equal(parse(" {\"remote\":\"2001:db8::1 65535\", \"tty\":false} ", &r, &e), 0);
+	assert_false(r.tty);
+	assert_string_equal(r.remote, "2001:db8::1 65535");
+	assert_int_equal(
+	    parse("{\"tty\":true,\"rows\":0,\"cols\":10000,\"term\":\"vt100+x.y_z\"}", &r, &e), 0);
+	assert_int_equal(r.cols, 10000);
+	assert_string_equal(r.term, "vt100+x.y_z");
+}
+
+static void test_parse_not_a_request(void **state)
+{
+	char big[SESSION_MAX_REQUEST + 16];
+
+	(void)state;
+	assert_refused("", "invalid JSON");
+	assert_refused("garbage", "invalid JSON");
+	assert_refused("{\"tty\":true", "invalid JSON");
+	assert_refused("[]", "must be a JSON object");
+	assert_refused("\"tty\"", "must be a JSON object");
+	assert_refused("null", "must be a JSON object");
+	assert_refused("{\"tty\":true,\"tty\":false}", "invalid JSON");
+	{
+		static const char nul[] = "{\"term\":\"x\"}\0{}";
+		struct session_request r;
+		struct ward_err e = {0};
+
+		assert_int_equal(session_parse_request(nul, sizeof(nul) - 1, &r, &e), -1);
+		assert_non_null(strstr(e.msg, "NUL"));
+	}
+	memset(big, ' ', sizeof(big));
+	big[0] = '{';
+	big[sizeof(big) - 2] = '}';
+	big[sizeof(big) - 1] = '\0';
+	assert_refused(big, "longer than 4096 bytes");
+	/* One byte under the limit (the newline is the last) is fine. */
+	big[SESSION_MAX_REQUEST - 2] = '}';
+	big[SESSION_MAX_REQUEST - 1] = '\0';
+	{
+		struct session_request r;
+		struct ward_err e;
+		assert_int_equal(parse(big, &r, &e), 0);
+	}
+}
+
+static void test_parse_keys_and_values(void **state)
+{
+	(void)state;
+	/* Identity is never the client's to say. */
+	assert_refused("{\"user\":\"root\"}", "unknown key \"user\"");
+	assert_refused("{\"uid\":0}", "unknown key \"uid\"");
+	assert_refused("{\"tty\":false,\"groups\":[\"wheel\"]}", "unknown key \"groups\"");
+	assert_refused("{\"t\\u00e9rm\":1}", "unknown key \"t\\xc3\\xa9rm\"");
+	assert_refused("{\"tty\":1}", "tty: must be true or false");
+	assert_refused("{\"tty\":\"true\"}", "tty: must be true or false");
+	assert_refused("{\"tty\":true,\"rows\":-1}", "rows: must be an integer from 0 to 10000");
+	assert_refused("{\"tty\":true,\"rows\":10001}", "rows: must be an integer");
+	assert_refused("{\"tty\":true,\"cols\":1.5}", "cols: must be an integer");
+	assert_refused("{\"tty\":true,\"cols\":\"80\"}", "cols: must be an integer");
+	assert_refused("{\"tty\":true,\"rows\":99999999999999999999}", "invalid JSON");
+	assert_refused("{\"rows\":24}", "rows and cols need \"tty\": true");
+	assert_refused("{\"tty\":false,\"cols\":80}", "rows and cols need");
+	assert_refused("{\"term\":\"\"}", "term: invalid value");
+	assert_refused("{\"term\":\"xterm;rm -rf\"}", "term: invalid value \"xterm;rm -rf\"");
+	assert_refused("{\"term\":\"x\\u0000y\"}", "is not allowed"); /* jansson's word */
+	assert_refused("{\"term\":\"\\u001b[31m\"}", "term: invalid value \"\\x1b[31m\"");
+	assert_refused("{\"term\":"
+		       "\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}",
+		       "term: invalid value");
+	assert_refused("{\"term\":7}", "term: must be a string");
+	assert_refused("{\"remote\":\"192.0.2.1\"}", "remote: invalid value");
+	assert_refused("{\"remote\":\"192.0.2.1 0\"}", "remote: invalid value");
+	assert_refused("{\"remote\":\"192.0.2.1 65536\"}", "remote: invalid value");
+	assert_refused("{\"remote\":\"192.0.2.1 22a\"}", "remote: invalid value");
+	assert_refused("{\"remote\":\"192.0.2.1 22 10.0.0.1 22\"}", "remote: invalid value");
+	assert_refused("{\"remote\":\"999.0.2.1 22\"}", "remote: invalid value");
+	assert_refused("{\"remote\":\"example.com 22\"}", "remote: invalid value");
+	assert_refused("{\"remote\":\" 22\"}", "remote: invalid value");
+	assert_refused("{\"remote\":[\"192.0.2.1\",22]}", "remote: must be a string");
+}
+
+/* Random bytes and mutations of a good request: never a crash, and an
+ * accepted request always satisfies what the header promises. */
+static void test_parse_random(void **state)
+{
+	static const char good[] =
+	    "{\"tty\":true,\"rows\":24,\"cols\":80,\"term\":\"xterm\",\"remote\":\"10.0.0.1 22\"}";
+	unsigned seed = 12345;
+
+	(void)state;
+	for (int i = 0; i < 20000; i++) {
+		char buf[128];
+		size_t len = sizeof(good) - 1;
+		struct session_request r;
+		struct ward_err e = {0};
+
+		memcpy(buf, good, len);
+		for (int k = 0; k < 1 + i % 4; k++) {
+			seed = seed * 1103515245 + 12345;
+			buf[(seed >> 8) % len] = (char)(seed >> 16);
+		}
+		if (session_parse_request(buf, len, &r, &e) == 0) {
+			assert_true(r.rows <= SESSION_MAX_DIM && r.cols <= SESSION_MAX_DIM);
+			assert_non_null(memchr(r.term, '\0', sizeof(r.term)));
+			assert_non_null(memchr(r.remote, '\0', sizeof(r.remote)));
+			if (!r.tty)
+				assert_true(r.rows == 0 && r.cols == 0);
+		} else {
+			assert_ascii(e.msg);
+		}
+	}
+}
+
+static void test_parse_winch(void **state)
+{
+	unsigned short rows = 0, cols = 0;
+	struct ward_err e = {0};
+	static const char *const bad[] = {
+	    "",
+	    "{}",
+	    "[40,120]",
+	    "{\"winch\":[40]}",
+	    "{\"winch\":[40,120,1]}",
+	    "{\"winch\":[0,120]}",
+	    "{\"winch\":[40,10001]}",
+	    "{\"winch\":[\"40\",120]}",
+	    "{\"winch\":[40,120],\"x\":1}",
+	    "{\"winch\":{\"rows\":40}}",
+	};
+
+	(void)state;
+	assert_int_equal(session_parse_winch("{\"winch\":[40,120]}", 18, &rows, &cols, &e), 0);
+	assert_int_equal(rows, 40);
+	assert_int_equal(cols, 120);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		rows = cols = 7;
+		memset(&e, 0, sizeof(e));
+		assert_int_equal(session_parse_winch(bad[i], strlen(bad[i]), &rows, &cols, &e), -1);
+		assert_ascii(e.msg);
+		assert_int_equal(rows, 7);
+	}
+	{
+		char big[SESSION_MAX_MESSAGE + 8];
+
+		memset(big, ' ', sizeof(big));
+		(void)snprintf(big, sizeof(big), "%s", "{\"winch\":[1,1]}");
+		big[15] = ' '; /* followed by blanks past the limit */
+		assert_int_equal(session_parse_winch(big, sizeof(big), &rows, &cols, &e), -1);
+		assert_non_null(strstr(e.msg, "longer than"));
+	}
+}
+
+/* ======================================================================
+ * Helpers
+ * ====================================================================== */
+
+static void test_session_uid(void **state)
+{
+	struct ward_ids ids = {.set = true, .uid = 200000, .count = 65536};
+	uid_t u = 0;
+
+	(void)state;
+	assert_int_equal(session_uid_for(&ids, 0, &u), 0);
+	assert_int_equal(u, 201000);
+	assert_int_equal(session_uid_for(&ids, 1000, &u), 0);
+	assert_int_equal(u, 202000);
+	/* Stable, never the service's uid, always inside the range. */
+	for (uid_t h = 0; h < 300000; h += 7) {
+		uid_t again;
+
+		assert_int_equal(session_uid_for(&ids, h, &u), 0);
+		assert_int_equal(session_uid_for(&ids, h, &again), 0);
+		assert_int_equal(u, again);
+		assert_true(u >= ids.uid + SESSION_UID_OFFSET && u < ids.uid + ids.count);
+	}
+	/* Distinct below count - offset: the usual uids of a host. */
+	{
+		uid_t a, b;
+		assert_int_equal(session_uid_for(&ids, 1000, &a), 0);
+		assert_int_equal(session_uid_for(&ids, 1001, &b), 0);
+		assert_int_not_equal(a, b);
+		assert_int_equal(session_uid_for(&ids, 64535, &a), 0);
+		assert_int_equal(a, 200000 + 65535);
+	}
+	/* The top of the 32-bit range does not overflow. */
+	ids = (struct ward_ids){.set = true, .uid = 4294967294u - 65535, .count = 65536};
+	assert_int_equal(session_uid_for(&ids, 4294967000u, &u), 0);
+	assert_true(u >= ids.uid + SESSION_UID_OFFSET && u <= 4294967294u);
+	/* No room, or no ids: no session uid. */
+	ids = (struct ward_ids){.set = true, .uid = 200000, .count = 1000};
+	assert_int_equal(session_uid_for(&ids, 5, &u), -1);
+	ids = (struct ward_ids){.set = true, .uid = 200000, .count = 1001};
+	assert_int_equal(session_uid_for(&ids, 5, &u), 0);
+	assert_int_equal(u, 201000);
+	ids = (struct ward_ids){.set = false, .uid = 200000, .count = 65536};
+	assert_int_equal(session_uid_for(&ids, 5, &u), -1);
+}
+
+static void test_user_names(void **state)
+{
+	static const char *const good[] = {"alice", "a.b", "user@example.com", "_svc", "x-y",
+					   "A1",    "0day"};
+	static const char *const bad[] = {"",  ".hidden", "-x",   "@x",       "a/b", "..",
+					  ".", "a b",     "a\nb", "\xc3\xa4", "a:b"};
+	char name[80];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++)
+		assert_true(session_user_name_valid(good[i]));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		if (session_user_name_valid(bad[i]))
+			fail_msg("\"%s\" accepted", bad[i]);
+	assert_false(session_user_name_valid(NULL));
+	memset(name, 'a', 64);
+	name[64] = '\0';
+	assert_true(session_user_name_valid(name));
+	name[64] = 'a';
+	name[65] = '\0';
+	assert_false(session_user_name_valid(name));
+}
+
+static void test_groups(void **state)
+{
+	char *root[] = {"root"};
+	char *mixed[] = {"no-such-group-ward-test", NULL, "root"};
+	char *none[] = {"no-such-group-ward-test", "0"};
+	const gid_t zero[] = {0}, other[] = {1, 2, 3};
+
+	(void)state;
+	/* "root" is gid 0 on every system the tests run on. */
+	assert_true(session_in_groups(root, 1, zero, 1));
+	assert_false(session_in_groups(root, 1, other, 3));
+	assert_false(session_in_groups(root, 1, NULL, 0));
+	assert_true(session_in_groups(mixed, 3, zero, 1));
+	/* A group that does not exist matches nothing; a number is a name. */
+	assert_false(session_in_groups(none, 2, zero, 1));
+	assert_false(session_in_groups(NULL, 0, zero, 1));
+}
+
+/* ======================================================================
+ * The server up to the decision, with a fake supervisor
+ * ====================================================================== */
+
+struct supervisor {
+	struct ward_tenant *tenants;
+	size_t n;
+	enum service_state state;
+	int views; /* how often a service view was asked for */
+	int walks; /* how often the tenants were walked */
+};
+
+int supervisor_each_tenant(struct supervisor *s, int (*fn)(const struct ward_tenant *t, void *ud),
+			   void *ud)
+{
+	s->walks++;
+	for (size_t i = 0; i < s->n; i++) {
+		int r = fn(&s->tenants[i], ud);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int supervisor_service_view(struct supervisor *s, const char *tenant, const char *service,
+			    struct service_view *out, struct ward_err *err)
+{
+	s->views++;
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->tenants[i].name, tenant) == 0) {
+			*out = (struct service_view){.tenant = &s->tenants[i],
+						     .service = &s->tenants[i].services[0],
+						     .state = s->state,
+						     .init_pid = -1,
+						     .init_pidfd = -1};
+			return 0;
+		}
+	return ward_err_set(err, 0, "no tenant \"%s\"", tenant);
+}
+
+struct fixture {
+	char dir[64];
+	char audit_path[128];
+	struct ward_config cfg;
+	struct loop *loop;
+	struct audit *audit;
+	struct supervisor sup;
+	struct session_server *ss;
+	char *groups_one[1], *groups_two[1];
+	struct ward_service svc[2];
+	struct ward_tenant tenants[2];
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct ward_err err = {0};
+
+	assert_non_null(f);
+	strcpy(f->dir, "/tmp/ward-test-session-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	(void)snprintf(f->audit_path, sizeof(f->audit_path), "%s/audit.jsonl", f->dir);
+	f->cfg.state_dir = f->dir;
+	f->cfg.data_dir = f->dir;
+	f->loop = loop_new();
+	f->audit = audit_open(f->audit_path, true, &err);
+	assert_non_null(f->loop);
+	assert_non_null(f->audit);
+	/* Two practices; which one root may enter, the tests decide by their
+	 * groups (root is in "root" on every system). */
+	f->groups_one[0] = "no-such-group-ward-test";
+	f->groups_two[0] = "no-such-group-ward-test";
+	for (int i = 0; i < 2; i++) {
+		f->svc[i] = (struct ward_service){.name = "web"};
+		f->tenants[i] = (struct ward_tenant){
+		    .name = i ? "two" : "one",
+		    .ids = {.set = true, .uid = 300000 + 65536 * (uint32_t)i, .count = 65536},
+		    .services = &f->svc[i],
+		    .n_services = 1,
+		    .sessions = {.present = true,
+				 .groups = i ? f->groups_two : f->groups_one,
+				 .n_groups = 1,
+				 .service = "web",
+				 .max = 1},
+		};
+	}
+	f->sup = (struct supervisor){.tenants = f->tenants, .n = 2, .state = SERVICE_RUNNING};
+	f->ss = session_server_new(&f->cfg, f->loop, &f->sup, f->audit, &err);
+	if (!f->ss)
+		fail_msg("session_server_new: %s", err.msg);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char path[160];
+
+	session_server_free(f->ss);
+	audit_close(f->audit);
+	loop_free(f->loop);
+	(void)snprintf(path, sizeof(path), "%s/session.sock", f->dir);
+	unlink(path);
+	unlink(f->audit_path);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+struct exchange {
+	int fd;
+	char reply[4096];
+	size_t len;
+	bool done, timed_out;
+};
+
+static void on_reply(struct loop *l, int fd, uint32_t events, void *ud)
+{
+	struct exchange *x = ud;
+	ssize_t n = read(fd, x->reply + x->len, sizeof(x->reply) - 1 - x->len);
+
+	if (n > 0)
+		x->len += (size_t)n;
+	x->reply[x->len] = '\0';
+	if (n <= 0 || memchr(x->reply, '\n', x->len)) {
+		x->done = true;
+		loop_del_fd(l, fd);
+		loop_quit(l);
+	}
+}
+
+static void on_timeout(struct loop *l, void *ud)
+{
+	struct exchange *x = ud;
+
+	x->timed_out = true;
+	loop_quit(l);
+}
+
+static int connect_server(struct fixture *f)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	(void)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/session.sock", f->dir);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+/* Sends a request with n_fds fresh pipe ends attached (0: a pipe's read
+ * end, 1 and 2: write ends), runs the loop until the reply line. */
+static void ask(struct fixture *f, const char *line, int n_fds, char *reply, size_t size)
+{
+	struct exchange x = {.fd = connect_server(f)};
+	int pipes[3][2], fds[3];
+	union {
+		char buf[CMSG_SPACE(sizeof(fds))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {.iov_base = (void *)line, .iov_len = strlen(line)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct loop_timer *t;
+
+	memset(&u, 0, sizeof(u));
+	for (int i = 0; i < n_fds; i++) {
+		assert_int_equal(pipe2(pipes[i], O_CLOEXEC), 0);
+		fds[i] = pipes[i][i == 0 ? 0 : 1];
+	}
+	if (n_fds) {
+		struct cmsghdr *c;
+
+		mh.msg_control = u.buf;
+		mh.msg_controllen = CMSG_SPACE((size_t)n_fds * sizeof(int));
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN((size_t)n_fds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, (size_t)n_fds * sizeof(int));
+	}
+	assert_int_equal(sendmsg(x.fd, &mh, 0), (ssize_t)strlen(line));
+	assert_int_equal(loop_add_fd(f->loop, x.fd, EPOLLIN, on_reply, &x), 0);
+	t = loop_timer_add(f->loop, 10000, on_timeout, &x);
+	loop_run(f->loop);
+	assert_false(x.timed_out);
+	loop_timer_cancel(f->loop, t);
+	close(x.fd);
+	for (int i = 0; i < n_fds; i++) {
+		close(pipes[i][0]);
+		close(pipes[i][1]);
+	}
+	(void)snprintf(reply, size, "%s", x.reply);
+	/* Let the server finish with the client (it is freed after the reply). */
+	for (int i = 0; i < 3; i++) {
+		struct exchange y = {0};
+		struct loop_timer *t2 = loop_timer_add(f->loop, 20, on_timeout, &y);
+		loop_run(f->loop);
+		(void)t2;
+	}
+}
+
+static char *audit_text(struct fixture *f)
+{
+	static char buf[65536];
+	int fd = open(f->audit_path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	assert_true(fd >= 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+#define assert_reply(f, line, n_fds, want)                                                         \
+	do {                                                                                       \
+		char r_[4096];                                                                     \
+		ask((f), (line), (n_fds), r_, sizeof(r_));                                         \
+		if (!strstr(r_, (want)))                                                           \
+			fail_msg("%s: got %s, want %s", (line), r_, (want));                       \
+	} while (0)
+
+static void test_socket_is_everyones(void **state)
+{
+	struct fixture *f = *state;
+	char path[160];
+	struct stat st;
+	struct ward_err err = {0};
+	struct session_server *again;
+
+	(void)snprintf(path, sizeof(path), "%s/session.sock", f->dir);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0666);
+	/* A stale socket is replaced; anything else is not. */
+	session_server_free(f->ss);
+	f->ss = NULL;
+	assert_int_equal(access(path, F_OK), -1);
+	f->ss = session_server_new(&f->cfg, f->loop, &f->sup, f->audit, &err);
+	assert_non_null(f->ss);
+	again = session_server_new(&f->cfg, f->loop, &f->sup, f->audit, &err);
+	assert_non_null(again); /* the socket of a dead daemon */
+	session_server_free(again);
+	session_server_free(f->ss);
+	f->ss = NULL;
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_null(session_server_new(&f->cfg, f->loop, &f->sup, f->audit, &err));
+	assert_non_null(strstr(err.msg, "is not a socket"));
+	rmdir(path);
+	f->ss = session_server_new(&f->cfg, f->loop, &f->sup, f->audit, &err);
+	assert_non_null(f->ss);
+}
+
+static void test_malformed_never_reach_the_supervisor(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_reply(f, "garbage\n", 3, "\"error\":\"malformed request: invalid JSON");
+	assert_reply(f, "{\"user\":\"alice\"}\n", 3, "malformed request: unknown key \\\"user\\\"");
+	assert_reply(f, "{}\n", 0, "malformed request: a session needs fds 0, 1 and 2 passed");
+	assert_reply(f, "{}\n", 2, "a session needs fds 0, 1 and 2 passed");
+	assert_reply(f, "{\"tty\":true}\n", 2, "true, but a passed fd is not a terminal");
+	assert_int_equal(f->sup.walks, 0);
+	assert_int_equal(f->sup.views, 0);
+	{
+		const char *a = audit_text(f);
+		size_t n = 0;
+
+		for (const char *p = a; (p = strstr(p, "\"event\":\"session-logon\"")); p++)
+			n++;
+		assert_int_equal(n, 5);
+		assert_non_null(strstr(a, "\"verdict\":\"refused\""));
+		assert_null(strstr(a, "\"verdict\":\"allowed\""));
+		assert_non_null(strstr(a, "\"user\":\"root\""));
+	}
+	assert_int_equal(session_count(f->ss), 0);
+}
+
+static void test_which_practice(void **state)
+{
+	struct fixture *f = *state;
+
+	/* In no practice's groups. */
+	assert_reply(f, "{}\n", 3, "{\"ok\":false,\"error\":\"no practice\"}");
+	/* In both. */
+	f->groups_one[0] = "root";
+	f->groups_two[0] = "root";
+	assert_reply(f, "{}\n", 3, "{\"ok\":false,\"error\":\"more than one practice: one, two\"}");
+	/* In one, which is not running. */
+	f->groups_two[0] = "no-such-group-ward-test";
+	f->sup.state = SERVICE_STOPPED;
+	assert_reply(f, "{}\n", 3, "{\"ok\":false,\"error\":\"practice stopped\"}");
+	f->sup.state = SERVICE_BACKOFF;
+	assert_reply(f, "{}\n", 3, "practice stopped");
+	/* Running, but no sandbox to join (the fake has none). */
+	f->sup.state = SERVICE_RUNNING;
+	assert_reply(f, "{}\n", 3, "practice stopped");
+	/* A tenant without sessions never matches. */
+	f->tenants[0].sessions.present = false;
+	assert_reply(f, "{}\n", 3, "no practice");
+	f->tenants[0].sessions.present = true;
+	/* sessions.service unset and more than one service: refused. */
+	f->tenants[0].sessions.service = NULL;
+	f->tenants[0].n_services = 2;
+	f->tenants[0].services = f->svc;
+	assert_reply(f, "{}\n", 3, "policy error: sessions.service not set");
+	{
+		const char *a = audit_text(f);
+
+		assert_non_null(strstr(a, "\"reason\":\"more than one practice: one, two\""));
+		assert_non_null(strstr(a, "\"reason\":\"practice stopped\""));
+		assert_non_null(strstr(a, "\"tenant\":\"one\""));
+	}
+	assert_int_equal(session_count(f->ss), 0);
+}
+
+static void test_list_and_kick_when_empty(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_err err = {0};
+	json_t *l = session_list(f->ss, NULL, &err);
+
+	assert_non_null(l);
+	assert_int_equal(json_array_size(l), 0);
+	json_decref(l);
+	l = session_list(f->ss, "one", &err);
+	assert_non_null(l);
+	assert_int_equal(json_array_size(l), 0);
+	json_decref(l);
+	assert_int_equal(session_kick(f->ss, "deadbeef", "root", &err), -1);
+	assert_string_equal(err.msg, "no session \"deadbeef\"");
+	assert_int_equal(session_kick(f->ss, "\x01x", "root", &err), -1);
+	assert_ascii(err.msg);
+	session_server_shutdown(f->ss);
+	session_server_shutdown(f->ss);
+	{
+		char path[160];
+
+		(void)snprintf(path, sizeof(path), "%s/session.sock", f->dir);
+		assert_int_equal(access(path, F_OK), -1); /* no new logons */
+	}
+	assert_int_equal(loop_count_fds(f->loop), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_parse_good),
+	    cmocka_unit_test(test_parse_not_a_request),
+	    cmocka_unit_test(test_parse_keys_and_values),
+	    cmocka_unit_test(test_parse_random),
+	    cmocka_unit_test(test_parse_winch),
+	    cmocka_unit_test(test_session_uid),
+	    cmocka_unit_test(test_user_names),
+	    cmocka_unit_test(test_groups),
+	    cmocka_unit_test_setup_teardown(test_socket_is_everyones, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_malformed_never_reach_the_supervisor, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_which_practice, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_list_and_kick_when_empty, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
