@@ -12,6 +12,7 @@
  * egress CIDRs go to one hash set per prefix length instead). */
 #include "ward/firewall.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <linux/capability.h>
 #include <netinet/in.h>
@@ -656,6 +657,45 @@ static int send_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+/* libnftables is loaded by the helper alone (dlopen), never linked into
+ * wardd: `wardd run` starts a fresh wardd per launch, and loading
+ * libnftables with its five dependencies (libnftnl, libmnl, libxtables,
+ * libgmp, ...) cost every launch ~1 ms of ld.so work for a library it
+ * never calls. */
+static struct nft_api {
+	struct nft_ctx *(*ctx_new)(uint32_t flags);
+	int (*buffer_output)(struct nft_ctx *ctx);
+	int (*buffer_error)(struct nft_ctx *ctx);
+	const char *(*get_output)(struct nft_ctx *ctx);
+	const char *(*get_error)(struct nft_ctx *ctx);
+	void (*output_set_flags)(struct nft_ctx *ctx, unsigned int flags);
+	int (*run)(struct nft_ctx *ctx, const char *buf);
+} nft;
+
+static int nft_api_load(void)
+{
+	void *h = dlopen("libnftables.so.1", RTLD_NOW | RTLD_LOCAL);
+
+	if (!h) {
+		fprintf(stderr, "wardd-nft: %s\n", dlerror());
+		return -1;
+	}
+	/* POSIX: a dlsym result converts to a function pointer. */
+	*(void **)&nft.ctx_new = dlsym(h, "nft_ctx_new");
+	*(void **)&nft.buffer_output = dlsym(h, "nft_ctx_buffer_output");
+	*(void **)&nft.buffer_error = dlsym(h, "nft_ctx_buffer_error");
+	*(void **)&nft.get_output = dlsym(h, "nft_ctx_get_output_buffer");
+	*(void **)&nft.get_error = dlsym(h, "nft_ctx_get_error_buffer");
+	*(void **)&nft.output_set_flags = dlsym(h, "nft_ctx_output_set_flags");
+	*(void **)&nft.run = dlsym(h, "nft_run_cmd_from_buffer");
+	if (!nft.ctx_new || !nft.buffer_output || !nft.buffer_error || !nft.get_output ||
+	    !nft.get_error || !nft.output_set_flags || !nft.run) {
+		fprintf(stderr, "wardd-nft: libnftables.so.1 lacks a function ward uses\n");
+		return -1;
+	}
+	return 0;
+}
+
 static int helper_serve(int sock, struct nft_ctx *ctx)
 {
 	struct request_header req;
@@ -668,12 +708,12 @@ static int helper_serve(int sock, struct nft_ctx *ctx)
 	    read_all(sock, text, req.len) != 1)
 		return -1;
 	text[req.len] = '\0';
-	nft_ctx_output_set_flags(ctx, req.json ? NFT_CTX_OUTPUT_JSON : 0);
+	nft.output_set_flags(ctx, req.json ? NFT_CTX_OUTPUT_JSON : 0);
 
-	struct reply_header rep = {.rc = nft_run_cmd_from_buffer(ctx, text)};
+	struct reply_header rep = {.rc = nft.run(ctx, text)};
 	/* Each get also rewinds its buffer for the next request. */
-	const char *out = nft_ctx_get_output_buffer(ctx);
-	const char *errs = nft_ctx_get_error_buffer(ctx);
+	const char *out = nft.get_output(ctx);
+	const char *errs = nft.get_error(ctx);
 
 	rep.out_len = (uint32_t)strnlen(out, REPLY_MAX / 2);
 	rep.err_len = (uint32_t)strnlen(errs, REPLY_MAX / 2);
@@ -715,8 +755,10 @@ static __attribute__((noreturn)) void helper_main(int sock, pid_t parent)
 		    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 			_exit(1);
 	}
-	ctx = nft_ctx_new(NFT_CTX_DEFAULT);
-	if (!ctx || nft_ctx_buffer_output(ctx) < 0 || nft_ctx_buffer_error(ctx) < 0)
+	if (nft_api_load() < 0)
+		_exit(1);
+	ctx = nft.ctx_new(NFT_CTX_DEFAULT);
+	if (!ctx || nft.buffer_output(ctx) < 0 || nft.buffer_error(ctx) < 0)
 		_exit(1);
 	for (;;) {
 		int r = helper_serve(3, ctx);
