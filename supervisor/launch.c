@@ -732,7 +732,7 @@ int launch_start(const struct launch_spec *spec, struct launch_handle *h, struct
 	const struct ward_policy *p = spec->policy;
 	_cleanup_free_ char **envp = NULL;
 	int sv[2];
-	int pidfd = -1;
+	int pidfd = -1, left;
 	pid_t pid;
 
 	*h = (struct launch_handle){.pid = -1, .pidfd = -1, .sync_fd = -1};
@@ -758,28 +758,48 @@ int launch_start(const struct launch_spec *spec, struct launch_handle *h, struct
 		return ward_err_set(err, e, "SO_PASSCRED");
 	}
 
-	pid = clone_sandbox(clone_flags(p), &pidfd,
-			    spec->cgroup ? cgroup_clone_fd(spec->cgroup) : -1);
-	if (pid < 0) {
-		int e = errno;
+	/* Born in its cgroup, so not one instruction runs outside the limits:
+	 * clone3 does it on v2. On v1, a one-shot launcher (`wardd run`) steps
+	 * into the cgroup for the clone, far cheaper than attaching the
+	 * child's pid afterwards (see cgroup_enter). The daemon does not: while
+	 * it sat in a tenant's memory cgroup, an OOM there could pick the
+	 * daemon, every tenant's supervisor, as its victim. */
+	bool enter = spec->cgroup && spec->clone_from_cgroup;
+
+	if (enter && cgroup_enter(spec->cgroup, err) < 0) {
 		close(sv[0]);
 		close(sv[1]);
-		return ward_err_set(err, e, "clone");
+		return -1;
 	}
+	pid = clone_sandbox(clone_flags(p), &pidfd,
+			    spec->cgroup ? cgroup_clone_fd(spec->cgroup) : -1);
 	if (pid == 0) {
 		close(sv[0]);
 		sandbox_init(spec, argv, envp, sv[1]);
+	}
+	{
+		int e = errno;
+
+		/* Out again before anything else: we are not the tenant's. */
+		left = enter ? cgroup_leave(spec->cgroup, err) : 0;
+		if (pid < 0) {
+			close(sv[0]);
+			close(sv[1]);
+			return left < 0 ? -1 : ward_err_set(err, e, "clone");
+		}
 	}
 	close(sv[1]);
 	h->pid = pid;
 	h->pidfd = pidfd;
 	h->sync_fd = sv[0];
+	if (left < 0)
+		goto fail;
 
 	if (p->user_namespace && write_id_maps(pid, &spec->tenant->ids, err) < 0)
 		goto fail;
-	/* cgroup v1: the child waits for "go", so it joins before it runs
-	 * anything; on v2 this is a no-op (it was cloned into the cgroup). */
-	if (spec->cgroup && cgroup_attach(spec->cgroup, pid, err) < 0)
+	/* cgroup v1 without cgroup_enter: the child waits for "go", so it
+	 * joins before it runs anything; on v2 a no-op (cloned into it). */
+	if (spec->cgroup && !enter && cgroup_attach(spec->cgroup, pid, err) < 0)
 		goto fail;
 	/* Before "go": the service never runs without its network, and its
 	 * end of the veth is born inside its namespace, never moved there. */

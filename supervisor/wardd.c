@@ -369,6 +369,7 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 		    .data_dir = data_dir,
 		    .seccomp = &prog,
 		    .cgroup = cg,
+		    .clone_from_cgroup = true, /* one-shot: see launch_start */
 		    .stdio = {0, 1, 2},
 		};
 		if (launch_start(&spec, &h, &err) < 0) {

@@ -43,6 +43,12 @@ int cgroup_clone_fd(const struct cgroup *cg);
 /* Moves pid into the cgroup in every hierarchy (v1, before the process
  * runs anything of the tenant's; on v2 a no-op when cloned into it). */
 int cgroup_attach(const struct cgroup *cg, pid_t pid, struct ward_err *err);
+/* For a clone born in the cgroup where clone3 cannot do it (v1): moves the
+ * calling thread into the cgroup in every hierarchy, and back to where it
+ * was. Both are no-ops on v2 (cgroup_clone_fd). After a failed leave we
+ * may still be in there: the caller must not run the cgroup's service. */
+int cgroup_enter(const struct cgroup *cg, struct ward_err *err);
+int cgroup_leave(const struct cgroup *cg, struct ward_err *err);
 /* Kills every process in the cgroup: cgroup.kill on v2; on v1 freeze,
  * SIGKILL every pid of cgroup.procs, thaw. Nothing escapes by forking. */
 int cgroup_kill(struct cgroup *cg, struct ward_err *err);

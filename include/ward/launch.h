@@ -20,6 +20,9 @@ struct launch_spec {
 	const char *data_dir;             /* host path of the tenant's data dir */
 	const struct seccomp_program *seccomp;
 	const struct cgroup *cgroup; /* the sandbox's cgroup, or NULL */
+	/* v1: clone from inside the cgroup (cgroup_enter) instead of attaching
+	 * the child afterwards. Only for a one-shot launcher: see launch.c. */
+	bool clone_from_cgroup;
 	/* The service's veth (pid and pidfd are filled in by launch_start), or
 	 * NULL: loopback only. */
 	struct netlink *nl;

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (ID_COUNT, PROBE, PROBE_DIR, PROBE_HOST, UID_ALPHA, UID_BETA,
-                      proc_status, wait_for)
+                      descendants, proc_comm, proc_status, wait_for)
 
 SIGSYS = int(signal.SIGSYS)
 
@@ -127,6 +127,37 @@ def test_cgroup_namespace(ward):
     r = ward.probe(profile, "cat", "/proc/self/cgroup")
     lines = r["cat:/proc/self/cgroup"]["text"].splitlines()
     assert lines and all(l.split(":", 2)[2] == "/" for l in lines), lines
+
+
+def test_born_in_its_cgroup_and_launcher_back_home(ward):
+    """The sandbox sits in the run's cgroup in every hierarchy, and wardd,
+    which stepped into it for the clone on cgroup v1, is out again (or an
+    OOM or a cgroup kill there would take the launcher too)."""
+    profile = ward.tenant()
+    proc = ward.start(profile, command=["/bin/sleep", "30"])
+    try:
+        kids = wait_for(lambda: [p for p in descendants(proc.pid)
+                                 if proc_comm(p) == "sleep"], timeout=10)
+        assert kids, "the service never started"
+        def groups(pid):
+            return [l.split(":", 2) for l in
+                    Path(f"/proc/{pid}/cgroup").read_text().splitlines()]
+        def ward_hierarchies(pid):
+            """The paths in the hierarchies ward uses: the v1 controllers of
+            cgroup.c, or the unified one on a v2 host."""
+            g = groups(pid)
+            v1 = [path for _, ctrls, path in g
+                  if set(ctrls.split(",")) & {"memory", "pids", "cpu", "cpuacct", "freezer"}]
+            return v1 or [path for hid, _, path in g if hid == "0"]
+        init = descendants(proc.pid)[0]
+        for pid in (init, kids[0]):
+            paths = ward_hierarchies(pid)
+            assert paths and all("/ward.run/" in p for p in paths), (pid, paths)
+        assert not any("/ward.run/" in p for p in ward_hierarchies(proc.pid)), \
+            ward_hierarchies(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def test_ipc_namespace(ward):
