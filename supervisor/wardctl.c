@@ -555,7 +555,20 @@ static void print_status_table(json_t *services)
 	free(rows);
 }
 
-static int cmd_status(int argc, char **argv)
+/* The shape of `status`, `net` and `sessions`: [TENANT] [--json], one
+ * request, and the reply's `field` printed as JSON or by print(). */
+struct view_cmd {
+	const char *name;
+	void (*usage)(FILE *out);
+	bool tenant_required;
+	const char *field;
+	json_type type; /* of field: JSON_ARRAY or JSON_OBJECT */
+	void (*print)(json_t *v);
+};
+
+static int print_json(json_t *v);
+
+static int run_view(const struct view_cmd *v, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"json", no_argument, NULL, 'j'},
@@ -564,8 +577,8 @@ static int cmd_status(int argc, char **argv)
 	};
 	const char *tenant = NULL;
 	bool as_json = false;
-	json_t *reply, *services;
-	int c;
+	json_t *reply, *field;
+	int c, code;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -573,47 +586,52 @@ static int cmd_status(int argc, char **argv)
 			as_json = true;
 			break;
 		case 'h':
-			status_usage(stdout);
+			v->usage(stdout);
 			return 0;
 		default:
-			status_usage(stderr);
+			v->usage(stderr);
 			return EXIT_INVALID;
 		}
 	}
-	if (argc - optind > 1) {
-		fprintf(stderr, "wardctl status: too many arguments\n");
-		status_usage(stderr);
+	if (argc - optind > 1 || (v->tenant_required && argc - optind != 1)) {
+		fprintf(stderr, "wardctl %s: %s\n", v->name,
+			argc - optind > 1 ? "too many arguments" : "expected TENANT");
+		v->usage(stderr);
 		return EXIT_INVALID;
 	}
 	if (optind < argc) {
 		tenant = argv[optind];
 		if (!ward_name_valid(tenant)) {
-			fprintf(stderr,
-				"wardctl status: invalid tenant name \"%s\": must match %s\n",
-				tenant, NAME_RULE);
+			fprintf(stderr, "wardctl %s: invalid tenant name \"%s\": must match %s\n",
+				v->name, tenant, NAME_RULE);
 			return EXIT_INVALID;
 		}
 	}
-	reply = request(new_request("status", tenant, NULL));
+	reply = request(new_request(v->name, tenant, NULL));
 	if (!reply)
 		return EXIT_FAILED;
-	services = json_object_get(reply, "services");
-	if (!json_is_array(services)) {
+	field = json_object_get(reply, v->field);
+	if (!field || json_typeof(field) != v->type) {
 		fprintf(stderr, "wardctl: malformed reply from wardd\n");
 		json_decref(reply);
 		return EXIT_FAILED;
 	}
 	if (as_json) {
-		char *s = json_dumps(services, JSON_INDENT(2));
-
-		if (s)
-			printf("%s\n", s);
-		free(s);
+		code = print_json(field);
 	} else {
-		print_status_table(services);
+		v->print(field);
+		code = fflush(stdout) == 0 ? 0 : EXIT_FAILED;
 	}
 	json_decref(reply);
-	return fflush(stdout) == 0 ? 0 : EXIT_FAILED;
+	return code;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	static const struct view_cmd v = {"status",   status_usage, false,
+					  "services", JSON_ARRAY,   print_status_table};
+
+	return run_view(&v, argc, argv);
 }
 
 /* ---- net ---- */
@@ -702,57 +720,9 @@ static void print_net(json_t *net)
 
 static int cmd_net(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
-	bool as_json = false;
-	json_t *reply, *net;
-	int c;
+	static const struct view_cmd v = {"net", net_usage, true, "net", JSON_OBJECT, print_net};
 
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			as_json = true;
-			break;
-		case 'h':
-			net_usage(stdout);
-			return 0;
-		default:
-			net_usage(stderr);
-			return EXIT_INVALID;
-		}
-	}
-	if (argc - optind != 1) {
-		fprintf(stderr, "wardctl net: expected TENANT\n");
-		net_usage(stderr);
-		return EXIT_INVALID;
-	}
-	if (!ward_name_valid(argv[optind])) {
-		fprintf(stderr, "wardctl net: invalid tenant name \"%s\": must match %s\n",
-			argv[optind], NAME_RULE);
-		return EXIT_INVALID;
-	}
-	reply = request(new_request("net", argv[optind], NULL));
-	if (!reply)
-		return EXIT_FAILED;
-	net = json_object_get(reply, "net");
-	if (!json_is_object(net)) {
-		fprintf(stderr, "wardctl: malformed reply from wardd\n");
-		json_decref(reply);
-		return EXIT_FAILED;
-	}
-	if (as_json) {
-		char *s = json_dumps(net, JSON_INDENT(2));
-		if (s)
-			printf("%s\n", s);
-		free(s);
-	} else {
-		print_net(net);
-	}
-	json_decref(reply);
-	return fflush(stdout) == 0 ? 0 : EXIT_FAILED;
+	return run_view(&v, argc, argv);
 }
 
 /* ---- start, stop, restart, reset ---- */
@@ -1418,60 +1388,10 @@ static void print_sessions(json_t *list)
 
 static int cmd_sessions(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
-	const char *tenant = NULL;
-	bool as_json = false;
-	json_t *reply, *list;
-	int c, code;
+	static const struct view_cmd v = {"sessions", sessions_usage, false,
+					  "sessions", JSON_ARRAY,     print_sessions};
 
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			as_json = true;
-			break;
-		case 'h':
-			sessions_usage(stdout);
-			return 0;
-		default:
-			sessions_usage(stderr);
-			return EXIT_INVALID;
-		}
-	}
-	if (argc - optind > 1) {
-		fprintf(stderr, "wardctl sessions: too many arguments\n");
-		sessions_usage(stderr);
-		return EXIT_INVALID;
-	}
-	if (optind < argc) {
-		tenant = argv[optind];
-		if (!ward_name_valid(tenant)) {
-			fprintf(stderr,
-				"wardctl sessions: invalid tenant name \"%s\": must match %s\n",
-				tenant, NAME_RULE);
-			return EXIT_INVALID;
-		}
-	}
-	reply = request(new_request("sessions", tenant, NULL));
-	if (!reply)
-		return EXIT_FAILED;
-	list = json_object_get(reply, "sessions");
-	if (!json_is_array(list)) {
-		fprintf(stderr, "wardctl: malformed reply from wardd\n");
-		json_decref(reply);
-		return EXIT_FAILED;
-	}
-	if (as_json) {
-		code = print_json(list);
-	} else {
-		print_sessions(list);
-		code = fflush(stdout) == 0 ? 0 : EXIT_FAILED;
-	}
-	json_decref(reply);
-	return code;
+	return run_view(&v, argc, argv);
 }
 
 static const char kick_help[] = "Ends an end-user session at once (its processes are killed).\n"
