@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -31,10 +33,8 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/ward-test-audit-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	test_tmpdir_make(f->dir, sizeof(f->dir), "audit");
 	snprintf(f->path, sizeof(f->path), "%s/audit.jsonl", f->dir);
-	umask(022);
 	*state = f;
 	return 0;
 }
@@ -42,10 +42,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[128];
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
+	test_tmpdir_remove(f->dir);
 	free(f);
 	return 0;
 }

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -173,9 +175,7 @@ static int setup_tmp(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/ward-test-cgroup-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	umask(022);
+	test_tmpdir_make(f->dir, sizeof(f->dir), "cgroup");
 	*state = f;
 	return 0;
 }
@@ -183,10 +183,8 @@ static int setup_tmp(void **state)
 static int teardown_tmp(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[128];
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
+	test_tmpdir_remove(f->dir);
 	free(f);
 	return 0;
 }
