@@ -257,9 +257,12 @@ class LineReader:
         self.thread.start()
 
     def _run(self, stream):
-        for raw in iter(stream.readline, b""):
-            with self.lock:
-                self.lines.append(raw.decode(errors="replace").rstrip("\n"))
+        try:
+            for raw in iter(stream.readline, b""):
+                with self.lock:
+                    self.lines.append(raw.decode(errors="replace").rstrip("\n"))
+        except (ValueError, OSError):
+            pass  # the test closed the stream under us (its teardown): done
 
     def snapshot(self):
         with self.lock:
