@@ -1,5 +1,6 @@
 /* Capabilities and identity: capability names, and the one-way drop of a
- * sandboxed process to the tenant's uid/gid with only the kept capabilities. */
+ * sandboxed process to the tenant's uid/gid with only the kept capabilities;
+ * group names to gids for the checks that authorize by group. */
 #include "ward/caps.h"
 
 #include <errno.h>
@@ -13,6 +14,8 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "ward/cleanup.h"
 
 int caps_from_name(const char *name)
 {
@@ -148,4 +151,32 @@ int caps_drop_to(uid_t uid, gid_t gid, uint64_t keep, const char **step)
 		FAIL("drop capabilities");
 	}
 	return 0;
+}
+
+bool caps_group_gid(const char *name, gid_t *gid)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t size = 1024;
+
+	if (!name || !*name)
+		return false;
+	for (;;) {
+		struct group gr, *res = NULL;
+		char *p = realloc(buf, size);
+		int r;
+
+		if (!p)
+			return false;
+		buf = p;
+		r = getgrnam_r(name, &gr, buf, size, &res);
+		if (r == ERANGE && size < (1u << 22)) {
+			size *= 2;
+			continue;
+		}
+		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): buf is _cleanup_free_ */
+		if (r != 0 || !res)
+			return false; /* a group that does not exist grants nothing */
+		*gid = res->gr_gid;
+		return true;
+	}
 }

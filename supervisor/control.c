@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "ward/caps.h"
 #include "ward/cleanup.h"
 #include "ward/logs.h"
 #include "ward/onboard.h"
@@ -401,39 +402,11 @@ int control_parse_request(const char *line, size_t len, struct control_request *
  * Authorization
  * ====================================================================== */
 
-static bool group_gid(const char *name, gid_t *gid)
-{
-	_cleanup_free_ char *buf = NULL;
-	size_t size = 1024;
-
-	if (!name || !*name)
-		return false;
-	for (;;) {
-		struct group gr, *res = NULL;
-		char *p = realloc(buf, size);
-		int r;
-
-		if (!p)
-			return false;
-		buf = p;
-		r = getgrnam_r(name, &gr, buf, size, &res);
-		if (r == ERANGE && size < (1u << 22)) {
-			size *= 2;
-			continue;
-		}
-		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): buf is _cleanup_free_ */
-		if (r != 0 || !res)
-			return false; /* a group that does not exist grants nothing */
-		*gid = res->gr_gid;
-		return true;
-	}
-}
-
 static bool peer_in_group(const char *name, gid_t gid, const gid_t *groups, size_t n_groups)
 {
 	gid_t g;
 
-	if (!group_gid(name, &g))
+	if (!caps_group_gid(name, &g))
 		return false;
 	if (g == gid)
 		return true;
@@ -1464,7 +1437,7 @@ static int socket_set_access(const char *path, const char *group, struct ward_er
 {
 	gid_t gid = getegid();
 
-	if (group && *group && !group_gid(group, &gid))
+	if (group && *group && !caps_group_gid(group, &gid))
 		fprintf(stderr,
 			"wardd: warning: socket group \"%s\" does not exist: %s stays "
 			"accessible to root only\n",

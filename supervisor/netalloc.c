@@ -113,33 +113,8 @@ static int addr_parse(const char *s, uint32_t *out)
 
 /* Text from the file in a message: quoted, escaped and cut short, so a
  * damaged file cannot write control sequences to an operator's terminal. */
-#define QUOTE_MAX 64
-static const char *quote(const char *s, char *buf)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
-
-	buf[o++] = '"';
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (o > QUOTE_MAX - 10) {
-			memcpy(buf + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\') {
-			memcpy(buf + o, "\\x", 2);
-			buf[o + 2] = hex[*p >> 4];
-			buf[o + 3] = hex[*p & 15];
-			o += 4;
-		} else {
-			buf[o++] = (char)*p;
-		}
-	}
-	buf[o++] = '"';
-	buf[o] = '\0';
-	return buf;
-}
-#define Q(s) quote((s), (char[QUOTE_MAX]){0})
+#define QUOTE_MAX 40
+#define Q(s)      ward_quote((s), strlen(s), QUOTE_MAX, (char[QUOTE_MAX * 4 + 8]){0}, QUOTE_MAX * 4 + 8)
 
 /* ---- records ---- */
 

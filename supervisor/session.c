@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "ward/cgroup.h"
+#include "ward/caps.h"
 #include "ward/cleanup.h"
 #include "ward/launch.h"
 #include "ward/seccomp.h"
@@ -277,38 +278,12 @@ bool session_user_name_valid(const char *name)
 	return n <= 64;
 }
 
-static bool group_gid(const char *name, gid_t *gid)
-{
-	_cleanup_free_ char *buf = NULL;
-	size_t size = 1024;
-
-	for (;;) {
-		struct group gr, *res = NULL;
-		char *p = realloc(buf, size);
-		int r;
-
-		if (!p)
-			return false;
-		buf = p;
-		r = getgrnam_r(name, &gr, buf, size, &res);
-		if (r == ERANGE && size < (1u << 22)) {
-			size *= 2;
-			continue;
-		}
-		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): buf is _cleanup_free_ */
-		if (r != 0 || !res)
-			return false;
-		*gid = res->gr_gid;
-		return true;
-	}
-}
-
 bool session_in_groups(char *const *names, size_t n_names, const gid_t *gids, size_t n_gids)
 {
 	for (size_t i = 0; i < n_names; i++) {
 		gid_t g;
 
-		if (!names[i] || !group_gid(names[i], &g))
+		if (!names[i] || !caps_group_gid(names[i], &g))
 			continue;
 		for (size_t j = 0; j < n_gids; j++)
 			if (gids[j] == g)

@@ -2,6 +2,7 @@
  * with only the kept capabilities left. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -17,3 +18,8 @@ int caps_last_cap(void);
  * locked so nothing can be regained. Async-signal-safe. Returns 0, or
  * -errno with *step naming what failed. */
 int caps_drop_to(uid_t uid, gid_t gid, uint64_t keep, const char **step);
+
+/* The gid of group `name` as the system's group database has it (NSS,
+ * getgrnam_r with a growing buffer). false for an unknown group, an empty
+ * name or no memory: a group that cannot be found grants nothing. */
+bool caps_group_gid(const char *name, gid_t *gid);
