@@ -81,6 +81,7 @@ static struct {
 	 * regular files of the hierarchy's root) and rmdir removes them. Every
 	 * other path is the same as on the kernel's cgroupfs. */
 	bool fake;
+	bool shared; /* CGROUP_SHARED_PARENT */
 	char parent[NAME_MAX_LEN + 1];
 	struct hierarchy h[5];
 	size_t n_h;
@@ -817,7 +818,7 @@ static void caps_reset(void)
 	ctx.n_caps = 0;
 }
 
-int cgroup_setup(const char *root, const char *parent, const char *fake_backend,
+int cgroup_setup(const char *root, const char *parent, unsigned flags, const char *fake_backend,
 		 struct ward_err *err)
 {
 	struct ward_err scratch = {0};
@@ -828,6 +829,7 @@ int cgroup_setup(const char *root, const char *parent, const char *fake_backend,
 	ctx.ops = NULL;
 	ctx.n_h = 0;
 	ctx.fake = fake_backend != NULL;
+	ctx.shared = flags & CGROUP_SHARED_PARENT;
 	if (!root || !component_valid(parent))
 		return ward_err_set(err, EINVAL, "cgroup parent \"%s\": not one directory name",
 				    parent ? parent : "");
@@ -1205,8 +1207,11 @@ int cgroup_destroy(struct cgroup *cg, struct ward_err *err)
 			r = ward_err_set(err, e, "rmdir %s", path);
 		}
 	}
-	/* The tenant's other services may still be in there. */
-	rmdir_all(cg->tenant_rel);
+	/* Only if that left it empty: the tenant's other services may still
+	 * be in there. A shared PARENT keeps it: another launcher may be
+	 * about to make its cgroup in it. */
+	if (!ctx.shared)
+		rmdir_all(cg->tenant_rel);
 	cgroup_free(cg);
 	return r;
 }
@@ -1276,7 +1281,8 @@ int cgroup_cleanup_stale(struct ward_err *err)
 
 /* Removes the PARENT/TENANT/NAME cgroups (in every hierarchy) for which
  * dead() says so, and the tenant directories that end up empty. */
-int cgroup_cleanup_where(bool (*dead)(const char *tenant, const char *name, void *ud), void *ud,
+int cgroup_cleanup_where(const char *tenant,
+			 bool (*dead)(const char *tenant, const char *name, void *ud), void *ud,
 			 struct ward_err *err)
 {
 	int r = 0;
@@ -1297,6 +1303,7 @@ int cgroup_cleanup_where(bool (*dead)(const char *tenant, const char *name, void
 			DIR *td;
 
 			if (te->d_name[0] == '.' || te->d_type != DT_DIR ||
+			    (tenant && strcmp(te->d_name, tenant) != 0) ||
 			    snprintf(trel, sizeof(trel), "%s/%s", ctx.parent, te->d_name) >=
 				(int)sizeof(trel) ||
 			    cg_path(path, sizeof(path), h, trel, NULL) < 0 || !(td = opendir(path)))
@@ -1318,7 +1325,8 @@ int cgroup_cleanup_where(bool (*dead)(const char *tenant, const char *name, void
 					r = ward_err_set(err, errno, "rmdir %s", srel);
 			}
 			closedir(td);
-			(void)cg_rmdir(h, trel); /* only if that left it empty */
+			if (!ctx.shared)
+				(void)cg_rmdir(h, trel); /* only if that left it empty */
 		}
 		closedir(pd);
 	}
@@ -1327,9 +1335,9 @@ int cgroup_cleanup_where(bool (*dead)(const char *tenant, const char *name, void
 
 void cgroup_teardown(void)
 {
-	if (!ctx.ops)
-		return;
 	/* Only an empty PARENT goes: another ward may still use it. */
+	if (!ctx.ops || ctx.shared)
+		return;
 	for (size_t i = 0; i < ctx.n_h; i++)
 		(void)cg_rmdir(&ctx.h[i], ctx.parent);
 }

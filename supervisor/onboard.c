@@ -1844,7 +1844,7 @@ static void offboard_stopped(struct loop *l, void *ud)
 		offboard_finish(o, "failed", msg);
 		return;
 	}
-	if (cgroup_cleanup_where(cgroup_of_tenant, o->name, &e) < 0)
+	if (cgroup_cleanup_where(o->name, cgroup_of_tenant, o->name, &e) < 0)
 		offboard_warn(o, "removing its cgroups: %s", e.msg);
 	if (o->purge) {
 		offboard_remove(o);

@@ -355,8 +355,13 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 			fprintf(stderr, "wardd: %s: cgroup name too long\n", svc->name);
 			goto out;
 		}
-		if (cgroup_setup(CGROUP_ROOT, CGROUP_RUN_PARENT, NULL, &err) < 0 ||
-		    cgroup_cleanup_where(run_cgroup_dead, NULL, &err) < 0 ||
+		/* ward.run/TENANT is shared with other runs and stays; this
+		 * run's own cgroup is the leaf. Only this tenant's earlier
+		 * runs are looked at for leftovers: cheap at any tenant count. */
+		int shared = CGROUP_SHARED_PARENT;
+
+		if (cgroup_setup(CGROUP_ROOT, CGROUP_RUN_PARENT, shared, NULL, &err) < 0 ||
+		    cgroup_cleanup_where(t->name, run_cgroup_dead, NULL, &err) < 0 ||
 		    !(cg = cgroup_create(t->name, name, &svc->policy.limits, &err))) {
 			/* Fail closed: without its limits the service does not run. */
 			fprintf(stderr, "wardd: cgroup: %s\n", err.msg);
@@ -541,7 +546,7 @@ static int cmd_daemon(const struct options *o)
 		goto out;
 	/* Before anything starts: limits are not optional, and whatever a
 	 * wardd that died left in our cgroups goes now. */
-	if (cgroup_setup(CGROUP_ROOT, d.cfg.cgroup_parent, NULL, &err) < 0 ||
+	if (cgroup_setup(CGROUP_ROOT, d.cfg.cgroup_parent, 0, NULL, &err) < 0 ||
 	    cgroup_cleanup_stale(&err) < 0) {
 		fprintf(stderr, "wardd: cgroups: %s\n", err.msg);
 		goto out;

@@ -270,15 +270,59 @@ class Ward:
                     f.close()
 
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_V1 = ("memory", "pids", "cpu", "cpuacct", "freezer")
+
+
+def run_cgroup_parents():
+    """ward.run, the cgroup parent `wardd run` shares between runs, in every
+    hierarchy ward uses (the v1 controllers, or the v2 root)."""
+    v1 = [CGROUP_ROOT / h / "ward.run" for h in CGROUP_V1 if (CGROUP_ROOT / h).is_dir()]
+    return v1 or [CGROUP_ROOT / "ward.run"]
+
+
+def remove_new_cgroups(parent, before):
+    """rmdir, deepest first, of the directories under parent (and parent)
+    that were not in `before`: what the runs of this session made and
+    wardd keeps for later runs (ward.run/TENANT), or a killed run left.
+    Only empty cgroups can go; a busy one stays and is reported."""
+    if not parent.is_dir():
+        return []
+    left = []
+    for d in sorted((p for p in parent.rglob("*") if p.is_dir()),
+                    key=lambda p: len(p.parts), reverse=True):
+        if d not in before:
+            try:
+                d.rmdir()
+            except OSError as e:
+                left.append(f"{d}: {e.strerror}")
+    if parent not in before:
+        try:
+            parent.rmdir()
+        except OSError as e:
+            left.append(f"{parent}: {e.strerror}")
+    return left
+
+
 @pytest.fixture(scope="session")
 def ward_built():
     """wardd and the probe are built and we are root: an error, not a skip,
-    when not (only the tests that run wardd ask for this)."""
+    when not (only the tests that run wardd ask for this). Removes the
+    cgroups under ward.run that the session's runs made."""
     if os.geteuid() != 0:
         pytest.fail("the integration tests of `wardd run` must run as root")
     for path in (WARDD, PROBE_HOST):
         if not os.access(path, os.X_OK):
             pytest.fail(f"{path} is not built (WARD_BUILD={BUILD})")
+    before = {}
+    for parent in run_cgroup_parents():
+        before[parent] = ({parent, *(p for p in parent.rglob("*") if p.is_dir())}
+                          if parent.is_dir() else set())
+    yield
+    left = []
+    for parent, had in before.items():
+        left += remove_new_cgroups(parent, had)
+    assert not left, f"cgroups the tests made could not be removed: {left}"
 
 
 @pytest.fixture

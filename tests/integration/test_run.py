@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (ID_COUNT, PROBE, PROBE_DIR, PROBE_HOST, UID_ALPHA, UID_BETA,
-                      descendants, proc_comm, proc_status, wait_for)
+                      descendants, proc_comm, proc_status, run_cgroup_parents, wait_for)
 
 SIGSYS = int(signal.SIGSYS)
 
@@ -575,6 +575,33 @@ def test_sandbox_dies_with_wardd(ward):
     if not ok:  # do not leave it behind: it is ours
         os.kill(inside[0], signal.SIGKILL)
     assert ok, "the service outlived wardd"
+
+
+def test_run_cgroups_shared_parent_and_killed_leftover(ward):
+    """ward.run/TENANT stays for the next run (runs share it, and a launch
+    pays one level of cgroup mkdir/rmdir, not three), a run's own cgroup
+    does not; the one of a run killed before it could clean up goes at the
+    next run of its tenant."""
+    profile = ward.tenant()
+    parents = run_cgroup_parents()
+    assert ward.run(profile, command=[PROBE, "exit", "0"]).returncode == 0
+    for parent in parents:
+        assert (parent / "alpha").is_dir(), parent
+        assert not [p.name for p in (parent / "alpha").iterdir() if p.is_dir()], parent
+
+    proc = ward.start(profile, command=[PROBE, "ready", f"{ward.data_inside}/ready",
+                                       "sleep", "30"])
+    assert wait_for((ward.data / "alpha" / "ready").exists), "the probe never got ready"
+    leaf = f"app.run-{proc.pid}"
+    proc.kill()
+    proc.wait(timeout=10)
+    for parent in parents:
+        assert (parent / "alpha" / leaf).is_dir(), (parent, leaf)
+
+    assert ward.run(profile, command=[PROBE, "exit", "0"]).returncode == 0
+    for parent in parents:
+        assert (parent / "alpha").is_dir(), parent
+        assert not [p.name for p in (parent / "alpha").iterdir() if p.is_dir()], parent
 
 
 def test_command_replaces_exec(ward):

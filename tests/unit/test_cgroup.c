@@ -206,7 +206,7 @@ static void setup_v2(struct fixture *f)
 	struct ward_err err = {0};
 
 	fake_v2(f, "cpuset cpu io memory hugetlb pids rdma misc\n");
-	if (cgroup_setup(f->dir, "ward", "v2", &err) < 0)
+	if (cgroup_setup(f->dir, "ward", 0, "v2", &err) < 0)
 		fail_msg("%s", err.msg);
 	assert_string_equal(cgroup_backend_name(), "v2");
 }
@@ -301,7 +301,7 @@ static void test_v2_missing_controller(void **state)
 	struct ward_err err = {0};
 
 	fake_v2(f, "cpuset cpu io memory\n");
-	assert_int_equal(cgroup_setup(f->dir, "ward", "v2", &err), -1);
+	assert_int_equal(cgroup_setup(f->dir, "ward", 0, "v2", &err), -1);
 	assert_non_null(strstr(err.msg, "no pids controller"));
 	assert_string_equal(cgroup_backend_name(), "none");
 	assert_missing(f, "ward");
@@ -353,7 +353,7 @@ static void setup_v1(struct fixture *f, int flags)
 	struct ward_err err = {0};
 
 	fake_v1(f, flags);
-	if (cgroup_setup(f->dir, "ward", "v1", &err) < 0)
+	if (cgroup_setup(f->dir, "ward", 0, "v1", &err) < 0)
 		fail_msg("%s", err.msg);
 	assert_string_equal(cgroup_backend_name(), "v1");
 }
@@ -585,9 +585,9 @@ static void test_names(void **state)
 	static const char *const bad[] = {"", ".", "..", "../x", "a/b", ".hidden", "sp ace", "x\n"};
 
 	fake_v2(f, "memory pids cpu");
-	assert_int_equal(cgroup_setup(f->dir, "a/b", "v2", &err), -1);
-	assert_int_equal(cgroup_setup(f->dir, "..", "v2", &err), -1);
-	assert_int_equal(cgroup_setup(f->dir, "ward", "v3", &err), -1);
+	assert_int_equal(cgroup_setup(f->dir, "a/b", 0, "v2", &err), -1);
+	assert_int_equal(cgroup_setup(f->dir, "..", 0, "v2", &err), -1);
+	assert_int_equal(cgroup_setup(f->dir, "ward", 0, "v3", &err), -1);
 	assert_non_null(strstr(err.msg, "v3"));
 	setup_v2(f);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -635,6 +635,126 @@ static void test_write_errors(void **state)
 	assert_int_equal(err.errnum, ENOENT);
 	assert_non_null(strstr(err.msg, "ward/clinic/web/cpu.max"));
 	assert_missing(f, "ward/clinic/web");
+}
+
+/* ---- a PARENT shared by launchers (`wardd run`) ---- */
+
+static const char *const v1_hiers[] = {"memory", "pids", "cpu", "cpuacct", "freezer"};
+
+/* rel (under PARENT) exists in every v1 hierarchy, or in none. */
+static void v1_expect(const struct fixture *f, const char *parent, const char *rel, bool there)
+{
+	char path[256];
+
+	for (size_t i = 0; i < sizeof(v1_hiers) / sizeof(*v1_hiers); i++) {
+		snprintf(path, sizeof(path), "%s/%s%s%s", v1_hiers[i], parent, *rel ? "/" : "",
+			 rel);
+		if (there)
+			assert_exists(f, path);
+		else
+			assert_missing(f, path);
+	}
+}
+
+/* A cgroup some launcher made and never removed (it was killed). */
+static void v1_left_behind(const struct fixture *f, const char *parent, const char *rel)
+{
+	static const char *const v1files[] = {"cgroup.procs", "freezer.state", "pids.max", NULL};
+	char path[256];
+
+	for (size_t i = 0; i < sizeof(v1_hiers) / sizeof(*v1_hiers); i++) {
+		snprintf(path, sizeof(path), "%s/%s/%s", v1_hiers[i], parent, rel);
+		assert_int_equal(mkdir(fpath(f, path), 0755), 0);
+		files(fpath(f, path), v1files);
+	}
+}
+
+struct dead_calls {
+	const char *dead_name;
+	unsigned calls_other_tenant;
+};
+
+static bool dead_by_name(const char *tenant, const char *name, void *ud)
+{
+	struct dead_calls *d = ud;
+
+	if (strcmp(tenant, "clinic") != 0)
+		d->calls_other_tenant++;
+	return strcmp(name, d->dead_name) == 0;
+}
+
+static void test_shared_parent_keeps_tenant_dirs(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_err err = {0};
+	struct dead_calls dc = {.dead_name = "db.run-2"};
+	struct cgroup *cg;
+
+	fake_v1(f, V1_MEMSW);
+	if (cgroup_setup(f->dir, "ward.run", CGROUP_SHARED_PARENT, "v1", &err) < 0)
+		fail_msg("%s", err.msg);
+
+	/* A run's leaf goes; its tenant directory stays for the next run. */
+	cg = cgroup_create("clinic", "db.run-1", &NO_LIMITS, &err);
+	if (!cg)
+		fail_msg("%s", err.msg);
+	v1_expect(f, "ward.run", "clinic/db.run-1", true);
+	assert_int_equal(cgroup_destroy(cg, &err), 0);
+	v1_expect(f, "ward.run", "clinic/db.run-1", false);
+	v1_expect(f, "ward.run", "clinic", true);
+
+	/* Leftovers of killed runs: only the named tenant's are looked at,
+	 * only the dead one goes, and the tenant directory stays. */
+	v1_left_behind(f, "ward.run", "clinic/db.run-2");
+	v1_left_behind(f, "ward.run", "clinic/db.run-3");
+	for (size_t i = 0; i < sizeof(v1_hiers) / sizeof(*v1_hiers); i++) {
+		char path[64];
+		snprintf(path, sizeof(path), "%s/ward.run/other", v1_hiers[i]);
+		assert_int_equal(mkdir(fpath(f, path), 0755), 0);
+	}
+	v1_left_behind(f, "ward.run", "other/db.run-2");
+	assert_int_equal(cgroup_cleanup_where("clinic", dead_by_name, &dc, &err), 0);
+	assert_int_equal(dc.calls_other_tenant, 0);
+	v1_expect(f, "ward.run", "clinic/db.run-2", false);
+	v1_expect(f, "ward.run", "clinic/db.run-3", true);
+	v1_expect(f, "ward.run", "other/db.run-2", true);
+	v1_expect(f, "ward.run", "clinic", true);
+	v1_expect(f, "ward.run", "other", true);
+
+	/* And PARENT stays at teardown, for the runs still going. */
+	cgroup_teardown();
+	v1_expect(f, "ward.run", "", true);
+}
+
+static void test_owned_parent_removes_tenant_dirs(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_err err = {0};
+	struct dead_calls dc = {.dead_name = "db"};
+	struct cgroup *cg;
+
+	setup_v1(f, V1_MEMSW); /* PARENT "ward", not shared */
+	cg = cgroup_create("clinic", "web", &NO_LIMITS, &err);
+	assert_non_null(cg);
+	assert_int_equal(cgroup_destroy(cg, &err), 0);
+	v1_expect(f, "ward", "clinic", false);
+
+	for (size_t i = 0; i < sizeof(v1_hiers) / sizeof(*v1_hiers); i++) {
+		char path[64];
+		snprintf(path, sizeof(path), "%s/ward/clinic", v1_hiers[i]);
+		assert_int_equal(mkdir(fpath(f, path), 0755), 0);
+		snprintf(path, sizeof(path), "%s/ward/other", v1_hiers[i]);
+		assert_int_equal(mkdir(fpath(f, path), 0755), 0);
+	}
+	v1_left_behind(f, "ward", "clinic/db");
+	v1_left_behind(f, "ward", "other/db");
+	assert_int_equal(cgroup_cleanup_where(NULL, dead_by_name, &dc, &err), 0);
+	/* NULL: every tenant, once per hierarchy */
+	assert_int_equal(dc.calls_other_tenant, 5);
+	v1_expect(f, "ward", "clinic", false);
+	v1_expect(f, "ward", "other", false);
+	cgroup_teardown();
+	v1_expect(f, "ward", "", false);
 }
 
 /* ---- start-up cleanup of a dead wardd's tree ---- */
@@ -703,7 +823,7 @@ static int setup_real(void **state)
 		return 0;
 	/* Orphaned grandchildren come back to us, to be counted and reaped. */
 	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-	if (cgroup_setup("/sys/fs/cgroup", f->parent, NULL, &err) < 0) {
+	if (cgroup_setup("/sys/fs/cgroup", f->parent, 0, NULL, &err) < 0) {
 		print_message("real cgroups unusable: %s\n", err.msg);
 		f->parent[0] = '\0';
 	}
@@ -1185,6 +1305,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_names, setup_tmp, teardown_tmp),
 	    cmocka_unit_test_setup_teardown(test_write_errors, setup_tmp, teardown_tmp),
 	    cmocka_unit_test_setup_teardown(test_cleanup_stale, setup_tmp, teardown_tmp),
+	    cmocka_unit_test_setup_teardown(test_shared_parent_keeps_tenant_dirs, setup_tmp,
+					    teardown_tmp),
+	    cmocka_unit_test_setup_teardown(test_owned_parent_removes_tenant_dirs, setup_tmp,
+					    teardown_tmp),
 	    cmocka_unit_test_setup_teardown(test_real_attach_stats_kill, setup_real, teardown_real),
 	    cmocka_unit_test_setup_teardown(test_real_fork_bomb, setup_real, teardown_real),
 	    cmocka_unit_test_setup_teardown(test_real_oom, setup_real, teardown_real),
