@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <time.h>
@@ -31,6 +32,8 @@
 #define POLL_SLEEP_MS   5
 #define STALE_MAX_DEPTH 16
 #define NAME_MAX_LEN    64
+/* Launchers of one service at the same time that cgroup_claim() serves. */
+#define CLAIM_MAX 64
 
 enum role {
 	ROLE_MEMORY = 1u << 0,
@@ -64,6 +67,7 @@ struct cgroup {
 	char *rel;        /* PARENT/TENANT/NAME under each hierarchy's root */
 	char *tenant_rel; /* PARENT/TENANT */
 	int dirfd;        /* v2: the service cgroup, for clone3; else -1 */
+	int lock_fd;      /* cgroup_claim(): holds its flock; else -1 */
 };
 
 /* The tenant-wide caps given to cgroup_tenant_apply(), so a tenant cgroup
@@ -940,6 +944,8 @@ static void cgroup_free(struct cgroup *cg)
 		return;
 	if (cg->dirfd >= 0)
 		close(cg->dirfd);
+	if (cg->lock_fd >= 0 && cg->lock_fd != cg->dirfd)
+		close(cg->lock_fd);
 	free(cg->rel);
 	free(cg->tenant_rel);
 	free(cg);
@@ -975,7 +981,7 @@ struct cgroup *cgroup_create(const char *tenant, const char *name, const struct 
 		free(cg);
 		return ward_err_set(err, ENOMEM, "cgroup %s", rel), NULL;
 	}
-	cg->dirfd = -1;
+	cg->dirfd = cg->lock_fd = -1;
 
 	if (tenant_ensure(trel, tenant, err) < 0)
 		goto fail;
@@ -1009,6 +1015,87 @@ fail_rm:
 	rmdir_all(rel);
 fail:
 	ward_err_wrap(err, "cgroup %s", rel);
+	cgroup_free(cg);
+	return NULL;
+}
+
+/* The claim of PARENT/TENANT/NAME: made if missing, flocked (the lock is
+ * held on an fd of its directory in the first hierarchy: released by the
+ * kernel however the launcher ends). 1 if ours, 0 if another launcher
+ * holds it, -1 on error. */
+static int claim_one(struct cgroup *cg, struct ward_err *err)
+{
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < ctx.n_h; i++)
+		if (cg_mkdir(&ctx.h[i], cg->rel, err) < 0)
+			return -1;
+	if (cg_path(path, sizeof(path), &ctx.h[0], cg->rel, NULL) < 0)
+		return ward_err_set(err, errno, "%s/%s", ctx.h[0].path, cg->rel);
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return ward_err_set(err, errno, "open %s", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		close(fd);
+		return e == EWOULDBLOCK ? 0 : ward_err_set(err, e, "lock %s", path);
+	}
+	cg->lock_fd = fd;
+	return 1;
+}
+
+struct cgroup *cgroup_claim(const char *tenant, const char *base, const struct ward_limits *l,
+			    struct ward_err *err)
+{
+	struct ward_err scratch = {0};
+	err = err ? err : &scratch;
+	char name[NAME_MAX_LEN + 1], rel[PATH_MAX], trel[PATH_MAX];
+	struct cgroup *cg = NULL;
+	int r = 0;
+
+	if (!ctx.ops || !ctx.shared)
+		return ward_err_set(err, EINVAL, "cgroup claim: no shared parent set up"), NULL;
+	if (!component_valid(tenant) || !component_valid(base) ||
+	    rel_join(trel, sizeof(trel), tenant, NULL) < 0)
+		return ward_err_set(err, EINVAL, "cgroup: name \"%s/%s\"", tenant ? tenant : "",
+				    base ? base : ""),
+		       NULL;
+	if (tenant_ensure(trel, tenant, err) < 0)
+		return ward_err_wrap(err, "cgroup %s", trel), NULL;
+	for (unsigned n = 1; n <= CLAIM_MAX && r == 0; n++) {
+		int len = n == 1 ? snprintf(name, sizeof(name), "%s", base)
+				 : snprintf(name, sizeof(name), "%s-%u", base, n);
+		if (len < 0 || (size_t)len >= sizeof(name) ||
+		    rel_join(rel, sizeof(rel), tenant, name) < 0)
+			return ward_err_set(err, ENAMETOOLONG, "cgroup: name \"%s/%s\"", tenant,
+					    base),
+			       NULL;
+		cgroup_free(cg);
+		cg = calloc(1, sizeof(*cg));
+		if (!cg || !(cg->rel = strdup(rel)) || !(cg->tenant_rel = strdup(trel))) {
+			cgroup_free(cg);
+			return ward_err_set(err, ENOMEM, "cgroup %s", rel), NULL;
+		}
+		cg->dirfd = cg->lock_fd = -1;
+		r = claim_one(cg, err);
+	}
+	if (r <= 0) {
+		if (r == 0)
+			ward_err_set(err, EBUSY, "%d launches of %s/%s are going at once",
+				     CLAIM_MAX, tenant, base);
+		cgroup_free(cg);
+		return ward_err_wrap(err, "cgroup %s/%s", trel, base), NULL;
+	}
+	/* Ours now. A run that was killed may have left processes that are
+	 * still dying; and the limits are this run's, not the last one's. */
+	if ((procs_signal_all(cg->rel, 0) != 0 && ctx.ops->kill(cg->rel, err) < 0) ||
+	    ctx.ops->limits(cg->rel, l, err) < 0)
+		goto fail;
+	if (ctx.ops->clone_into)
+		cg->dirfd = cg->lock_fd; /* the first hierarchy is the unified one */
+	return cg;
+fail:
+	ward_err_wrap(err, "cgroup %s", cg->rel);
 	cgroup_free(cg);
 	return NULL;
 }
@@ -1180,6 +1267,13 @@ int cgroup_destroy(struct cgroup *cg, struct ward_err *err)
 	if (!ctx.ops) {
 		cgroup_free(cg);
 		return ward_err_set(err, EINVAL, "cgroup destroy: not set up");
+	}
+	/* A claimed cgroup stays for the next launch; the next claimer
+	 * empties it if it has to (here it is empty: the launcher waited for
+	 * the sandbox's init, and its pid namespace took the rest). */
+	if (cg->lock_fd >= 0) {
+		cgroup_free(cg);
+		return 0;
 	}
 	/* The kernel refuses to remove a cgroup that has processes (EBUSY),
 	 * so a plain rmdir proves it empty: only a busy one is killed and

@@ -209,25 +209,6 @@ static int cache_dir_prepare(const char *state_dir, char *buf, size_t len)
 	return 0;
 }
 
-/* A cgroup "SERVICE.run-PID" of a `wardd run` that is gone (killed before
- * it could remove it: its sandbox died with it). */
-static bool run_cgroup_dead(const char *tenant, const char *name, void *ud)
-{
-	const char *p = strstr(name, ".run-");
-	char *end;
-	long pid;
-
-	(void)tenant;
-	(void)ud;
-	if (!p)
-		return false;
-	errno = 0;
-	pid = strtol(p + 5, &end, 10);
-	if (errno || *end || pid <= 0 || pid == getpid())
-		return false;
-	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
-}
-
 /* Waits for the service, forwarding TERM/INT/HUP to its init. */
 static int supervise_foreground(struct launch_handle *h)
 {
@@ -350,19 +331,16 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 	{
 		char name[WARD_NAME_MAX + 32];
 
-		if (snprintf(name, sizeof(name), "%s.run-%d", svc->name, (int)getpid()) >=
-		    (int)sizeof(name)) {
+		if (snprintf(name, sizeof(name), "%s.run", svc->name) >= (int)sizeof(name)) {
 			fprintf(stderr, "wardd: %s: cgroup name too long\n", svc->name);
 			goto out;
 		}
-		/* ward.run/TENANT is shared with other runs and stays; this
-		 * run's own cgroup is the leaf. Only this tenant's earlier
-		 * runs are looked at for leftovers: cheap at any tenant count. */
+		/* ward.run/TENANT/SERVICE.run (-2, -3... while other runs of
+		 * the service hold those): claimed, and kept for the next run. */
 		int shared = CGROUP_SHARED_PARENT;
 
 		if (cgroup_setup(CGROUP_ROOT, CGROUP_RUN_PARENT, shared, NULL, &err) < 0 ||
-		    cgroup_cleanup_where(t->name, run_cgroup_dead, NULL, &err) < 0 ||
-		    !(cg = cgroup_create(t->name, name, &svc->policy.limits, &err))) {
+		    !(cg = cgroup_claim(t->name, name, &svc->policy.limits, &err))) {
 			/* Fail closed: without its limits the service does not run. */
 			fprintf(stderr, "wardd: cgroup: %s\n", err.msg);
 			goto out;

@@ -26,8 +26,7 @@ struct cgroup_stats {
  * that run at the same time and know nothing of each other (`wardd run`):
  * PARENT and PARENT/TENANT are made when missing and never removed, so one
  * launcher never removes a directory another is about to make its cgroup
- * in, and a launch pays one level of cgroup mkdir/rmdir instead of three
- * (on v1, ~0.1 ms per directory and hierarchy). Only the leaves come and go.
+ * in; the launchers' own cgroups are claimed (cgroup_claim) and reused.
  * Without it, PARENT belongs to one wardd: a tenant directory goes with its
  * last service, PARENT at cgroup_teardown(). */
 enum { CGROUP_SHARED_PARENT = 1u << 0 };
@@ -48,6 +47,14 @@ int cgroup_tenant_apply(const char *tenant, const struct ward_limits *cap, struc
  * period). A leftover cgroup of that name is emptied and reused. */
 struct cgroup *cgroup_create(const char *tenant, const char *name, const struct ward_limits *l,
 			     struct ward_err *err);
+/* For a launcher in a shared PARENT (`wardd run`): PARENT/TENANT/BASE, or
+ * BASE-2, BASE-3, ... when other launchers hold those, made if missing and
+ * kept from launch to launch (on v1 a cgroup mkdir and rmdir cost ~0.1 ms
+ * per hierarchy). Held with flock() on its directory until cgroup_destroy()
+ * or the launcher's death; emptied if a killed launcher left processes in
+ * it; this launch's limits written. */
+struct cgroup *cgroup_claim(const char *tenant, const char *base, const struct ward_limits *l,
+			    struct ward_err *err);
 /* v2: an O_DIRECTORY fd for clone3(CLONE_INTO_CGROUP); -1 on v1. */
 int cgroup_clone_fd(const struct cgroup *cg);
 /* Moves pid into the cgroup in every hierarchy (v1, before the process
@@ -65,7 +72,8 @@ int cgroup_kill(struct cgroup *cg, struct ward_err *err);
 int cgroup_stats(const struct cgroup *cg, struct cgroup_stats *st);
 /* Removes the (empty) cgroup from every hierarchy and frees cg. A cgroup
  * that still has processes is killed first. Its tenant directory goes too
- * if that left it empty, unless PARENT is shared. */
+ * if that left it empty, unless PARENT is shared. A claimed cgroup is only
+ * released (it stays, for the next launch). */
 int cgroup_destroy(struct cgroup *cg, struct ward_err *err);
 
 /* Removes everything under PARENT (killing what runs there, deepest first):

@@ -577,31 +577,52 @@ def test_sandbox_dies_with_wardd(ward):
     assert ok, "the service outlived wardd"
 
 
-def test_run_cgroups_shared_parent_and_killed_leftover(ward):
-    """ward.run/TENANT stays for the next run (runs share it, and a launch
-    pays one level of cgroup mkdir/rmdir, not three), a run's own cgroup
-    does not; the one of a run killed before it could clean up goes at the
-    next run of its tenant."""
+def run_cgroup_of(pid):
+    """The ward.run/... path of pid in the pids hierarchy (v1) or the
+    unified one (v2)."""
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        hid, ctrls, path = line.split(":", 2)
+        if "pids" in ctrls.split(",") or (hid == "0" and not ctrls):
+            if "/ward.run/" in path:
+                return path[path.index("/ward.run/") + 1:]
+    return None
+
+
+def test_run_cgroups_claimed_and_kept(ward):
+    """A run's cgroup is ward.run/TENANT/SERVICE.run, kept for the next run
+    (on v1 a cgroup mkdir and rmdir cost ~0.1 ms per hierarchy); a second
+    run at the same time gets SERVICE.run-2; a run killed with its
+    sandbox leaves its cgroup to the next run, which takes it over."""
     profile = ward.tenant()
     parents = run_cgroup_parents()
     assert ward.run(profile, command=[PROBE, "exit", "0"]).returncode == 0
     for parent in parents:
-        assert (parent / "alpha").is_dir(), parent
-        assert not [p.name for p in (parent / "alpha").iterdir() if p.is_dir()], parent
+        assert (parent / "alpha" / "app.run").is_dir(), parent
 
-    proc = ward.start(profile, command=[PROBE, "ready", f"{ward.data_inside}/ready",
-                                       "sleep", "30"])
-    assert wait_for((ward.data / "alpha" / "ready").exists), "the probe never got ready"
-    leaf = f"app.run-{proc.pid}"
-    proc.kill()
-    proc.wait(timeout=10)
-    for parent in parents:
-        assert (parent / "alpha" / leaf).is_dir(), (parent, leaf)
+    procs, sandboxes = [], []
+    for i in range(2):
+        procs.append(ward.start(profile, command=[
+            PROBE, "ready", f"{ward.data_inside}/ready{i}", "sleep", "30"]))
+        assert wait_for((ward.data / "alpha" / f"ready{i}").exists), "never got ready"
+        sandboxes.append(ward.sandbox_pids(procs[i])[0])
+    assert sorted(run_cgroup_of(p) for p in sandboxes) == [
+        "ward.run/alpha/app.run", "ward.run/alpha/app.run-2"]
 
-    assert ward.run(profile, command=[PROBE, "exit", "0"]).returncode == 0
+    procs[0].kill()  # the run holding app.run, killed with its sandbox
+    procs[0].wait(timeout=10)
+    res = ward.run(profile, command=[PROBE, "exit", "0"])
+    assert res.returncode == 0, res.stderr
+    def gone(pid):
+        try:
+            return proc_status(pid).get("State", "").startswith("Z")
+        except OSError:
+            return True
+    assert wait_for(lambda: gone(sandboxes[0])), "the killed run's sandbox survived"
     for parent in parents:
-        assert (parent / "alpha").is_dir(), parent
-        assert not [p.name for p in (parent / "alpha").iterdir() if p.is_dir()], parent
+        names = sorted(p.name for p in (parent / "alpha").iterdir() if p.is_dir())
+        assert names == ["app.run", "app.run-2"], (parent, names)
+    procs[1].terminate()
+    procs[1].wait(timeout=10)
 
 
 def test_command_replaces_exec(ward):

@@ -170,6 +170,14 @@ static void fake_v1(const struct fixture *f, int flags)
 	}
 }
 
+/* An empty fake v1 tree again, in the same directory. */
+static void fake_v1_reset(struct fixture *f)
+{
+	test_tmpdir_remove(f->dir);
+	assert_int_equal(mkdir(f->dir, 0700), 0);
+	fake_v1(f, V1_MEMSW);
+}
+
 static int setup_tmp(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -757,6 +765,58 @@ static void test_owned_parent_removes_tenant_dirs(void **state)
 	v1_expect(f, "ward", "", false);
 }
 
+static void test_claim_reuses_and_holds(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_err err = {0};
+	struct ward_limits one = limits(1 * MiB, 10, 0), two = limits(2 * MiB, 20, 0);
+	struct cgroup *held[64];
+
+	/* Only a shared PARENT has claims. */
+	setup_v1(f, V1_MEMSW);
+	assert_null(cgroup_claim("clinic", "db.run", &one, &err));
+	assert_int_equal(err.errnum, EINVAL);
+
+	fake_v1_reset(f);
+	if (cgroup_setup(f->dir, "ward.run", CGROUP_SHARED_PARENT, "v1", &err) < 0)
+		fail_msg("%s", err.msg);
+	struct cgroup *a = cgroup_claim("clinic", "db.run", &one, &err);
+	if (!a)
+		fail_msg("%s", err.msg);
+	assert_content(f, "memory/ward.run/clinic/db.run/memory.limit_in_bytes", "1048576");
+	/* Held: the next launcher gets the next name, with its own limits. */
+	struct cgroup *b = cgroup_claim("clinic", "db.run", &two, &err);
+	if (!b)
+		fail_msg("%s", err.msg);
+	assert_content(f, "memory/ward.run/clinic/db.run-2/memory.limit_in_bytes", "2097152");
+	assert_content(f, "pids/ward.run/clinic/db.run-2/pids.max", "20");
+	/* Released, it stays, and the next claim reuses it with its limits. */
+	assert_int_equal(cgroup_destroy(a, &err), 0);
+	v1_expect(f, "ward.run", "clinic/db.run", true);
+	a = cgroup_claim("clinic", "db.run", &two, &err);
+	assert_non_null(a);
+	assert_content(f, "memory/ward.run/clinic/db.run/memory.limit_in_bytes", "2097152");
+	assert_content(f, "pids/ward.run/clinic/db.run/pids.max", "20");
+	assert_int_equal(cgroup_destroy(a, &err), 0);
+	assert_int_equal(cgroup_destroy(b, &err), 0);
+	v1_expect(f, "ward.run", "clinic/db.run-2", true);
+	v1_expect(f, "ward.run", "clinic/db.run-3", false);
+
+	/* 64 at once, then a clear refusal. */
+	for (size_t i = 0; i < 64; i++) {
+		held[i] = cgroup_claim("clinic", "db.run", &one, &err);
+		if (!held[i])
+			fail_msg("claim %zu: %s", i, err.msg);
+	}
+	assert_null(cgroup_claim("clinic", "db.run", &one, &err));
+	assert_int_equal(err.errnum, EBUSY);
+	assert_non_null(strstr(err.msg, "64 launches of clinic/db.run are going at once"));
+	for (size_t i = 0; i < 64; i++)
+		assert_int_equal(cgroup_destroy(held[i], &err), 0);
+	assert_non_null(a = cgroup_claim("clinic", "db.run", &one, &err));
+	assert_int_equal(cgroup_destroy(a, &err), 0);
+}
+
 /* ---- start-up cleanup of a dead wardd's tree ---- */
 
 static void leftover(const struct fixture *f, const char *hier, const char *const *files_)
@@ -1289,6 +1349,49 @@ static void test_real_cleanup_stale(void **state)
 	assert_int_equal(cgroup_destroy(b, &err), 0);
 }
 
+/* A launcher killed while its sandbox ran: the lock goes with it, the
+ * processes may not. The next claim of the cgroup empties it. */
+static void test_real_claim_empties_a_killed_launchers(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_err err = {0};
+	int st_;
+
+	REAL_OR_SKIP(f);
+	if (cgroup_setup("/sys/fs/cgroup", f->parent, CGROUP_SHARED_PARENT, NULL, &err) < 0)
+		fail_msg("%s", err.msg);
+	struct child c = child_start(body_sleep);
+	pid_t launcher = fork();
+	assert_true(launcher >= 0);
+	if (launcher == 0) {
+		struct cgroup *cg = cgroup_claim("t1", "svc.run", &NO_LIMITS, &err);
+		_exit(cg && cgroup_attach(cg, c.pid, &err) == 0 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(launcher, &st_, 0), launcher);
+	assert_true(WIFEXITED(st_) && WEXITSTATUS(st_) == 0);
+	child_go(&c);
+	char rel[128];
+	snprintf(rel, sizeof(rel), "%s/t1/svc.run", f->parent);
+	assert_true(proc_in_cgroup(c.pid, rel, "pids"));
+
+	struct cgroup *cg = cgroup_claim("t1", "svc.run", &NO_LIMITS, &err);
+	if (!cg)
+		fail_msg("%s", err.msg);
+	pid_t w = 0;
+	for (int i = 0; i < 2000 && w == 0; i++) { /* bounded: a miss must fail, not hang */
+		w = waitpid(c.pid, &st_, WNOHANG);
+		if (w == 0)
+			nanosleep(&(struct timespec){0, 1000 * 1000}, NULL);
+	}
+	assert_int_equal(w, c.pid);
+	assert_true(WIFSIGNALED(st_) && WTERMSIG(st_) == SIGKILL);
+	assert_true(real_dir_exists(f, "t1/svc.run")); /* the same one, reused */
+	assert_false(real_dir_exists(f, "t1/svc.run-2"));
+	child_close(&c);
+	assert_int_equal(cgroup_destroy(cg, &err), 0);
+	assert_true(real_dir_exists(f, "t1/svc.run")); /* kept for the next */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1309,11 +1412,14 @@ int main(void)
 					    teardown_tmp),
 	    cmocka_unit_test_setup_teardown(test_owned_parent_removes_tenant_dirs, setup_tmp,
 					    teardown_tmp),
+	    cmocka_unit_test_setup_teardown(test_claim_reuses_and_holds, setup_tmp, teardown_tmp),
 	    cmocka_unit_test_setup_teardown(test_real_attach_stats_kill, setup_real, teardown_real),
 	    cmocka_unit_test_setup_teardown(test_real_fork_bomb, setup_real, teardown_real),
 	    cmocka_unit_test_setup_teardown(test_real_oom, setup_real, teardown_real),
 	    cmocka_unit_test_setup_teardown(test_real_cpu_quota, setup_real, teardown_real),
 	    cmocka_unit_test_setup_teardown(test_real_cleanup_stale, setup_real, teardown_real),
+	    cmocka_unit_test_setup_teardown(test_real_claim_empties_a_killed_launchers, setup_real,
+					    teardown_real),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
