@@ -1065,12 +1065,13 @@ struct cgroup *cgroup_claim(const char *tenant, const char *base, const struct w
 	for (unsigned n = 1; n <= CLAIM_MAX && r == 0; n++) {
 		int len = n == 1 ? snprintf(name, sizeof(name), "%s", base)
 				 : snprintf(name, sizeof(name), "%s-%u", base, n);
+		cgroup_free(cg); /* the one another launcher holds */
+		cg = NULL;
 		if (len < 0 || (size_t)len >= sizeof(name) ||
 		    rel_join(rel, sizeof(rel), tenant, name) < 0)
 			return ward_err_set(err, ENAMETOOLONG, "cgroup: name \"%s/%s\"", tenant,
 					    base),
 			       NULL;
-		cgroup_free(cg);
 		cg = calloc(1, sizeof(*cg));
 		if (!cg || !(cg->rel = strdup(rel)) || !(cg->tenant_rel = strdup(trel))) {
 			cgroup_free(cg);

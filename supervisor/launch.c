@@ -8,7 +8,7 @@
  *   clone3(new namespaces) ------> wait for "go"
  *   write uid/gid maps, veth,
  *   "go" -------------------------> hostname, lo up, mounts,
- *                                  pivot_root, fork ----------> setsid, stdio, rlimits,
+ *                                  pivot_root, vfork ---------> setsid, stdio, rlimits,
  *                                  drop own privileges           uid/caps, no_new_privs,
  *                                  report RUNNING/FAILED  <----- close fds, seccomp, execve
  *                                  reap, forward signals,

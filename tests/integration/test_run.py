@@ -113,6 +113,39 @@ def test_init_reaps_orphans(ward):
     assert set(r["pids"]) <= {1, 2}, r["pids"]
 
 
+def test_init_keeps_nothing_the_service_changed(ward):
+    """The init starts the service in its own memory (CLONE_VM|CLONE_VFORK):
+    what the service sets up before its execve (seccomp, rlimits, cwd, fds)
+    must be the service's alone, and the init keeps its own state."""
+    profile = ward.tenant()
+    proc = ward.start(profile, command=[PROBE, "ready", f"{ward.data_inside}/ready",
+                                       "sleep", "30"])
+    try:
+        assert wait_for((ward.data / "alpha" / "ready").exists), "never got ready"
+        init = descendants(proc.pid)[0]
+        service = ward.sandbox_pids(proc)[0]
+        assert proc_comm(init) == "ward-init"
+        si, ss = proc_status(init), proc_status(service)
+        assert ss["Seccomp"] == "2" and si["Seccomp"] == "0", (si["Seccomp"], ss["Seccomp"])
+        assert si["NoNewPrivs"] == "1" and si["CapEff"] == "0000000000000000"
+        assert si["Uid"].split()[0] == str(UID_ALPHA)
+
+        def limit(pid, name):
+            for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+                if line.startswith(name):
+                    return line[len(name):].split()[0]
+            raise KeyError(name)
+        assert limit(service, "Max processes") == "128"  # hardened's pids
+        assert limit(init, "Max processes") != "128"
+        assert os.readlink(f"/proc/{service}/cwd") == ward.data_inside
+        assert os.readlink(f"/proc/{init}/cwd") == "/"
+        assert sorted(os.listdir(f"/proc/{service}/fd")) == ["0", "1", "2"]
+        assert "3" in os.listdir(f"/proc/{init}/fd")  # its line to wardd
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def test_hostname_is_service_dot_tenant(ward):
     host_name = socket.gethostname()
     profile = ward.tenant(name="sunrise", service="web")
