@@ -1004,8 +1004,19 @@ static enum request_result request(struct firewall *fw, const char *text, bool j
  *                  counted on the service it came from or went to; links
  *                  without elements yet are dropped by the catch-alls.
  *  input           Nothing from a ward link reaches the host itself.
- *  nat             Host ports on a local address, arriving from outside, go
- *                  to their service; egress leaving is masqueraded.
+ *  postrouting     The host's own processes (a local source address) reach
+ *                  a ward link only through a host port, or with replies:
+ *                  without this any local user (or an end user's `ssh -L`,
+ *                  which a ForceCommand does not stop) could connect to
+ *                  every tenant's services. Counted on the service it was
+ *                  for. At postrouting, not output: there the link of a
+ *                  packet that any nat rule redirected is still the one of
+ *                  its first route (lo), here it is where it goes.
+ *                  Forwarded packets were judged by the forward chain.
+ *  nat             Host ports on a local address, arriving from outside or
+ *                  from the host itself (not on loopback addresses: the
+ *                  kernel routes no 127/8 source out of lo), go to their
+ *                  service; egress leaving is masqueraded.
  * Non-ward traffic is left as it was: `accept` here only ends this table's
  * chain, nothing else drops it unless drop_foreign_forwarding says so. */
 static char *base_text(const struct firewall *fw)
@@ -1092,9 +1103,23 @@ static char *base_text(const struct firewall *fw)
 		"\t\tiifname @dropcnt drop\n"
 		"\t\tcounter drop\n"
 		"\t}\n"
+		"\tchain postrouting {\n"
+		"\t\ttype filter hook postrouting priority filter; policy accept;\n"
+		"\t\toifname != " WARD_IF_WILDCARD " accept\n"
+		"\t\tct state established,related accept\n"
+		"\t\tfib saddr type != local accept\n"
+		"\t\tct status dnat oifname . meta l4proto . th dport @ingress accept\n"
+		"\t\toifname @dropcnt drop\n"
+		"\t\tcounter drop\n"
+		"\t}\n"
 		"\tchain prerouting_nat {\n"
 		"\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
 		"\t\tmeta nfproto ipv4 %s fib daddr type local "
+		"dnat ip to meta l4proto . th dport map @hostports\n"
+		"\t}\n"
+		"\tchain output_nat {\n"
+		"\t\ttype nat hook output priority -100; policy accept;\n"
+		"\t\tmeta nfproto ipv4 ip daddr != 127.0.0.0/8 fib daddr type local "
 		"dnat ip to meta l4proto . th dport map @hostports\n"
 		"\t}\n"
 		"\tchain postrouting_nat {\n"

@@ -266,13 +266,16 @@ static void test_open_close(void **state)
 	struct firewall *fw = open_fw(NULL);
 	static const char *const parts[] = {
 	    "chain prerouting_raw", "chain forward", "chain egress", "chain input",
-	    "chain prerouting_nat", "chain postrouting_nat", "set own", "set dropcnt",
-	    "set connect", "set ingress", "map hostports", "set masq", "set egress_0",
-	    "set egress_32",
+	    "chain prerouting_nat", "chain postrouting_nat", "chain postrouting",
+	    "chain output_nat", "set own", "set dropcnt", "set connect", "set ingress",
+	    "map hostports", "set masq", "set egress_0", "set egress_32",
 	    /* the fail-closed catch-alls, and no uplink: any non-ward link */
 	    "iifname \"wrd*\" counter packets 0 bytes 0 drop",
 	    "oifname \"wrd*\" counter packets 0 bytes 0 drop",
 	    "iifname \"wrd*\" oifname != \"wrd*\" jump egress",
+	    /* the host's own processes: only through a host port */
+	    "fib saddr type != local accept",
+	    "ip daddr != 127.0.0.0/8 fib daddr type local dnat ip to",
 	    "dnat ip to meta l4proto . th dport map @hostports",
 	    "iifname . ip daddr & 255.255.255.0 . meta l4proto . th dport @egress_24 accept"};
 	size_t i;
