@@ -7,11 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -209,6 +211,39 @@ static int cache_dir_prepare(const char *state_dir, char *buf, size_t len)
 	return 0;
 }
 
+/* The operator's terminal as it was before `wardd run`. The service gets it
+ * as its stdio: it cannot inject input (no controlling terminal, TIOCSTI
+ * refused), but through that fd it can change the terminal's modes (echo
+ * off, raw, exclusive use), which would outlive the run in the operator's
+ * shell. Put back once the sandbox is gone. */
+struct tty_state {
+	int fd; /* the first of 0-2 that is a terminal; -1: none */
+	struct termios tio;
+	int excl;
+};
+
+static void tty_save(struct tty_state *s)
+{
+	s->fd = -1;
+	for (int fd = 0; fd <= 2; fd++) {
+		if (!isatty(fd) || tcgetattr(fd, &s->tio) < 0)
+			continue;
+		if (ioctl(fd, TIOCGEXCL, &s->excl) < 0)
+			s->excl = 0;
+		s->fd = fd;
+		return;
+	}
+}
+
+static void tty_restore(const struct tty_state *s)
+{
+	if (s->fd < 0)
+		return;
+	(void)tcsetattr(s->fd, TCSANOW, &s->tio);
+	if (!s->excl)
+		(void)ioctl(s->fd, TIOCNXCL);
+}
+
 /* Waits for the service, forwarding TERM/INT/HUP to its init. */
 static int supervise_foreground(struct launch_handle *h)
 {
@@ -274,6 +309,7 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 	struct cgroup *cg = NULL;
 	struct launch_handle h;
 	struct ward_err err = {0};
+	struct tty_state tty = {.fd = -1};
 	char data_dir[4096], cache_dir[4096];
 	char **command = NULL;
 	int code = EXIT_WARD;
@@ -358,6 +394,7 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 		    .clone_from_cgroup = true, /* one-shot: see launch_start */
 		    .stdio = {0, 1, 2},
 		};
+		tty_save(&tty);
 		if (launch_start(&spec, &h, &err) < 0) {
 			fprintf(stderr, "wardd: start %s/%s: %s\n", t->name, svc->name, err.msg);
 			goto out;
@@ -366,6 +403,7 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 	code = supervise_foreground(&h);
 	launch_release(&h);
 out:
+	tty_restore(&tty); /* the sandbox is gone: nothing can change it again */
 	if (cg && cgroup_destroy(cg, &err) < 0)
 		fprintf(stderr, "wardd: cgroup: %s\n", err.msg);
 	cgroup_teardown();

@@ -23,6 +23,9 @@
  *   try-write PATH      open O_WRONLY|O_CREAT|O_TRUNC 0600 and write "probe\n"
  *   cat PATH            the whole text of PATH (up to 64 KiB)
  *   read-stdin          read fd 0 to its end: byte count and the first bytes
+ *   tty-mess            on the terminal at fd 0: echo and canonical mode off,
+ *                       exclusive use on (what a service could leave behind
+ *                       in the operator's terminal)
  *   bind-tcp PORT       bind a TCP socket to 127.0.0.1:PORT
  *   syscall NAME        one syscall in a forked child: return value and errno,
  *                       or the signal that killed the child
@@ -74,6 +77,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <sys/ipc.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -675,6 +679,27 @@ static void cmd_cat(const char *path)
 	fputs("{\"ok\":true,\"text\":", stdout);
 	json_str(buf);
 	putchar('}');
+}
+
+static void cmd_tty_mess(void)
+{
+	struct termios t;
+
+	field("tty-mess");
+	if (tcgetattr(0, &t) < 0) {
+		json_fail(errno, "tcgetattr");
+		return;
+	}
+	t.c_lflag &= ~(tcflag_t)(ECHO | ICANON);
+	if (tcsetattr(0, TCSANOW, &t) < 0) {
+		json_fail(errno, "tcsetattr");
+		return;
+	}
+	if (ioctl(0, TIOCEXCL) < 0) {
+		json_fail(errno, "TIOCEXCL");
+		return;
+	}
+	printf("{\"ok\":true}");
 }
 
 static void cmd_read_stdin(void)
@@ -1355,6 +1380,7 @@ int main(int argc, char **argv)
 			else if (!strcmp(cmd, "loopback")) cmd_loopback();
 			else if (!strcmp(cmd, "int80")) cmd_int80();
 			else if (!strcmp(cmd, "read-stdin")) cmd_read_stdin();
+			else if (!strcmp(cmd, "tty-mess")) cmd_tty_mess();
 			else {
 				fprintf(stderr, "probe: unknown command: %s\n", cmd);
 				return 64;

@@ -242,6 +242,41 @@ def test_new_session_without_controlling_tty(ward):
         os.close(slave)
 
 
+TIOCGEXCL = 0x80045440  # _IOR('T', 0x40, int)
+
+
+def tty_modes(fd):
+    """(echo on, canonical on, exclusive use on) of the terminal at fd."""
+    lflag = termios.tcgetattr(fd)[3]
+    excl = ctypes.c_int(0)
+    fcntl.ioctl(fd, TIOCGEXCL, excl)
+    return bool(lflag & termios.ECHO), bool(lflag & termios.ICANON), bool(excl.value)
+
+
+def test_operators_terminal_modes_put_back(ward):
+    """A service may change the modes of the terminal it got as its stdio
+    (echo off, raw, exclusive): wardd puts them back once it is gone, or the
+    operator's shell would inherit them."""
+    profile = ward.tenant()
+    for under_ward in (False, True):
+        master, slave = pty.openpty()
+        try:
+            assert tty_modes(slave) == (True, True, False)
+            if under_ward:
+                proc = ward.start(profile, command=[PROBE, "tty-mess"], stdin=slave)
+                out, err = proc.communicate(timeout=30)
+                assert proc.returncode == 0, err
+            else:  # the control: the probe does change them
+                out = subprocess.run([str(PROBE_HOST), "tty-mess"], stdin=slave,
+                                     capture_output=True, timeout=30).stdout
+            assert json.loads(out)["tty-mess"] == {"ok": True}, out
+            expected = (True, True, False) if under_ward else (False, False, True)
+            assert tty_modes(slave) == expected, under_ward
+        finally:
+            os.close(master)
+            os.close(slave)
+
+
 # ---------------------------------------------------------------- privileges
 
 
