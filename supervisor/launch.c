@@ -556,6 +556,12 @@ static __attribute__((noreturn)) void sandbox_init(const struct launch_spec *spe
 		init_fail(sync, &err);
 	}
 	close(start.errpipe[1]);
+	/* The service may run by now (the init resumes after its execve).
+	 * Until the next line the init keeps the host's uid 0 (unmapped in
+	 * the user namespace): the service, with the tenant's uid and no
+	 * capability, can neither ptrace it, read its /proc entries nor
+	 * signal it; and the init turns non-dumpable before it takes the
+	 * tenant's uid, so there is no moment where it could. */
 	init_drop_privileges(spec->tenant->ids.uid, spec->tenant->ids.uid, sync);
 	init_report_exec(sync, start.errpipe[0], service);
 	close_other_fds(sync);
