@@ -490,6 +490,20 @@ static pid_t start_service(struct service_start *s)
 #endif
 }
 
+/* The ptys a service's devpts may hold: its own few, and one per session
+ * when the tenant's end-user sessions join this service (they take theirs
+ * from its devpts). */
+#define SERVICE_PTYS 64
+
+static unsigned service_ptys(const struct launch_spec *spec)
+{
+	const struct ward_sessions *s = &spec->tenant->sessions;
+
+	if (s->present && s->service && strcmp(s->service, spec->service->name) == 0)
+		return SERVICE_PTYS + s->max;
+	return SERVICE_PTYS;
+}
+
 static __attribute__((noreturn)) void sandbox_init(const struct launch_spec *spec,
 						   char *const *argv, char *const *envp, int sync)
 {
@@ -499,6 +513,7 @@ static __attribute__((noreturn)) void sandbox_init(const struct launch_spec *spe
 	    .fs = &spec->policy->filesystem,
 	    .data_src = spec->data_dir,
 	    .owner = spec->policy->user_namespace ? spec->tenant->ids.uid : 0,
+	    .pty_max = service_ptys(spec),
 	};
 	char hostname[2 * WARD_NAME_MAX + 2];
 	struct service_start start = {.spec = spec, .argv = argv, .envp = envp};

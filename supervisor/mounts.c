@@ -493,13 +493,14 @@ static int mount_proc(int root, int devnull, struct ward_err *err)
 	return 0;
 }
 
-static int mount_dev(int root, struct ward_err *err)
+static int mount_dev(int root, unsigned pty_max, struct ward_err *err)
 {
 	/* mode 0600: a new pty is its owner's alone. A sandbox has no tty
 	 * group, and the tenant's gid is shared by its services and its
 	 * users' sessions: 0620 would let one write onto another's screen. */
-	static const char *const pts_opts[] = {"newinstance", NULL,   "ptmxmode", "0666",
-					       "mode",        "0600", NULL};
+	char max[16];
+	const char *pts_opts[] = {"newinstance", NULL,  "ptmxmode", "0666", "mode",
+				  "0600",        "max", max,        NULL};
 	static const char *const links[][2] = {
 	    {"ptmx", "pts/ptmx"},          {"fd", "/proc/self/fd"},
 	    {"stdin", "/proc/self/fd/0"},  {"stdout", "/proc/self/fd/1"},
@@ -529,6 +530,9 @@ static int mount_dev(int root, struct ward_err *err)
 			return -1;
 	}
 	{
+		(void)snprintf(max, sizeof(max), "%u", pty_max);
+		if (!pty_max)
+			pts_opts[6] = NULL; /* the kernel's limit */
 		_cleanup_close_ int pts =
 		    new_fs("devpts", pts_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, err);
 		_cleanup_close_ int target = -1;
@@ -616,7 +620,7 @@ int mounts_apply(const struct mount_plan *plan, struct ward_err *err)
 	for (size_t i = 0; i < n; i++)
 		if (place_entry(root, &entries[i], err) < 0)
 			goto out;
-	if (mount_proc(root, devnull, err) < 0 || mount_dev(root, err) < 0)
+	if (mount_proc(root, devnull, err) < 0 || mount_dev(root, plan->pty_max, err) < 0)
 		goto out;
 	for (size_t i = 0; i < plan->fs->n_hide; i++)
 		if (mask_path(root, plan->fs->hide[i], devnull, err) < 0)

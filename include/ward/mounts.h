@@ -13,6 +13,11 @@ struct mount_plan {
 	/* Who owns what ward creates inside (root tmpfs, mount points). In a
 	 * user namespace it must be mapped there: the tenant's uid. */
 	uid_t owner;
+	/* Ptys the sandbox's own devpts instance may hold (devpts max=): the
+	 * kernel's pool (kernel.pty.max, less the host's reserve) is shared by
+	 * every instance, and one tenant must not be able to take it all.
+	 * 0: no limit of its own. */
+	unsigned pty_max;
 };
 
 /* In the child, inside its new mount (and pid) namespace: builds the root

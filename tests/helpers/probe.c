@@ -23,6 +23,8 @@
  *   try-write PATH      open O_WRONLY|O_CREAT|O_TRUNC 0600 and write "probe\n"
  *   cat PATH            the whole text of PATH (up to 64 KiB)
  *   read-stdin          read fd 0 to its end: byte count and the first bytes
+ *   ptys                open /dev/ptmx until refused (at most 2000): how many
+ *                       and the errno of the refusal
  *   tty-mess            on the terminal at fd 0: echo and canonical mode off,
  *                       exclusive use on (what a service could leave behind
  *                       in the operator's terminal)
@@ -679,6 +681,24 @@ static void cmd_cat(const char *path)
 	fputs("{\"ok\":true,\"text\":", stdout);
 	json_str(buf);
 	putchar('}');
+}
+
+static void cmd_ptys(void)
+{
+	int fds[2000], n = 0, e = 0;
+
+	while (n < 2000) {
+		fds[n] = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (fds[n] < 0) {
+			e = errno;
+			break;
+		}
+		n++;
+	}
+	field("ptys");
+	printf("{\"count\":%d,\"errno\":\"%s\"}", n, e ? errname(e) : "");
+	while (n > 0)
+		close(fds[--n]);
 }
 
 static void cmd_tty_mess(void)
@@ -1381,6 +1401,7 @@ int main(int argc, char **argv)
 			else if (!strcmp(cmd, "int80")) cmd_int80();
 			else if (!strcmp(cmd, "read-stdin")) cmd_read_stdin();
 			else if (!strcmp(cmd, "tty-mess")) cmd_tty_mess();
+			else if (!strcmp(cmd, "ptys")) cmd_ptys();
 			else {
 				fprintf(stderr, "probe: unknown command: %s\n", cmd);
 				return 64;

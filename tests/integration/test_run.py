@@ -277,6 +277,22 @@ def test_operators_terminal_modes_put_back(ward):
             os.close(slave)
 
 
+def test_ptys_capped_per_sandbox(ward):
+    """The kernel's pty pool is shared by every devpts instance: a sandbox's
+    own instance holds at most 64 (one tenant cannot take them all from the
+    others' sessions), plus one per session when sessions join the service."""
+    profile = ward.tenant()
+    r = ward.probe(profile, "ptys")
+    assert r["ptys"] == {"count": 64, "errno": "ENOSPC"}, r["ptys"]
+
+    doc = json.loads(Path(profile).read_text())
+    doc["sessions"] = {"groups": ["nogroup"], "service": "app", "max": 5,
+                       "exec": ["/bin/sh"], "policy": ["session-locked"]}
+    Path(profile).write_text(json.dumps(doc))
+    r = ward.probe(profile, "ptys")
+    assert r["ptys"] == {"count": 69, "errno": "ENOSPC"}, r["ptys"]
+
+
 # ---------------------------------------------------------------- privileges
 
 
