@@ -495,12 +495,6 @@ static int mount_proc(int root, int devnull, struct ward_err *err)
 
 static int mount_dev(int root, unsigned pty_max, struct ward_err *err)
 {
-	/* mode 0600: a new pty is its owner's alone. A sandbox has no tty
-	 * group, and the tenant's gid is shared by its services and its
-	 * users' sessions: 0620 would let one write onto another's screen. */
-	char max[16];
-	const char *pts_opts[] = {"newinstance", NULL,  "ptmxmode", "0666", "mode",
-				  "0600",        "max", max,        NULL};
 	static const char *const links[][2] = {
 	    {"ptmx", "pts/ptmx"},          {"fd", "/proc/self/fd"},
 	    {"stdin", "/proc/self/fd/0"},  {"stdout", "/proc/self/fd/1"},
@@ -530,6 +524,14 @@ static int mount_dev(int root, unsigned pty_max, struct ward_err *err)
 			return -1;
 	}
 	{
+		/* mode 0600: a new pty is its owner's alone. A sandbox has no
+		 * tty group, and the tenant's gid is shared by its services and
+		 * its users' sessions: 0620 would let one write onto another's
+		 * screen. max: see mount_plan.pty_max. */
+		char max[16];
+		const char *pts_opts[] = {"newinstance", NULL,  "ptmxmode", "0666", "mode",
+					  "0600",        "max", max,        NULL};
+
 		(void)snprintf(max, sizeof(max), "%u", pty_max);
 		if (!pty_max)
 			pts_opts[6] = NULL; /* the kernel's limit */
