@@ -817,6 +817,35 @@ static void test_claim_reuses_and_holds(void **state)
 	assert_int_equal(cgroup_destroy(a, &err), 0);
 }
 
+static void test_claim_v2_clones_into_the_held_cgroup(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_err err = {0};
+	struct ward_limits l = limits(1 * MiB, 10, 0);
+	struct stat want, got;
+
+	fake_v2(f, "cpuset cpu io memory hugetlb pids rdma misc\n");
+	if (cgroup_setup(f->dir, "ward.run", CGROUP_SHARED_PARENT, "v2", &err) < 0)
+		fail_msg("%s", err.msg);
+	struct cgroup *a = cgroup_claim("clinic", "db.run", &l, &err);
+	if (!a)
+		fail_msg("%s", err.msg);
+	assert_content(f, "ward.run/clinic/db.run/memory.max", "1048576");
+	/* CLONE_INTO_CGROUP gets the directory that is held. */
+	assert_true(cgroup_clone_fd(a) >= 0);
+	assert_int_equal(fstat(cgroup_clone_fd(a), &got), 0);
+	assert_int_equal(stat(fpath(f, "ward.run/clinic/db.run"), &want), 0);
+	assert_true(got.st_ino == want.st_ino && got.st_dev == want.st_dev);
+	struct cgroup *b = cgroup_claim("clinic", "db.run", &l, &err);
+	assert_non_null(b);
+	assert_int_equal(stat(fpath(f, "ward.run/clinic/db.run-2"), &want), 0);
+	assert_int_equal(fstat(cgroup_clone_fd(b), &got), 0);
+	assert_true(got.st_ino == want.st_ino);
+	assert_int_equal(cgroup_destroy(a, &err), 0);
+	assert_int_equal(cgroup_destroy(b, &err), 0);
+	assert_exists(f, "ward.run/clinic/db.run/memory.max"); /* kept */
+}
+
 /* ---- start-up cleanup of a dead wardd's tree ---- */
 
 static void leftover(const struct fixture *f, const char *hier, const char *const *files_)
@@ -1413,6 +1442,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_owned_parent_removes_tenant_dirs, setup_tmp,
 					    teardown_tmp),
 	    cmocka_unit_test_setup_teardown(test_claim_reuses_and_holds, setup_tmp, teardown_tmp),
+	    cmocka_unit_test_setup_teardown(test_claim_v2_clones_into_the_held_cgroup, setup_tmp,
+					    teardown_tmp),
 	    cmocka_unit_test_setup_teardown(test_real_attach_stats_kill, setup_real, teardown_real),
 	    cmocka_unit_test_setup_teardown(test_real_fork_bomb, setup_real, teardown_real),
 	    cmocka_unit_test_setup_teardown(test_real_oom, setup_real, teardown_real),
