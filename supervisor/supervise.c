@@ -1629,17 +1629,17 @@ static json_t *svc_status(struct svc *v, uint64_t now, json_t *drops)
 
 	if (v->cg)
 		cgroup_stats(v->cg, &cs);
+	/* One pack: status of 500 services is ~13k of these keys. */
 	o = json_pack(
-	    "{s:s, s:s, s:s, s:i, s:I, s:i, s:s}", "tenant", v->tenant->profile->name, "service",
-	    v->def->name, "state", service_state_to_string(v->state), "pid",
+	    "{s:s, s:s, s:s, s:i, s:I, s:i, s:s, s:I, s:I, s:I, s:f, s:I}", "tenant",
+	    v->tenant->profile->name, "service", v->def->name, "state",
+	    service_state_to_string(v->state), "pid",
 	    v->state == SERVICE_RUNNING || v->state == SERVICE_STOPPING ? (int)v->service_pid : 0,
 	    "uptime_s", (json_int_t)(v->state == SERVICE_RUNNING ? (now - v->since_ms) / 1000 : 0),
-	    "restarts", (int)v->restarts, "last_exit", v->last_exit);
-	json_object_update_new(
-	    o, json_pack("{s:I, s:I, s:I, s:f, s:I}", "memory_bytes", (json_int_t)cs.memory_current,
-			 "memory_peak_bytes", (json_int_t)cs.memory_peak, "pids",
-			 (json_int_t)cs.pids_current, "cpu_s", (double)cs.cpu_usec / 1e6,
-			 "oom_kills", (json_int_t)cs.oom_kills));
+	    "restarts", (int)v->restarts, "last_exit", v->last_exit, "memory_bytes",
+	    (json_int_t)cs.memory_current, "memory_peak_bytes", (json_int_t)cs.memory_peak, "pids",
+	    (json_int_t)cs.pids_current, "cpu_s", (double)cs.cpu_usec / 1e6, "oom_kills",
+	    (json_int_t)cs.oom_kills);
 	svc_net_status(v, o, drops);
 	return o;
 }

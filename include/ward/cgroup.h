@@ -69,7 +69,9 @@ int cgroup_leave(const struct cgroup *cg, struct ward_err *err);
 /* Kills every process in the cgroup: cgroup.kill on v2; on v1 freeze,
  * SIGKILL every pid of cgroup.procs, thaw. Nothing escapes by forking. */
 int cgroup_kill(struct cgroup *cg, struct ward_err *err);
-int cgroup_stats(const struct cgroup *cg, struct cgroup_stats *st);
+/* Reads the cgroup's accounting; its files stay open from the first call on
+ * (see stat_read in cgroup.c), closed by cgroup_destroy(). */
+int cgroup_stats(struct cgroup *cg, struct cgroup_stats *st);
 /* Removes the (empty) cgroup from every hierarchy and frees cg. A cgroup
  * that still has processes is killed first. Its tenant directory goes too
  * if that left it empty, unless PARENT is shared. A claimed cgroup is only
