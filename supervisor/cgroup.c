@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <time.h>
@@ -258,14 +259,47 @@ static int cg_read_key(const struct hierarchy *h, const char *rel, const char *f
 	return keyed_value(buf, key, out);
 }
 
+/* The whole of a small file at fd, from its start, NUL-terminated. */
+static int pread_all(int fd, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	while (used < len - 1) {
+		ssize_t n = pread(fd, buf + used, len - 1 - used, (off_t)used);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		used += (size_t)n;
+	}
+	buf[used] = '\0';
+	return 0;
+}
+
+/* The lowest fd number the stat cache may not keep: half the soft fd
+ * limit (asked each time: only a file's first read gets here). */
+static int stat_fd_ceiling(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 0;
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur / 2 > INT_MAX)
+		return INT_MAX;
+	return (int)(rl.rlim_cur / 2);
+}
+
 /* cg_read of one of cg's stat files, through an fd kept open. A file that
- * cannot be opened (not on this kernel; out of fds) is read, or not, by
- * path each time. */
+ * cannot be opened (not on this kernel) fails each time; one whose fd
+ * would be above half the fd limit is read and closed: the cache must
+ * never leave launches and connections without fds (9 fds a service with
+ * it, 4 without). */
 static int stat_read(struct cgroup *cg, enum stat_file which, const struct hierarchy *h,
 		     const char *file, char *buf, size_t len)
 {
 	int *fd = &cg->stat_fd[which];
-	size_t used = 0;
 
 	if (!h)
 		return -1;
@@ -274,24 +308,21 @@ static int stat_read(struct cgroup *cg, enum stat_file which, const struct hiera
 
 		if (cg_path(path, sizeof(path), h, cg->rel, file) < 0)
 			return -1;
-		*fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (*fd < 0)
-			return cg_read(h, cg->rel, file, buf, len);
-	}
-	while (used < len - 1) {
-		ssize_t n = pread(*fd, buf + used, len - 1 - used, (off_t)used);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			close(*fd);
-			*fd = -1;
+		int nfd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (nfd < 0)
 			return -1;
+		if (nfd >= stat_fd_ceiling()) {
+			int r = pread_all(nfd, buf, len);
+			close(nfd);
+			return r;
 		}
-		if (n == 0)
-			break;
-		used += (size_t)n;
+		*fd = nfd;
 	}
-	buf[used] = '\0';
+	if (pread_all(*fd, buf, len) < 0) {
+		close(*fd);
+		*fd = -1;
+		return -1;
+	}
 	return 0;
 }
 

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -367,6 +368,28 @@ static void test_v2_stats(void **state)
 	assert_int_equal(cgroup_stats(cg, &st), -1);
 	assert_int_equal(cgroup_destroy(cg, &err), 0);
 	assert_int_equal(fd_count(), open_fds - 6); /* the stat files and the clone dirfd */
+
+	/* Near the fd limit nothing is kept: read and closed. */
+	struct rlimit saved, low;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	cg = cgroup_create("clinic", "api", &NO_LIMITS, &err);
+	assert_non_null(cg);
+	put(fpath(f, "ward/clinic/api/memory.current"), "4096\n");
+	put(fpath(f, "ward/clinic/api/pids.current"), "2\n");
+	put(fpath(f, "ward/clinic/api/cpu.stat"), "usage_usec 1\n");
+	open_fds = fd_count();
+	int next_fd = dup(0); /* what the next open gets */
+	assert_true(next_fd >= 0);
+	close(next_fd);
+	low = saved;
+	low.rlim_cur = 2 * (rlim_t)next_fd; /* half of it: exactly that fd */
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	assert_int_equal(cgroup_stats(cg, &st), 0);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	assert_int_equal(st.memory_current, 4096);
+	assert_int_equal(st.pids_current, 2);
+	assert_int_equal(fd_count(), open_fds);
+	assert_int_equal(cgroup_destroy(cg, &err), 0);
 
 	/* memory.peak is 5.19+: 0 without it, not an error. */
 	cg = cgroup_create("clinic", "web", &NO_LIMITS, &err);
