@@ -187,20 +187,13 @@ static bool cg_exists(const struct hierarchy *h, const char *rel, const char *fi
 	return cg_path(path, sizeof(path), h, rel, file) == 0 && lstat(path, &st) == 0;
 }
 
-/* Reads a small file (a value or a few key lines) whole. -1 with errno. */
-static int cg_read(const struct hierarchy *h, const char *rel, const char *file, char *buf,
-		   size_t len)
+/* The whole of a small file at fd, from its start, NUL-terminated. */
+static int pread_all(int fd, char *buf, size_t len)
 {
-	char path[PATH_MAX];
 	size_t used = 0;
 
-	if (cg_path(path, sizeof(path), h, rel, file) < 0)
-		return -1;
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return -1;
 	while (used < len - 1) {
-		ssize_t n = read(fd, buf + used, len - 1 - used);
+		ssize_t n = pread(fd, buf + used, len - 1 - used, (off_t)used);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -211,6 +204,20 @@ static int cg_read(const struct hierarchy *h, const char *rel, const char *file,
 	}
 	buf[used] = '\0';
 	return 0;
+}
+
+/* Reads a small file (a value or a few key lines) whole. -1 with errno. */
+static int cg_read(const struct hierarchy *h, const char *rel, const char *file, char *buf,
+		   size_t len)
+{
+	char path[PATH_MAX];
+
+	if (cg_path(path, sizeof(path), h, rel, file) < 0)
+		return -1;
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -1;
+	return pread_all(fd, buf, len);
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -257,25 +264,6 @@ static int cg_read_key(const struct hierarchy *h, const char *rel, const char *f
 	if (!h || cg_read(h, rel, file, buf, sizeof(buf)) < 0)
 		return -1;
 	return keyed_value(buf, key, out);
-}
-
-/* The whole of a small file at fd, from its start, NUL-terminated. */
-static int pread_all(int fd, char *buf, size_t len)
-{
-	size_t used = 0;
-
-	while (used < len - 1) {
-		ssize_t n = pread(fd, buf + used, len - 1 - used, (off_t)used);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			break;
-		used += (size_t)n;
-	}
-	buf[used] = '\0';
-	return 0;
 }
 
 /* The lowest fd number the stat cache may not keep: half the soft fd
