@@ -532,9 +532,11 @@ struct client {
 	bool close_when_drained; /* ... and nothing more to say after the replies */
 	bool busy;               /* its event callback is running */
 	bool dead;               /* dropped while busy: freed when the callback ends */
-	/* A deferred reply (offboard) is due: its next requests wait unread,
+	/* A deferred reply (offboard) is due, or the name service has not
+	 * said who the peer is yet (lookup): its next requests wait unread,
 	 * and no idle timeout runs. */
 	bool waiting;
+	struct userdb_query *lookup;
 };
 
 /* A request whose reply comes later. Outlives its client (the audit record
@@ -552,6 +554,7 @@ struct control {
 	struct loop *loop;
 	struct supervisor *sup;
 	struct audit *audit;
+	struct userdb *udb;
 	int fd;
 	char path[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
 	struct client *clients;
@@ -576,6 +579,7 @@ static void client_free(struct client *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	ctl->n_clients--;
+	userdb_cancel(ctl->udb, c->lookup);
 	loop_del_fd(ctl->loop, c->fd);
 	close(c->fd);
 	loop_timer_cancel(ctl->loop, c->idle);
@@ -1271,34 +1275,29 @@ static gid_t *peer_groups(int fd, size_t *n)
 	}
 }
 
-static void peer_user(uid_t uid, char *out, size_t size)
+/* The name service's word on who the peer is, for the audit records
+ * (its rights come from the kernel: SO_PEERCRED and SO_PEERGROUPS). */
+static void on_peer_user(const struct userdb_answer *a, void *ud)
 {
-	_cleanup_free_ char *buf = NULL;
-	size_t bufsize = 1024;
+	struct client *c = ud;
 
-	for (;;) {
-		struct passwd pw, *res = NULL;
-		char *p = realloc(buf, bufsize);
-		int r;
-
-		if (!p)
-			break;
-		buf = p;
-		r = getpwuid_r(uid, &pw, buf, bufsize, &res);
-		if (r == ERANGE && bufsize < (1u << 20)) {
-			bufsize *= 2;
-			continue;
-		}
-		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): buf is _cleanup_free_ */
-		if (r == 0 && res && res->pw_name) {
-			int n = snprintf(out, size, "%s", res->pw_name);
-
-			if (n >= 0 && (size_t)n < size)
-				return;
-		}
-		break;
+	c->lookup = NULL;
+	/* Else it stays the uid's number. */
+	if (!a->err && strlen(a->name) < sizeof(c->peer.user))
+		(void)snprintf(c->peer.user, sizeof(c->peer.user), "%s", a->name);
+	c->waiting = false;
+	c->busy = true; /* what drops it below only marks it dead */
+	client_arm_idle(c);
+	/* clang-analyzer loses the busy flag across the loop's calls and sees
+	 * c freed: see on_offboard_done. */
+	/* NOLINTBEGIN(clang-analyzer-unix.Malloc) */
+	c->busy = false;
+	if (c->dead) {
+		client_free(c);
+		return;
 	}
-	(void)snprintf(out, size, "%u", (unsigned)uid);
+	client_watch(c);
+	/* NOLINTEND(clang-analyzer-unix.Malloc) */
 }
 
 static void client_new(struct control *ctl, int fd)
@@ -1322,14 +1321,19 @@ static void client_new(struct control *ctl, int fd)
 	*c = (struct client){.ctl = ctl, .fd = fd};
 	c->id = ++ctl->next_id;
 	c->peer = (struct peer_info){.pid = cred.pid, .uid = cred.uid, .gid = cred.gid};
-	peer_user(cred.uid, c->peer.user, sizeof(c->peer.user));
+	(void)snprintf(c->peer.user, sizeof(c->peer.user), "%u", (unsigned)cred.uid);
 	c->right = control_peer_right(ctl->cfg, cred.uid, cred.gid, groups, n_groups);
-	if (loop_add_fd(ctl->loop, fd, EPOLLIN, client_event, c) < 0) {
+	/* Its requests wait (unread) for the name: every audit record of
+	 * them names the user. Only a hang-up is watched meanwhile. */
+	c->lookup = userdb_lookup(ctl->udb, cred.uid, false, on_peer_user, c);
+	c->waiting = c->lookup != NULL;
+	if (loop_add_fd(ctl->loop, fd, c->waiting ? 0 : EPOLLIN, client_event, c) < 0) {
+		userdb_cancel(ctl->udb, c->lookup);
 		close(fd);
 		free(c);
 		return;
 	}
-	c->events = EPOLLIN;
+	c->events = c->waiting ? 0 : EPOLLIN;
 	c->next = ctl->clients;
 	if (ctl->clients)
 		ctl->clients->prev = c;
@@ -1455,7 +1459,8 @@ static int socket_set_access(const char *path, const char *group, struct ward_er
 }
 
 struct control *control_new(const struct ward_config *cfg, struct loop *loop,
-			    struct supervisor *sup, struct audit *audit, struct ward_err *err)
+			    struct supervisor *sup, struct audit *audit, struct userdb *udb,
+			    struct ward_err *err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	_cleanup_close_ int fd = -1;
@@ -1503,6 +1508,7 @@ struct control *control_new(const struct ward_config *cfg, struct loop *loop,
 				.loop = loop,
 				.sup = sup,
 				.audit = audit,
+				.udb = udb,
 				.fd = -1,
 				.idle_ms = CONTROL_IDLE_MS};
 	memcpy(ctl->path, sa.sun_path, sizeof(ctl->path));

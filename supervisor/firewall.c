@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "ward/caps.h"
+#include "ward/helper.h"
 #include "ward/cleanup.h"
 #include "ward/netlink.h"
 
@@ -725,25 +726,11 @@ static int helper_serve(int sock, struct nft_ctx *ctx)
 
 /* The helper: one nft context for its whole life, one request at a time,
  * gone when the daemon closes its end or dies. */
-static __attribute__((noreturn)) void helper_main(int sock, pid_t parent)
+static __attribute__((noreturn)) void helper_main(void *arg)
 {
-	sigset_t none;
 	struct nft_ctx *ctx;
 
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-		_exit(1);
-	(void)prctl(PR_SET_NAME, "wardd-nft"); /* for ps; cosmetic */
-	sigemptyset(&none);
-	(void)sigprocmask(SIG_SETMASK, &none, NULL); /* the daemon blocks its signals */
-	/* Nothing of the daemon lives on in here: a log pipe or control socket
-	 * held open by the helper would hide its closing from the other end. */
-	if (sock != 3) {
-		if (dup2(sock, 3) < 0)
-			_exit(1);
-		close(sock);
-	}
-	if (close_range(4, ~0u, 0) < 0)
-		_exit(1);
+	(void)arg;
 	/* It talks to the kernel's nftables and nothing else: CAP_NET_ADMIN is
 	 * all it keeps (root's uid stays, its other capabilities go, from the
 	 * bounding set too, and no_new_privs), so a bug in libnftables'
@@ -770,26 +757,11 @@ static __attribute__((noreturn)) void helper_main(int sock, pid_t parent)
 
 static int helper_start(struct firewall *fw, struct ward_err *err)
 {
-	int sv[2];
-	pid_t parent = getpid(), pid;
+	pid_t pid = helper_fork(SOCK_STREAM, "wardd-nft", helper_main, NULL, &fw->sock);
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return ward_err_set(err, errno, "nft helper: socketpair");
-	pid = fork();
-	if (pid < 0) {
-		int e = errno;
-
-		close(sv[0]);
-		close(sv[1]);
-		return ward_err_set(err, e, "nft helper: fork");
-	}
-	if (pid == 0) {
-		close(sv[0]);
-		helper_main(sv[1], parent);
-	}
-	close(sv[1]);
+	if (pid < 0)
+		return ward_err_set(err, errno, "nft helper: start");
 	fw->helper = pid;
-	fw->sock = sv[0];
 	return 0;
 }
 

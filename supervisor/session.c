@@ -2,8 +2,9 @@
  * is, which practice, whether it may), the start through launch_join, the
  * relay between the user's fds and the session, idle timeout, kick, and the
  * audit of every attempt and every end. Nothing here blocks the loop but
- * the short steps a logon takes (user and group lookups, the home, the
- * cgroup) and the kill of a session's cgroup. */
+ * the short steps a logon takes (the home, the cgroup) and the kill of a
+ * session's cgroup; who the user is comes from the name service through
+ * userdb, off the loop. */
 #include "ward/session.h"
 
 #include <arpa/inet.h>
@@ -35,6 +36,7 @@
 #include "ward/cleanup.h"
 #include "ward/launch.h"
 #include "ward/seccomp.h"
+#include "ward/userdb.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -292,63 +294,6 @@ bool session_in_groups(char *const *names, size_t n_names, const gid_t *gids, si
 	return false;
 }
 
-/* The user's name and every group the system says they are in (their
- * primary group included): never what the client claims. */
-static int user_lookup(uid_t uid, char *name, size_t name_size, gid_t **groups, size_t *n_groups)
-{
-	_cleanup_free_ char *buf = NULL;
-	size_t size = 1024;
-	struct passwd pw, *res = NULL;
-	int n = 32;
-	gid_t *g = NULL;
-
-	if (groups) {
-		*groups = NULL;
-		*n_groups = 0;
-	}
-	for (;;) {
-		char *p = realloc(buf, size);
-		int r;
-
-		if (!p)
-			return -1;
-		buf = p;
-		r = getpwuid_r(uid, &pw, buf, size, &res);
-		if (r == ERANGE && size < (1u << 20)) {
-			size *= 2;
-			continue;
-		}
-		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): buf is _cleanup_free_ */
-		if (r != 0 || !res || !res->pw_name)
-			return -1;
-		break;
-	}
-	if (snprintf(name, name_size, "%s", res->pw_name) >= (int)name_size)
-		return -1;
-	if (!groups)
-		return 0;
-	for (;;) {
-		int want = n;
-		gid_t *p = reallocarray(g, (size_t)n, sizeof(*g));
-
-		if (!p) {
-			free(g);
-			return -1;
-		}
-		g = p;
-		if (getgrouplist(res->pw_name, res->pw_gid, g, &want) >= 0) {
-			*groups = g;
-			*n_groups = (size_t)want;
-			return 0;
-		}
-		if (want <= n || want > 65536) {
-			free(g);
-			return -1;
-		}
-		n = want;
-	}
-}
-
 /* ======================================================================
  * The server
  * ====================================================================== */
@@ -390,10 +335,19 @@ struct session {
 	int sock;
 	uint32_t sock_events;
 	bool sock_gone;
+	bool looked_up;   /* the name service has answered (see lookup) */
+	bool req_waiting; /* the request came first: it goes on with the answer */
 	pid_t peer_pid;
 	uid_t peer_uid;
 	char user[80];
-	char *in; /* the request, then messages */
+	/* Who the name service says peer_uid is: asked at connect, answered
+	 * off the loop (userdb). Never what the client claims. */
+	int lookup_err;
+	struct userdb_query *lookup;
+	gid_t *gids; /* every group of the user, the primary one included */
+	size_t n_gids;
+	char held[128]; /* a refusal that waits for the answer (to name the user) */
+	char *in;       /* the request, then messages */
 	size_t in_len;
 	int fds[MAX_FDS];
 	size_t n_fds;
@@ -438,6 +392,7 @@ struct session_server {
 	struct loop *loop;
 	struct supervisor *sup;
 	struct audit *audit;
+	struct userdb *udb;
 	int fd;
 	int devnull;
 	int probe_ep; /* an epoll fd to ask whether the user's fd can be polled */
@@ -452,12 +407,19 @@ static void on_sock(struct loop *l, int fd, uint32_t events, void *ud);
 static void on_relay(struct loop *l, int fd, uint32_t events, void *ud);
 static bool settle(struct session *s);
 static void terminate(struct session *s, const char *reason);
+static void timer_clear(struct session *s);
 
 /* ---- small things ---- */
 
 static bool counted(const struct session *s)
 {
 	return s->state == S_STARTING || s->state == S_RUNNING || s->state == S_ENDING;
+}
+
+/* Its request not taken yet (not waiting for the name service with one). */
+static bool asking(const struct session *s)
+{
+	return s->state == S_REQUEST && !s->req_waiting;
 }
 
 /* A JSON string of a name the system gave us: invalid UTF-8 becomes '?'. */
@@ -545,7 +507,9 @@ static void sock_watch(struct session *s)
 
 	if (s->sock_gone || s->sock < 0)
 		return;
-	if (s->state != S_CLOSING)
+	/* Not while the request waits for the name service: what comes
+	 * after it waits in the socket (a hang-up is still seen). */
+	if (s->state != S_CLOSING && !s->req_waiting)
 		want |= EPOLLIN;
 	if (s->out_len)
 		want |= EPOLLOUT;
@@ -603,6 +567,19 @@ static void refuse(struct session *s, const char *reason)
 	audit_logon(s, "refused", reason);
 	reply(s, json_pack("{s:b, s:s}", "ok", 0, "error", reason));
 	s->state = S_CLOSING;
+}
+
+/* The same once the name service has said who the client is, so that the
+ * record names the user (on_user refuses; its deadline bounds the wait). */
+static void refuse_when_known(struct session *s, const char *reason)
+{
+	if (s->looked_up) {
+		refuse(s, reason);
+		return;
+	}
+	(void)snprintf(s->held, sizeof(s->held), "%s", reason);
+	s->req_waiting = true;
+	timer_clear(s);
 }
 
 /* ---- the relay ---- */
@@ -1548,14 +1525,11 @@ static void handle_request(struct session *s, const char *line, size_t len)
 {
 	struct session_server *ss = s->ss;
 	char reason[sizeof(((struct ward_err *)NULL)->msg) + 64];
-	_cleanup_free_ gid_t *gids = NULL;
-	char ignored[sizeof(s->user)];
 	struct match m = {0};
 	struct service_view view;
 	const struct ward_service *svc;
 	struct ward_err err = {0};
 	const char *why = NULL;
-	size_t n_gids = 0;
 
 	timer_clear(s);
 	if (session_parse_request(line, len, &s->req, &err) < 0) {
@@ -1573,12 +1547,18 @@ static void handle_request(struct session *s, const char *line, size_t len)
 		refuse(s, "daemon stopping");
 		return;
 	}
-	if (user_lookup(s->peer_uid, ignored, sizeof(ignored), &gids, &n_gids) < 0) {
-		refuse(s, "unknown user");
+	if (s->lookup_err) {
+		if (s->lookup_err == ENOENT)
+			refuse(s, "unknown user");
+		else {
+			(void)snprintf(reason, sizeof(reason), "user lookup failed: %s",
+				       strerror(s->lookup_err));
+			refuse(s, reason);
+		}
 		return;
 	}
-	m.gids = gids;
-	m.n_gids = n_gids;
+	m.gids = s->gids;
+	m.n_gids = s->n_gids;
 	supervisor_each_tenant(ss->sup, match_tenant, &m);
 	if (m.n_found == 0) {
 		refuse(s, "no practice");
@@ -1632,11 +1612,11 @@ static void take_fds(struct session *s, struct msghdr *mh)
 			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
 			/* Only with the request; a fourth is one too many,
 			 * which check_fds refuses by the count. */
-			if (s->state == S_REQUEST && s->n_fds < MAX_FDS)
+			if (asking(s) && s->n_fds < MAX_FDS)
 				s->fds[s->n_fds++] = fd;
 			else {
 				close(fd);
-				if (s->state == S_REQUEST)
+				if (asking(s))
 					s->n_fds = MAX_FDS + 1;
 			}
 		}
@@ -1668,6 +1648,14 @@ static void take_lines(struct session *s)
 
 		if (!nl)
 			break;
+		if (s->state == S_REQUEST && !s->looked_up) {
+			/* Taken when the name service has answered (on_user):
+			 * every record of it, refusals too, names the user. The
+			 * lookup's deadline bounds the wait now. */
+			s->req_waiting = true;
+			timer_clear(s);
+			break;
+		}
 		if (s->state == S_REQUEST)
 			handle_request(s, s->in + start, (size_t)(nl - (s->in + start)));
 		else
@@ -1682,7 +1670,7 @@ static void take_lines(struct session *s)
 
 static void sock_read(struct session *s)
 {
-	size_t max = s->state == S_REQUEST ? SESSION_MAX_REQUEST : SESSION_MAX_MESSAGE;
+	size_t max = asking(s) ? SESSION_MAX_REQUEST : SESSION_MAX_MESSAGE;
 
 	for (int i = 0; i < 4 && !s->sock_gone && s->state != S_CLOSING; i++) {
 		union {
@@ -1703,14 +1691,14 @@ static void sock_read(struct session *s)
 		if (s->in_len >= max) {
 			/* No newline within the limit. */
 			s->in_len = 0;
-			if (s->state == S_REQUEST) {
+			if (asking(s)) {
 				char reason[128];
 
 				(void)snprintf(reason, sizeof(reason),
 					       "malformed request: longer than %d bytes (newline "
 					       "included)",
 					       SESSION_MAX_REQUEST);
-				refuse(s, reason);
+				refuse_when_known(s, reason);
 				return;
 			}
 			continue; /* a message that long is dropped */
@@ -1743,7 +1731,9 @@ static void on_sock(struct loop *l, int fd, uint32_t events, void *ud)
 	(void)fd;
 	if (events & EPOLLOUT)
 		sock_flush(s);
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+	if (s->req_waiting && (events & (EPOLLHUP | EPOLLERR)))
+		s->sock_gone = true; /* all that is watched while the request waits */
+	else if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 		sock_read(s);
 	if (events & EPOLLERR)
 		s->sock_gone = true;
@@ -1759,7 +1749,7 @@ static void on_request_timeout(struct loop *l, void *ud)
 	s->timer = NULL;
 	(void)snprintf(reason, sizeof(reason), "malformed request: none within %d s",
 		       SESSION_REQUEST_MS / 1000);
-	refuse(s, reason);
+	refuse_when_known(s, reason);
 	settle(s);
 }
 
@@ -1776,6 +1766,8 @@ static void session_free(struct session *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	ss->n_conns--;
+	userdb_cancel(ss->udb, s->lookup);
+	free(s->gids);
 	for (size_t i = 0; i < s->n_ep; i++)
 		if (s->ep[i].watched)
 			loop_del_fd(ss->loop, s->ep[i].fd);
@@ -1817,8 +1809,10 @@ static void session_free(struct session *s)
  * Returns true if it was freed. */
 static bool settle(struct session *s)
 {
-	if (s->sock_gone && s->state == S_REQUEST)
-		refuse(s, "malformed request: the client left before its request");
+	if (s->sock_gone && s->state == S_REQUEST && !s->held[0])
+		refuse_when_known(s, s->req_waiting
+					 ? "the client left during the logon"
+					 : "malformed request: the client left before its request");
 	/* Gone for good: a hung-up socket would otherwise report itself on
 	 * every turn until the session is over. */
 	if (s->sock_gone && s->sock >= 0) {
@@ -1850,6 +1844,34 @@ static size_t pending_of(const struct session_server *ss, uid_t uid)
 	for (const struct session *s = ss->sessions; s; s = s->next)
 		n += s->state == S_REQUEST && s->peer_uid == uid;
 	return n;
+}
+
+/* The name service's answer on who a client is. */
+static void on_user(const struct userdb_answer *a, void *ud)
+{
+	struct session *s = ud;
+
+	s->lookup = NULL;
+	s->looked_up = true;
+	s->lookup_err = a->err;
+	if (!a->err && strlen(a->name) >= sizeof(s->user))
+		s->lookup_err = E2BIG;
+	else if (!a->err && a->n_groups && !(s->gids = malloc(a->n_groups * sizeof(gid_t))))
+		s->lookup_err = ENOMEM;
+	else if (!a->err) {
+		(void)snprintf(s->user, sizeof(s->user), "%s", a->name); /* fits: checked */
+		if (a->n_groups)
+			memcpy(s->gids, a->groups, a->n_groups * sizeof(gid_t));
+		s->n_gids = a->n_groups;
+	}
+	if (!s->req_waiting)
+		return;
+	s->req_waiting = false;
+	if (s->held[0])
+		refuse(s, s->held);
+	else
+		take_lines(s); /* the request, and what came after it */
+	settle(s);
 }
 
 static void client_new(struct session_server *ss, int fd)
@@ -1884,8 +1906,13 @@ static void client_new(struct session_server *ss, int fd)
 	s->h = (struct launch_handle){.pid = -1, .pidfd = -1, .sync_fd = -1};
 	for (size_t i = 0; i < MAX_FDS; i++)
 		s->pipes[i] = -1;
-	if (user_lookup(cred.uid, s->user, sizeof(s->user), NULL, NULL) < 0)
-		(void)snprintf(s->user, sizeof(s->user), "%u", (unsigned)cred.uid);
+	/* The number until the name service says (and if it cannot). */
+	(void)snprintf(s->user, sizeof(s->user), "%u", (unsigned)cred.uid);
+	s->lookup = userdb_lookup(ss->udb, cred.uid, true, on_user, s);
+	if (!s->lookup) {
+		s->looked_up = true;
+		s->lookup_err = ENOMEM;
+	}
 	s->next = ss->sessions;
 	if (ss->sessions)
 		ss->sessions->prev = s;
@@ -1936,7 +1963,7 @@ static void on_accept(struct loop *l, int fd, uint32_t events, void *ud)
 
 struct session_server *session_server_new(const struct ward_config *cfg, struct loop *loop,
 					  struct supervisor *sup, struct audit *audit,
-					  struct ward_err *err)
+					  struct userdb *udb, struct ward_err *err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	_cleanup_close_ int fd = -1;
@@ -1987,8 +2014,13 @@ struct session_server *session_server_new(const struct ward_config *cfg, struct 
 		ward_err_set(err, ENOMEM, "sessions");
 		return NULL;
 	}
-	*ss = (struct session_server){
-	    .cfg = cfg, .loop = loop, .sup = sup, .audit = audit, .fd = -1, .devnull = -1};
+	*ss = (struct session_server){.cfg = cfg,
+				      .loop = loop,
+				      .sup = sup,
+				      .audit = audit,
+				      .udb = udb,
+				      .fd = -1,
+				      .devnull = -1};
 	memcpy(ss->path, sa.sun_path, sizeof(ss->path));
 	ss->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	ss->probe_ep = epoll_create1(EPOLL_CLOEXEC);

@@ -30,6 +30,7 @@
 #include "ward/seccomp.h"
 #include "ward/session.h"
 #include "ward/supervise.h"
+#include "ward/userdb.h"
 
 /* Exit code of `wardd run` when ward itself failed (profile, sandbox). */
 #define EXIT_WARD       125
@@ -427,6 +428,7 @@ struct daemon {
 	struct session_server *ss;
 	struct onboarding *ob;
 	struct network *net;
+	struct userdb *udb;
 	int lock_fd;
 	const char *stop_reason;
 };
@@ -599,12 +601,19 @@ static int cmd_daemon(const struct options *o)
 		fprintf(stderr, "wardd: %s\n", err.msg);
 		audit_event(d.audit, "network-unavailable", json_pack("{s:s}", "error", err.msg));
 	}
-	d.ctl = control_new(&d.cfg, d.loop, d.sup, d.audit, &err);
+	/* Who the control and session clients are, from the name service,
+	 * which may hang: never on the loop (userdb.h). */
+	d.udb = userdb_new(d.loop, 0, NULL);
+	if (!d.udb) {
+		fprintf(stderr, "wardd: user lookups: out of memory\n");
+		goto out;
+	}
+	d.ctl = control_new(&d.cfg, d.loop, d.sup, d.audit, d.udb, &err);
 	if (!d.ctl) {
 		fprintf(stderr, "wardd: control socket: %s\n", err.msg);
 		goto out;
 	}
-	d.ss = session_server_new(&d.cfg, d.loop, d.sup, d.audit, &err);
+	d.ss = session_server_new(&d.cfg, d.loop, d.sup, d.audit, d.udb, &err);
 	if (!d.ss) {
 		fprintf(stderr, "wardd: session socket: %s\n", err.msg);
 		goto out;
@@ -643,6 +652,7 @@ out:
 	onboarding_free(d.ob);
 	control_free(d.ctl);
 	session_server_free(d.ss);
+	userdb_free(d.udb);
 	supervisor_free(d.sup);
 	/* Every sandbox is gone: their links follow with their namespaces. */
 	network_close(d.net, NETWORK_CLOSE_WAIT_MS);

@@ -13,6 +13,7 @@
 #include "ward/error.h"
 #include "ward/loop.h"
 #include "ward/supervise.h"
+#include "ward/userdb.h"
 
 #define CONTROL_MAX_REQUEST      (64 * 1024) /* bytes, newline included */
 #define CONTROL_DISPLAY_NAME_MAX 128         /* characters (UTF-8: up to 4 bytes each) */
@@ -72,9 +73,10 @@ struct onboarding;
 struct session_server;
 
 /* Creates STATE_DIR/control.sock (0660, group cfg->socket_group) and serves
- * it on the loop. */
+ * it on the loop. The user names in its audit records come from udb. */
 struct control *control_new(const struct ward_config *cfg, struct loop *loop,
-			    struct supervisor *sup, struct audit *audit, struct ward_err *err);
+			    struct supervisor *sup, struct audit *audit, struct userdb *udb,
+			    struct ward_err *err);
 /* Closes every client, removes the socket and the supervisor's output
  * hook: call it before supervisor_free, and not from inside a supervisor
  * call that control.c made. */

@@ -29,6 +29,7 @@
 #include "ward/loop.h"
 #include "ward/profile.h"
 #include "ward/supervise.h"
+#include "ward/userdb.h"
 
 #define SESSION_MAX_REQUEST 4096  /* bytes of one request, newline included */
 #define SESSION_MAX_MESSAGE 256   /* bytes of a later message ({"winch":...}) */
@@ -78,10 +79,11 @@ bool session_in_groups(char *const *names, size_t n_names, const gid_t *gids, si
 struct session_server;
 
 /* Creates STATE_DIR/session.sock (mode 0666: any local user may ask; who
- * gets a session is decided here) and serves it on the loop. */
+ * gets a session is decided here) and serves it on the loop. Who a client
+ * is (its name and groups) comes from udb. */
 struct session_server *session_server_new(const struct ward_config *cfg, struct loop *loop,
 					  struct supervisor *sup, struct audit *audit,
-					  struct ward_err *err);
+					  struct userdb *udb, struct ward_err *err);
 /* The daemon is stopping: refuses new logons and ends every session
  * (killed, audited with reason daemon-stop). Call it before the supervisor
  * stops the services. */

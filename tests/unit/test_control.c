@@ -27,6 +27,7 @@
 #include "ward/control.h"
 #include "ward/onboard.h"
 #include "ward/session.h"
+#include "hung_nss.h"
 
 #define NOBODY 65534
 
@@ -788,6 +789,7 @@ struct fixture {
 	struct supervisor sup;
 	struct onboarding ob;
 	struct session_server ss;
+	struct userdb *udb;
 	struct control *ctl;
 	pid_t child;
 	bool timed_out;
@@ -819,7 +821,9 @@ static int setup(void **state)
 	f->audit = audit_open(f->audit_path, false, &err);
 	if (!f->audit)
 		fail_msg("audit_open: %s", err.msg);
-	f->ctl = control_new(&f->cfg, f->loop, &f->sup, f->audit, &err);
+	f->udb = userdb_new(f->loop, 0, NULL);
+	assert_non_null(f->udb);
+	f->ctl = control_new(&f->cfg, f->loop, &f->sup, f->audit, f->udb, &err);
 	if (!f->ctl)
 		fail_msg("control_new: %s", err.msg);
 	f->ob.loop = f->loop;
@@ -836,6 +840,7 @@ static int teardown(void **state)
 	char cmd[128];
 
 	control_free(f->ctl);
+	userdb_free(f->udb);
 	assert_null(f->sup.hook);
 	assert_int_equal(loop_count_fds(f->loop), 0);
 	assert_int_equal(loop_count_timers(f->loop), 0);
@@ -997,7 +1002,8 @@ static void drain_clients(struct fixture *f)
 	assert_int_equal(control_count_clients(f->ctl), 0);
 	/* Every client's idle timer went with it. */
 	assert_int_equal(loop_count_timers(f->loop), 0);
-	assert_int_equal(loop_count_fds(f->loop), 1);
+	/* The socket, and the user lookups' helper once it runs. */
+	assert_int_equal(loop_count_fds(f->loop), 1 + (userdb_helper_pid(f->udb) > 0));
 }
 
 /* Forks a client running fn (as uid/gid with groups when uid is not 0) and
@@ -1140,7 +1146,7 @@ static void test_socket_group_and_stale(void **state)
 		close(fd);
 	}
 	cfg.socket_group = "daemon";
-	f->ctl = control_new(&cfg, f->loop, &f->sup, f->audit, &err);
+	f->ctl = control_new(&cfg, f->loop, &f->sup, f->audit, f->udb, &err);
 	if (!f->ctl)
 		fail_msg("control_new: %s", err.msg);
 	assert_int_equal(lstat(f->sock, &st), 0);
@@ -1155,7 +1161,7 @@ static void test_socket_group_and_stale(void **state)
 	fd = open(f->sock, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	assert_true(fd >= 0);
 	close(fd);
-	c2 = control_new(&f->cfg, f->loop, &f->sup, f->audit, &err);
+	c2 = control_new(&f->cfg, f->loop, &f->sup, f->audit, f->udb, &err);
 	assert_null(c2);
 	assert_non_null(strstr(err.msg, "not a socket"));
 	assert_int_equal(lstat(f->sock, &st), 0);
@@ -1164,7 +1170,7 @@ static void test_socket_group_and_stale(void **state)
 
 	/* A group the host does not have: root's group, and a warning. */
 	cfg.socket_group = "ward-no-such-group";
-	f->ctl = control_new(&cfg, f->loop, &f->sup, f->audit, &err);
+	f->ctl = control_new(&cfg, f->loop, &f->sup, f->audit, f->udb, &err);
 	assert_non_null(f->ctl);
 	assert_int_equal(lstat(f->sock, &st), 0);
 	assert_int_equal(st.st_gid, getegid());
@@ -1206,6 +1212,51 @@ static int child_status_and_actions(struct fixture *f)
 	json_decref(r);
 	close(c.fd);
 	return 0;
+}
+
+static int child_status_timed(struct fixture *f)
+{
+	struct cli c;
+	json_t *r;
+	uint64_t t0 = loop_now_ms();
+
+	CHECK(cli_connect(&c, f->sock) == 0);
+	r = cli_ask(&c, "{\"cmd\":\"status\"}");
+	CHECK(r && reply_ok(r));
+	json_decref(r);
+	/* Held until the lookup's deadline (300 ms), then served. */
+	CHECK(loop_now_ms() - t0 >= 290);
+	close(c.fd);
+	return 0;
+}
+
+/* The name service hangs: the request waits for the lookup's deadline and
+ * is served with the uid's number for a name, and the loop keeps turning
+ * meanwhile (it never waits on the name service itself). */
+static void test_hung_name_service_never_stalls_the_loop(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_err err = {0};
+	struct tick t = {.start = loop_now_ms()};
+	json_t *recs;
+
+	control_free(f->ctl);
+	userdb_free(f->udb);
+	f->udb = userdb_new(f->loop, 300, hung_resolve);
+	assert_non_null(f->udb);
+	f->ctl = control_new(&f->cfg, f->loop, &f->sup, f->audit, f->udb, &err);
+	assert_non_null(f->ctl);
+	control_set_onboarding(f->ctl, &f->ob);
+	control_set_sessions(f->ctl, &f->ss);
+	assert_non_null(loop_timer_add(f->loop, 100, on_tick_once, &t));
+	run_child(f, child_status_timed);
+	assert_true(t.fired >= 100);
+	assert_true(t.fired < 250); /* not after the lookup gave up */
+	recs = audit_records(f);
+	assert_int_equal(json_array_size(recs), 1);
+	assert_record(recs, 0, "status", "(null)", "(null)", "allowed", "ok");
+	assert_peer(recs, 0, 0, 0, "0");
+	json_decref(recs);
 }
 
 static void test_requests(void **state)
@@ -1342,7 +1393,7 @@ static void test_authorization(void **state)
 	/* Everyone here may open the socket (group tty): the rights decide. */
 	control_free(f->ctl);
 	f->cfg.socket_group = "tty";
-	f->ctl = control_new(&f->cfg, f->loop, &f->sup, f->audit, &err);
+	f->ctl = control_new(&f->cfg, f->loop, &f->sup, f->audit, f->udb, &err);
 	if (!f->ctl)
 		fail_msg("control_new: %s", err.msg);
 	assert_int_equal(chmod(f->dir, 0755), 0);
@@ -1594,7 +1645,7 @@ static void test_slow_follower(void **state)
 	for (int i = 0; i < 16 && control_count_clients(f->ctl); i++)
 		f->sup.hook("acme", "web", chunk, 1 << 20, f->sup.hook_ud);
 	assert_int_equal(control_count_clients(f->ctl), 0);
-	assert_int_equal(loop_count_fds(f->loop), 1);
+	assert_int_equal(loop_count_fds(f->loop), 2); /* the socket, the lookups' helper */
 	assert_int_equal(loop_count_timers(f->loop), 0);
 	close(fd);
 	free(chunk);
@@ -1857,7 +1908,7 @@ static void test_sessions_and_rights(void **state)
 	control_free(f->ctl);
 	f->cfg.socket_group = "tty";
 	f->cfg.admin_group = "adm";
-	f->ctl = control_new(&f->cfg, f->loop, &f->sup, f->audit, &err);
+	f->ctl = control_new(&f->cfg, f->loop, &f->sup, f->audit, f->udb, &err);
 	if (!f->ctl)
 		fail_msg("control_new: %s", err.msg);
 	control_set_onboarding(f->ctl, &f->ob);
@@ -1977,6 +2028,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_socket_file, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_socket_group_and_stale, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_requests, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hung_name_service_never_stalls_the_loop, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_authorization, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_too_long, setup, teardown),

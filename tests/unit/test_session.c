@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "ward/session.h"
+#include "hung_nss.h"
 
 /* ======================================================================
  * session_parse_request
@@ -363,6 +364,7 @@ struct fixture {
 	struct loop *loop;
 	struct audit *audit;
 	struct supervisor sup;
+	struct userdb *udb;
 	struct session_server *ss;
 	char *groups_one[1], *groups_two[1];
 	struct ward_service svc[2];
@@ -403,7 +405,9 @@ static int setup(void **state)
 		};
 	}
 	f->sup = (struct supervisor){.tenants = f->tenants, .n = 2, .state = SERVICE_RUNNING};
-	f->ss = session_server_new(&f->cfg, f->loop, &f->sup, f->audit, &err);
+	f->udb = userdb_new(f->loop, 0, NULL);
+	assert_non_null(f->udb);
+	f->ss = session_server_new(&f->cfg, f->loop, &f->sup, f->audit, f->udb, &err);
 	if (!f->ss)
 		fail_msg("session_server_new: %s", err.msg);
 	*state = f;
@@ -416,6 +420,7 @@ static int teardown(void **state)
 	char path[160];
 
 	session_server_free(f->ss);
+	userdb_free(f->udb);
 	audit_close(f->audit);
 	loop_free(f->loop);
 	(void)snprintf(path, sizeof(path), "%s/session.sock", f->dir);
@@ -555,18 +560,18 @@ static void test_socket_is_everyones(void **state)
 	session_server_free(f->ss);
 	f->ss = NULL;
 	assert_int_equal(access(path, F_OK), -1);
-	f->ss = session_server_new(&f->cfg, f->loop, &f->sup, f->audit, &err);
+	f->ss = session_server_new(&f->cfg, f->loop, &f->sup, f->audit, f->udb, &err);
 	assert_non_null(f->ss);
-	again = session_server_new(&f->cfg, f->loop, &f->sup, f->audit, &err);
+	again = session_server_new(&f->cfg, f->loop, &f->sup, f->audit, f->udb, &err);
 	assert_non_null(again); /* the socket of a dead daemon */
 	session_server_free(again);
 	session_server_free(f->ss);
 	f->ss = NULL;
 	assert_int_equal(mkdir(path, 0700), 0);
-	assert_null(session_server_new(&f->cfg, f->loop, &f->sup, f->audit, &err));
+	assert_null(session_server_new(&f->cfg, f->loop, &f->sup, f->audit, f->udb, &err));
 	assert_non_null(strstr(err.msg, "is not a socket"));
 	rmdir(path);
-	f->ss = session_server_new(&f->cfg, f->loop, &f->sup, f->audit, &err);
+	f->ss = session_server_new(&f->cfg, f->loop, &f->sup, f->audit, f->udb, &err);
 	assert_non_null(f->ss);
 }
 
@@ -591,6 +596,42 @@ static void test_malformed_never_reach_the_supervisor(void **state)
 		assert_non_null(strstr(a, "\"verdict\":\"refused\""));
 		assert_null(strstr(a, "\"verdict\":\"allowed\""));
 		assert_non_null(strstr(a, "\"user\":\"root\""));
+	}
+	assert_int_equal(session_count(f->ss), 0);
+}
+
+/* The logon is refused at the lookup's deadline, saying why, and the loop
+ * turns meanwhile; the request is taken only with the answer, so even a
+ * malformed one is refused after it (every record names the user). */
+static void test_hung_name_service_refuses_without_stalling(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_err err = {0};
+	struct tick t = {.start = loop_now_ms()};
+	uint64_t t0;
+
+	session_server_free(f->ss);
+	userdb_free(f->udb);
+	f->udb = userdb_new(f->loop, 300, hung_resolve);
+	assert_non_null(f->udb);
+	f->ss = session_server_new(&f->cfg, f->loop, &f->sup, f->audit, f->udb, &err);
+	assert_non_null(f->ss);
+	assert_non_null(loop_timer_add(f->loop, 100, on_tick_once, &t));
+	t0 = loop_now_ms();
+	assert_reply(f, "{}\n", 3, "\"error\":\"user lookup failed: Connection timed out\"");
+	assert_true(loop_now_ms() - t0 >= 300);
+	assert_true(t.fired >= 100 && t.fired < 250); /* the loop never waited */
+	assert_int_equal(f->sup.walks, 0);            /* no practice was looked at */
+	t0 = loop_now_ms();
+	assert_reply(f, "garbage\n", 3, "malformed request: invalid JSON");
+	assert_true(loop_now_ms() - t0 >= 300);
+	{
+		const char *a = audit_text(f);
+
+		assert_non_null(
+		    strstr(a, "\"reason\":\"user lookup failed: Connection timed out\""));
+		assert_non_null(strstr(a, "\"user\":\"0\""));
+		assert_null(strstr(a, "\"verdict\":\"allowed\""));
 	}
 	assert_int_equal(session_count(f->ss), 0);
 }
@@ -674,6 +715,8 @@ int main(void)
 	    cmocka_unit_test(test_groups),
 	    cmocka_unit_test_setup_teardown(test_socket_is_everyones, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed_never_reach_the_supervisor, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_hung_name_service_refuses_without_stalling, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_which_practice, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_list_and_kick_when_empty, setup, teardown),
