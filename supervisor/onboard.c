@@ -38,10 +38,14 @@
 #define CHILD_ERR_MAX    600 /* bytes of a child's stderr kept for the message */
 #define REMOVE_MAX_DEPTH 4096
 #define BY_MAX           64
-#define DATA_ROOT_MODE   0711
-#define DATA_DIR_MODE    0700
-#define PROFILE_MODE     0644
-#define ARCHIVE_MODE     0600
+/* The data root is the barrier between the host's users and the tenants'
+ * files: a tenant owns its directory and can open its mode to everyone,
+ * and leave a setuid-to-itself program in it (nosuid holds inside the
+ * sandbox, not on the host). Only root may go through the root. */
+#define DATA_ROOT_MODE 0700
+#define DATA_DIR_MODE  0700
+#define PROFILE_MODE   0644
+#define ARCHIVE_MODE   0600
 
 struct offboard;
 
@@ -736,6 +740,16 @@ static int data_dir_make(struct onboarding *ob, struct onboard_job *j, struct wa
 	rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rfd < 0)
 		return ward_err_set(err, errno, "data directory %s", root);
+	/* One made before (by hand, or by an older ward as 0711) is closed
+	 * now, when root's: see DATA_ROOT_MODE. */
+	{
+		struct stat st;
+
+		if (fstat(rfd, &st) < 0)
+			return ward_err_set(err, errno, "data directory %s", root);
+		if (st.st_uid == 0 && (st.st_mode & 077) && fchmod(rfd, st.st_mode & 07700) < 0)
+			return ward_err_set(err, errno, "closing data directory %s", root);
+	}
 	if (mkdirat(rfd, j->name, DATA_DIR_MODE) < 0)
 		return ward_err_set(err, errno, "creating %s", j->data_path);
 	j->data_made = true;

@@ -243,6 +243,10 @@ def test_two_practices_from_one_template(dw):
     assert alloc_b["profile"] == str(dw.tenants_dir / f"{b}.json")
     assert alloc_b["template"] == "ehr" and alloc_b["tenant"] == b
 
+    # The data root: root's alone (the fixture made it 0755), since a
+    # tenant can open its own directory to everyone.
+    st = os.lstat(dw.data)
+    assert st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o700, oct(st.st_mode)
     # Data directories: the tenant's own, 0700.
     for t, alloc in ((a, alloc_a), (b, alloc_b)):
         st = os.lstat(dw.data / t)
