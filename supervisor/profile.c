@@ -36,7 +36,8 @@ static const char policy_defaults[] =
     " \"seccomp\": {\"default\": \"errno\", \"allow\": [\"@system-service\"],"
     "  \"deny\": [\"@clock\", \"@cpu-emulation\", \"@debug\", \"@module\", \"@mount\","
     "   \"@obsolete\", \"@privileged\", \"@raw-io\", \"@reboot\", \"@swap\"],"
-    "  \"log_denied\": false, \"abis\": [], \"restrict_namespaces\": true},"
+    "  \"log_denied\": false, \"abis\": [], \"restrict_namespaces\": true,"
+    "  \"address_families\": [\"unix\", \"inet\", \"inet6\", \"netlink\"]},"
     " \"capabilities\": {\"keep\": []},"
     " \"limits\": {\"nofile\": 1024, \"core\": 0},"
     " \"restart\": {\"on\": \"failure\", \"delay_ms\": 100, \"max_delay_ms\": 30000,"
@@ -926,11 +927,40 @@ static void filesystem_read(struct loader *L, json_t *v, const struct jsonpos_en
 		strv_read(L, m, AT_KEY(L, v, "hide"), false, item_mask, &fs->hide, &fs->n_hide);
 }
 
+/* ["unix", "inet", ...]: only these; ["any"]: no restriction. */
+static void families_read(struct loader *L, json_t *v, const struct jsonpos_entry *at,
+			  struct ward_seccomp *sc)
+{
+	bool any = false;
+
+	if (!want(L, v, at, JSON_ARRAY, "array"))
+		return;
+	sc->restrict_families = true;
+	sc->address_families = 0;
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		const struct jsonpos_entry *iat = AT_IDX(L, v, i);
+		const char *s = get_string(L, json_array_get(v, i), iat);
+		int af = s ? seccomp_family_from_name(s) : -1;
+
+		if (s && strcmp(s, "any") == 0)
+			any = true;
+		else if (s && af < 0)
+			report(L, iat, "unknown address family %s", Q(s));
+		else if (s)
+			sc->address_families |= UINT64_C(1) << af;
+	}
+	if (any && json_array_size(v) != 1)
+		report(L, at, "\"any\" stands alone");
+	else if (any)
+		sc->restrict_families = false;
+}
+
 static void seccomp_read(struct loader *L, json_t *v, const struct jsonpos_entry *at,
 			 struct ward_seccomp *sc)
 {
-	static const char *const keys[] = {
-	    "default", "allow", "deny", "log_denied", "abis", "restrict_namespaces", NULL};
+	static const char *const keys[] = {"default",          "allow", "deny",
+					   "log_denied",       "abis",  "restrict_namespaces",
+					   "address_families", NULL};
 	static const char *const actions[] = {"errno", "kill", "log", NULL};
 	json_t *m;
 	int i;
@@ -951,6 +981,8 @@ static void seccomp_read(struct loader *L, json_t *v, const struct jsonpos_entry
 		strv_read(L, m, AT_KEY(L, v, "abis"), false, item_abi, &sc->abis, &sc->n_abis);
 	if ((m = json_object_get(v, "restrict_namespaces")))
 		get_bool(L, m, AT_KEY(L, v, "restrict_namespaces"), &sc->restrict_namespaces);
+	if ((m = json_object_get(v, "address_families")))
+		families_read(L, m, AT_KEY(L, v, "address_families"), sc);
 }
 
 static void capabilities_read(struct loader *L, json_t *v, const struct jsonpos_entry *at,

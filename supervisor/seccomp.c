@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/personality.h>
+#include <sys/socket.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -40,7 +42,7 @@
 
 /* Bump whenever the generated program would change for the same policy
  * (rules, attributes, the tty guard): it is part of every cache key. */
-#define SECCOMP_GENERATOR_VERSION 2
+#define SECCOMP_GENERATOR_VERSION 3
 /* Bump when the layout of a cache file changes. */
 #define CACHE_FORMAT_VERSION 1
 #define CACHE_MAGIC          "WARDBPF\n"
@@ -227,6 +229,10 @@ static int cache_key_build(const struct ward_seccomp *p, unsigned abis, char **k
 	fprintf(f, "default %s\n", default_name(p->default_action));
 	fprintf(f, "flags %u\n", program_flags(p));
 	fprintf(f, "restrict_namespaces %d\n", p->restrict_namespaces ? 1 : 0);
+	if (p->restrict_families)
+		fprintf(f, "address_families %016llx\n", (unsigned long long)p->address_families);
+	else
+		fprintf(f, "address_families any\n");
 	fprintf(f, "abis x86_64%s%s\n", (abis & ABI_X32) ? " x32" : "",
 		(abis & ABI_X86) ? " x86" : "");
 	if (key_put_names(f, "allow", p->allow, p->n_allow) < 0 ||
@@ -364,6 +370,68 @@ static int filter_export(scmp_filter_ctx ctx, struct sock_filter **insns, size_t
 	return 0;
 }
 
+/* ---- address families, by name ---- */
+
+static const struct {
+	const char *name;
+	int af;
+} families[] = {
+    {"unix", AF_UNIX},
+    {"inet", AF_INET},
+    {"inet6", AF_INET6},
+    {"netlink", AF_NETLINK},
+    {"packet", AF_PACKET},
+    {"vsock", AF_VSOCK},
+    {"alg", AF_ALG},
+    {"key", AF_KEY},
+    {"bluetooth", AF_BLUETOOTH},
+    {"can", AF_CAN},
+    {"tipc", AF_TIPC},
+    {"rds", AF_RDS},
+    {"llc", AF_LLC},
+    {"x25", AF_X25},
+    {"ax25", AF_AX25},
+    {"appletalk", AF_APPLETALK},
+    {"ipx", AF_IPX},
+    {"netrom", AF_NETROM},
+    {"rose", AF_ROSE},
+    {"atmpvc", AF_ATMPVC},
+    {"atmsvc", AF_ATMSVC},
+    {"phonet", AF_PHONET},
+    {"ieee802154", AF_IEEE802154},
+    {"caif", AF_CAIF},
+    {"nfc", AF_NFC},
+    {"kcm", AF_KCM},
+    {"qipcrtr", AF_QIPCRTR},
+    {"smc", AF_SMC},
+    {"xdp", AF_XDP},
+    {"mctp", AF_MCTP},
+    {"bridge", AF_BRIDGE},
+    {"pppox", AF_PPPOX},
+    {"rxrpc", AF_RXRPC},
+    {"isdn", AF_ISDN},
+    {"ib", AF_IB},
+    {"mpls", AF_MPLS},
+};
+
+int seccomp_family_from_name(const char *name)
+{
+	for (size_t i = 0; name && i < sizeof(families) / sizeof(*families); i++)
+		if (strcmp(families[i].name, name) == 0)
+			return families[i].af;
+	return -1;
+}
+
+const char *const *seccomp_family_names(void)
+{
+	static const char *names[sizeof(families) / sizeof(*families) + 1];
+
+	if (!names[0])
+		for (size_t i = 0; i < sizeof(families) / sizeof(*families); i++)
+			names[i] = families[i].name;
+	return names;
+}
+
 /* ---- the guard: argument checks libseccomp cannot express ----
  *
  * libseccomp cannot say "allow ioctl except these requests": a conditional
@@ -378,14 +446,28 @@ static int filter_export(scmp_filter_ctx ctx, struct sock_filter **insns, size_t
  * TIOCSTI | 1 << 32 would slip past a 64-bit comparison.
  *
  * - ioctl TIOCSTI / TIOCLINUX: push bytes into a terminal's input queue,
- *   i.e. type commands into someone else's shell. Always refused.
+ *   i.e. type commands into someone else's shell. TIOCSETD: changes the
+ *   terminal's line discipline, which outlives the sandbox on a terminal it
+ *   was handed (N_NULL leaves the operator's dead, and termios cannot put
+ *   it back) and loads ldisc modules, a history of kernel bugs. Always
+ *   refused.
+ * - personality: only PER_LINUX, PER_LINUX32 and the query (systemd's
+ *   LockPersonality=yes): READ_IMPLIES_EXEC would make every readable
+ *   mapping executable, ADDR_NO_RANDOMIZE turn off ASLR for what the
+ *   service runs. Always.
+ * - address families (systemd's RestrictAddressFamilies=): socket and
+ *   socketpair get EAFNOSUPPORT for a family the policy does not name.
+ *   AF_VSOCK, for one, ignores network namespaces: it reaches the
+ *   hypervisor and every other process of the machine. i386's socketcall
+ *   passes the family in memory a filter cannot read: its socket and
+ *   socketpair calls are refused outright under a restriction.
  * - restrict_namespaces (systemd's RestrictNamespaces=yes): unshare and
  *   clone with any CLONE_NEW* flag and setns get EPERM; clone3 gets ENOSYS
  *   (its flags sit in memory a filter cannot read), so libc falls back to
  *   clone, which we can inspect. A nested user namespace would hand the
  *   service every capability over a fresh set of kernel attack surface. */
 
-#define GUARD_MAX 96
+#define GUARD_MAX 255
 #define NS_FLAGS_CLONE                                                                             \
 	(CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |             \
 	 CLONE_NEWPID | CLONE_NEWNET)
@@ -393,8 +475,30 @@ static int filter_export(scmp_filter_ctx ctx, struct sock_filter **insns, size_t
  * flags that bit belongs to the exit signal. */
 #define NS_FLAGS_UNSHARE (NS_FLAGS_CLONE | 0x80u)
 
-enum guard_check { CHECK_TTY, CHECK_NS_UNSHARE, CHECK_NS_CLONE, CHECK_NOSYS, CHECK_EPERM };
-enum { G_NEXT = 0, G_END, G_DENY, G_NOSYS, G_TTY, G_UNSHARE, G_CLONE, G_ABI0 };
+enum guard_check {
+	CHECK_TTY,
+	CHECK_PERSONALITY,
+	CHECK_NS_UNSHARE,
+	CHECK_NS_CLONE,
+	CHECK_NOSYS,
+	CHECK_EPERM,
+	CHECK_FAMILY,
+	CHECK_SOCKETCALL,
+};
+enum {
+	G_NEXT = 0,
+	G_END,
+	G_DENY,
+	G_NOSYS,
+	G_NOAF,
+	G_TTY,
+	G_PERS,
+	G_UNSHARE,
+	G_CLONE,
+	G_FAMILY,
+	G_SOCKETCALL,
+	G_ABI0
+};
 #define G_LABELS (G_ABI0 + 4)
 
 struct guard_asm {
@@ -432,15 +536,26 @@ static void guard_label(struct guard_asm *a, int label)
 	a->at[label] = a->n;
 }
 
+/* Jump offsets are 8 bits: a longer jump makes the guard not fit (never a
+ * wrapped offset, which would jump somewhere else). */
 static void guard_resolve(struct guard_asm *a)
 {
 	for (size_t i = 0; i < a->n; i++) {
+		size_t t, f;
+
 		if (BPF_CLASS(a->insn[i].code) != BPF_JMP)
 			continue;
+		t = a->jt[i] == G_NEXT ? 0 : a->at[a->jt[i]];
+		f = a->jf[i] == G_NEXT ? 0 : a->at[a->jf[i]];
+		if ((a->jt[i] != G_NEXT && (t <= i || t - i - 1 > 255)) ||
+		    (a->jf[i] != G_NEXT && (f <= i || f - i - 1 > 255))) {
+			a->overflow = true;
+			return;
+		}
 		if (a->jt[i] != G_NEXT)
-			a->insn[i].jt = (uint8_t)(a->at[a->jt[i]] - i - 1);
+			a->insn[i].jt = (uint8_t)(t - i - 1);
 		if (a->jf[i] != G_NEXT)
-			a->insn[i].jf = (uint8_t)(a->at[a->jf[i]] - i - 1);
+			a->insn[i].jf = (uint8_t)(f - i - 1);
 	}
 }
 
@@ -449,7 +564,13 @@ struct guarded {
 	enum guard_check check;
 };
 
-static const struct guarded guarded_tty[] = {{"ioctl", CHECK_TTY}};
+static const struct guarded guarded_always[] = {{"ioctl", CHECK_TTY},
+						{"personality", CHECK_PERSONALITY}};
+static const struct guarded guarded_families[] = {
+    {"socket", CHECK_FAMILY},
+    {"socketpair", CHECK_FAMILY},
+    {"socketcall", CHECK_SOCKETCALL},
+};
 static const struct guarded guarded_ns[] = {
     {"unshare", CHECK_NS_UNSHARE},
     {"clone", CHECK_NS_CLONE},
@@ -462,6 +583,12 @@ static int check_label(enum guard_check c)
 	switch (c) {
 	case CHECK_TTY:
 		return G_TTY;
+	case CHECK_PERSONALITY:
+		return G_PERS;
+	case CHECK_FAMILY:
+		return G_FAMILY;
+	case CHECK_SOCKETCALL:
+		return G_SOCKETCALL;
 	case CHECK_NS_UNSHARE:
 		return G_UNSHARE;
 	case CHECK_NS_CLONE:
@@ -474,22 +601,38 @@ static int check_label(enum guard_check c)
 	return G_END;
 }
 
+/* The number of a guarded syscall in one ABI, or -1. libseccomp gives
+ * i386's socket calls as pseudo-numbers (it rewrites them to socketcall),
+ * but the kernel has had them as syscalls of their own since 4.3. */
+static int guard_nr(uint32_t scmp_arch, const char *name)
+{
+	if (scmp_arch == SCMP_ARCH_X86 && strcmp(name, "socket") == 0)
+		return 359;
+	if (scmp_arch == SCMP_ARCH_X86 && strcmp(name, "socketpair") == 0)
+		return 360;
+	return seccomp_syscall_resolve_name_arch(scmp_arch, name);
+}
+
 /* Dispatch on the syscall number for one ABI: the guarded ones jump to
  * their check, everything else to the end. */
 static void guard_abi(struct guard_asm *a, uint32_t arch, uint32_t scmp_arch, int next_abi,
-		      bool restrict_ns)
+		      const struct ward_seccomp *p)
 {
 	const uint32_t off_arch = offsetof(struct seccomp_data, arch);
 	const uint32_t off_nr = offsetof(struct seccomp_data, nr);
-	const struct guarded *lists[2] = {guarded_tty, restrict_ns ? guarded_ns : NULL};
-	const size_t lens[2] = {1, sizeof(guarded_ns) / sizeof(*guarded_ns)};
+	const struct guarded *lists[3] = {guarded_always,
+					  p->restrict_namespaces ? guarded_ns : NULL,
+					  p->restrict_families ? guarded_families : NULL};
+	const size_t lens[3] = {sizeof(guarded_always) / sizeof(*guarded_always),
+				sizeof(guarded_ns) / sizeof(*guarded_ns),
+				sizeof(guarded_families) / sizeof(*guarded_families)};
 
 	guard_stmt(a, BPF_LD | BPF_W | BPF_ABS, off_arch);
 	guard_jump(a, BPF_JEQ, arch, G_NEXT, next_abi);
 	guard_stmt(a, BPF_LD | BPF_W | BPF_ABS, off_nr);
-	for (size_t l = 0; l < 2; l++)
+	for (size_t l = 0; l < 3; l++)
 		for (size_t i = 0; lists[l] && i < lens[l]; i++) {
-			int nr = seccomp_syscall_resolve_name_arch(scmp_arch, lists[l][i].name);
+			int nr = guard_nr(scmp_arch, lists[l][i].name);
 			if (nr >= 0)
 				guard_jump(a, BPF_JEQ, (uint32_t)nr, check_label(lists[l][i].check),
 					   G_NEXT);
@@ -500,7 +643,7 @@ static void guard_abi(struct guard_asm *a, uint32_t arch, uint32_t scmp_arch, in
 }
 
 /* Returns the guard's length. */
-static size_t guard_build(struct guard_asm *a, unsigned abis, bool restrict_ns)
+static size_t guard_build(struct guard_asm *a, unsigned abis, const struct ward_seccomp *p)
 {
 	/* Little-endian: the low half of a 64-bit argument comes first. */
 	const uint32_t off_arg0 = offsetof(struct seccomp_data, args[0]);
@@ -522,7 +665,7 @@ static size_t guard_build(struct guard_asm *a, unsigned abis, bool restrict_ns)
 			continue;
 		if (label > G_ABI0)
 			guard_label(a, label);
-		guard_abi(a, abi[i].arch, abi[i].scmp, label + 1, restrict_ns);
+		guard_abi(a, abi[i].arch, abi[i].scmp, label + 1, p);
 		label++;
 	}
 	guard_label(a, label); /* no ABI matched: the program decides */
@@ -531,13 +674,33 @@ static size_t guard_build(struct guard_asm *a, unsigned abis, bool restrict_ns)
 	guard_label(a, G_TTY);
 	guard_stmt(a, BPF_LD | BPF_W | BPF_ABS, off_arg1);
 	guard_jump(a, BPF_JEQ, TIOCSTI, G_DENY, G_NEXT);
-	guard_jump(a, BPF_JEQ, TIOCLINUX, G_DENY, G_END);
+	guard_jump(a, BPF_JEQ, TIOCLINUX, G_DENY, G_NEXT);
+	guard_jump(a, BPF_JEQ, TIOCSETD, G_DENY, G_END);
+	guard_label(a, G_PERS);
+	guard_stmt(a, BPF_LD | BPF_W | BPF_ABS, off_arg0);
+	guard_jump(a, BPF_JEQ, PER_LINUX, G_END, G_NEXT);
+	guard_jump(a, BPF_JEQ, PER_LINUX32, G_END, G_NEXT);
+	guard_jump(a, BPF_JEQ, 0xffffffffu, G_END, G_DENY); /* the query */
 	guard_label(a, G_UNSHARE);
 	guard_stmt(a, BPF_LD | BPF_W | BPF_ABS, off_arg0);
 	guard_jump(a, BPF_JSET, NS_FLAGS_UNSHARE, G_DENY, G_END);
 	guard_label(a, G_CLONE);
 	guard_stmt(a, BPF_LD | BPF_W | BPF_ABS, off_arg0);
 	guard_jump(a, BPF_JSET, NS_FLAGS_CLONE, G_DENY, G_END);
+	if (p->restrict_families) {
+		guard_label(a, G_SOCKETCALL);
+		guard_stmt(a, BPF_LD | BPF_W | BPF_ABS, off_arg0);
+		guard_jump(a, BPF_JEQ, 1 /* SYS_SOCKET */, G_NOAF, G_NEXT);
+		guard_jump(a, BPF_JEQ, 8 /* SYS_SOCKETPAIR */, G_NOAF, G_END);
+		guard_label(a, G_FAMILY);
+		guard_stmt(a, BPF_LD | BPF_W | BPF_ABS, off_arg0);
+		for (uint32_t af = 0; af < 64; af++)
+			if (p->address_families & (UINT64_C(1) << af))
+				guard_jump(a, BPF_JEQ, af, G_END, G_NEXT);
+		guard_label(a, G_NOAF);
+		guard_stmt(a, BPF_RET | BPF_K,
+			   SECCOMP_RET_ERRNO | (EAFNOSUPPORT & SECCOMP_RET_DATA));
+	}
 	guard_label(a, G_NOSYS);
 	guard_stmt(a, BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA));
 	guard_label(a, G_DENY);
@@ -549,11 +712,11 @@ static size_t guard_build(struct guard_asm *a, unsigned abis, bool restrict_ns)
 	return a->n;
 }
 
-static int prepend_guard(struct sock_filter **insns, size_t *n, unsigned abis, bool restrict_ns,
-			 struct ward_err *err)
+static int prepend_guard(struct sock_filter **insns, size_t *n, unsigned abis,
+			 const struct ward_seccomp *p, struct ward_err *err)
 {
 	struct guard_asm a;
-	size_t g = guard_build(&a, abis, restrict_ns);
+	size_t g = guard_build(&a, abis, p);
 	struct sock_filter *all;
 
 	if (g == 0)
@@ -605,7 +768,7 @@ static int compile_program(const struct ward_seccomp *p, unsigned abis, const st
 	/* Always: refusing an argument of a syscall the program refuses
 	 * anyway changes nothing, and the guard is a few instructions. */
 	(void)s;
-	if (prepend_guard(&insns, &n, abis, p->restrict_namespaces, err) < 0) {
+	if (prepend_guard(&insns, &n, abis, p, err) < 0) {
 		free(insns);
 		return -1;
 	}

@@ -214,23 +214,32 @@ static int cache_dir_prepare(const char *state_dir, char *buf, size_t len)
 
 /* The operator's terminal as it was before `wardd run`. The service gets it
  * as its stdio: it cannot inject input (no controlling terminal, TIOCSTI
- * refused), but through that fd it can change the terminal's modes (echo
- * off, raw, exclusive use), which would outlive the run in the operator's
- * shell. Put back once the sandbox is gone. */
+ * refused) nor change the line discipline (TIOCSETD refused), but through
+ * that fd it can change the terminal's modes (echo off, raw, exclusive use)
+ * and the open file's flags (O_NONBLOCK), which would outlive the run in the
+ * operator's shell. Put back once the sandbox is gone. */
 struct tty_state {
 	int fd; /* the first of 0-2 that is a terminal; -1: none */
 	struct termios tio;
 	int excl;
+	int ldisc; /* -1: unknown */
+	/* The status flags (O_NONBLOCK...) of 0-2, -1 for a closed one: they
+	 * belong to the open file, which the operator's shell shares. */
+	int fl[3];
 };
 
 static void tty_save(struct tty_state *s)
 {
 	s->fd = -1;
+	for (int fd = 0; fd <= 2; fd++)
+		s->fl[fd] = fcntl(fd, F_GETFL);
 	for (int fd = 0; fd <= 2; fd++) {
 		if (!isatty(fd) || tcgetattr(fd, &s->tio) < 0)
 			continue;
 		if (ioctl(fd, TIOCGEXCL, &s->excl) < 0)
 			s->excl = 0;
+		if (ioctl(fd, TIOCGETD, &s->ldisc) < 0)
+			s->ldisc = -1;
 		s->fd = fd;
 		return;
 	}
@@ -238,8 +247,17 @@ static void tty_save(struct tty_state *s)
 
 static void tty_restore(const struct tty_state *s)
 {
+	int ldisc;
+
+	for (int fd = 0; fd <= 2; fd++)
+		if (s->fl[fd] >= 0)
+			(void)fcntl(fd, F_SETFL, s->fl[fd]);
 	if (s->fd < 0)
 		return;
+	/* The line discipline first: setting one resets the modes. (The
+	 * sandbox's seccomp guard refuses TIOCSETD; this is the second line.) */
+	if (s->ldisc >= 0 && ioctl(s->fd, TIOCGETD, &ldisc) == 0 && ldisc != s->ldisc)
+		(void)ioctl(s->fd, TIOCSETD, &s->ldisc);
 	(void)tcsetattr(s->fd, TCSANOW, &s->tio);
 	if (!s->excl)
 		(void)ioctl(s->fd, TIOCNXCL);

@@ -76,6 +76,12 @@ struct ward_seccomp {
 	/* systemd's RestrictNamespaces=yes: no unshare/clone with CLONE_NEW*,
 	 * no setns, clone3 ENOSYS. Default true. */
 	bool restrict_namespaces;
+	/* systemd's RestrictAddressFamilies=: socket() and socketpair() only
+	 * for the families whose bit (AF_*) is set, EAFNOSUPPORT for the
+	 * rest. Not restricted when restrict_families is false ("any").
+	 * Default: unix, inet, inet6, netlink. */
+	bool restrict_families;
+	uint64_t address_families;
 };
 
 struct ward_limits {

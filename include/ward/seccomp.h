@@ -19,6 +19,11 @@ bool seccomp_group_known(const char *name);
 int seccomp_group_foreach(const char *group, void (*fn)(const char *syscall, void *ud), void *ud);
 /* NULL-terminated list of all group names, for help and schema checks. */
 const char *const *seccomp_group_names(void);
+/* An address family by its name without "AF_" in lower case ("unix",
+ * "inet6", "vsock"): its AF_* number, or -1. */
+int seccomp_family_from_name(const char *name);
+/* NULL-terminated list of all family names (the schema's enum). */
+const char *const *seccomp_family_names(void);
 
 /* A compiled filter, ready to load in a child without libseccomp. */
 struct seccomp_program {

@@ -82,6 +82,7 @@
 #include <termios.h>
 #include <sys/ipc.h>
 #include <sys/mount.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
@@ -719,7 +720,19 @@ static void cmd_tty_mess(void)
 		json_fail(errno, "TIOCEXCL");
 		return;
 	}
-	printf("{\"ok\":true}");
+	/* On the open file, which the operator's shell shares. */
+	if (fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK) < 0) {
+		json_fail(errno, "O_NONBLOCK");
+		return;
+	}
+	{
+		int null_ldisc = 27; /* N_NULL: the terminal takes nothing, shows nothing */
+		int r = ioctl(0, TIOCSETD, &null_ldisc);
+
+		printf("{\"ok\":true,\"setd\":");
+		json_str(r == 0 ? "ok" : errname(errno));
+		putchar('}');
+	}
 }
 
 static void cmd_read_stdin(void)
@@ -877,6 +890,18 @@ static long sc_unshare_user(void) { return syscall(SYS_unshare, (long)CLONE_NEWU
 static long sc_io_uring_setup(void) { return syscall(SYS_io_uring_setup, 1, NULL); }
 static long sc_userfaultfd(void) { return syscall(SYS_userfaultfd, 1 /* UFFD_USER_MODE_ONLY */); }
 static long sc_keyctl(void) { return syscall(SYS_keyctl, 0 /* GET_KEYRING_ID */, -3 /* session */, 0); }
+/* the seccomp guard: address families, personality, line discipline */
+static long sc_socket(int af, int type) { long fd = socket(af, type | SOCK_CLOEXEC, 0); if (fd >= 0) close((int)fd); return fd < 0 ? -1 : 0; }
+static long sc_socket_unix(void) { return sc_socket(AF_UNIX, SOCK_STREAM); }
+static long sc_socket_inet6(void) { return sc_socket(AF_INET6, SOCK_DGRAM); }
+static long sc_socket_vsock(void) { return sc_socket(AF_VSOCK, SOCK_STREAM); }
+static long sc_socket_packet(void) { return sc_socket(AF_PACKET, SOCK_DGRAM); }
+static long sc_socket_alg(void) { return sc_socket(AF_ALG, SOCK_SEQPACKET); }
+static long sc_socketpair_vsock(void) { int sv[2]; return syscall(SYS_socketpair, AF_VSOCK, SOCK_STREAM, 0, sv); }
+static long sc_personality_query(void) { return syscall(SYS_personality, 0xffffffffUL); }
+static long sc_personality_rie(void) { return syscall(SYS_personality, (unsigned long)(PER_LINUX | READ_IMPLIES_EXEC)); }
+static long sc_personality_norandom(void) { return syscall(SYS_personality, (unsigned long)(PER_LINUX | ADDR_NO_RANDOMIZE)); }
+static long sc_tiocsetd(void) { int d = 0 /* N_TTY */; return ioctl(0, TIOCSETD, &d); }
 /* clang-format on */
 
 static const struct {
@@ -913,6 +938,16 @@ static const struct {
     {"io_uring_setup", sc_io_uring_setup},
     {"userfaultfd", sc_userfaultfd},
     {"keyctl", sc_keyctl},
+    {"socket-unix", sc_socket_unix},
+    {"socket-inet6", sc_socket_inet6},
+    {"socket-vsock", sc_socket_vsock},
+    {"socket-packet", sc_socket_packet},
+    {"socket-alg", sc_socket_alg},
+    {"socketpair-vsock", sc_socketpair_vsock},
+    {"personality-query", sc_personality_query},
+    {"personality-rie", sc_personality_rie},
+    {"personality-norandom", sc_personality_norandom},
+    {"tiocsetd", sc_tiocsetd},
 };
 
 struct child_result {

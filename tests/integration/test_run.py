@@ -243,25 +243,35 @@ def test_new_session_without_controlling_tty(ward):
 
 
 TIOCGEXCL = 0x80045440  # _IOR('T', 0x40, int)
+TIOCGETD = 0x5424
+TIOCSETD = 0x5423
+N_NULL = 27
 
 
 def tty_modes(fd):
-    """(echo on, canonical on, exclusive use on) of the terminal at fd."""
+    """(echo on, canonical on, exclusive use on, O_NONBLOCK on its open file,
+    line discipline) of the terminal at fd."""
     lflag = termios.tcgetattr(fd)[3]
     excl = ctypes.c_int(0)
     fcntl.ioctl(fd, TIOCGEXCL, excl)
-    return bool(lflag & termios.ECHO), bool(lflag & termios.ICANON), bool(excl.value)
+    ldisc = ctypes.c_int(-1)
+    fcntl.ioctl(fd, TIOCGETD, ldisc)
+    nonblock = bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK)
+    return (bool(lflag & termios.ECHO), bool(lflag & termios.ICANON), bool(excl.value),
+            nonblock, ldisc.value)
 
 
 def test_operators_terminal_modes_put_back(ward):
     """A service may change the modes of the terminal it got as its stdio
-    (echo off, raw, exclusive): wardd puts them back once it is gone, or the
-    operator's shell would inherit them."""
+    (echo off, raw, exclusive, O_NONBLOCK on the open file the shell shares):
+    wardd puts them back once it is gone, or the operator's shell would
+    inherit them. Its line discipline (N_NULL: a dead terminal that termios
+    cannot revive) the seccomp guard does not let it change at all."""
     profile = ward.tenant()
     for under_ward in (False, True):
         master, slave = pty.openpty()
         try:
-            assert tty_modes(slave) == (True, True, False)
+            assert tty_modes(slave) == (True, True, False, False, 0)
             if under_ward:
                 proc = ward.start(profile, command=[PROBE, "tty-mess"], stdin=slave)
                 out, err = proc.communicate(timeout=30)
@@ -269,9 +279,18 @@ def test_operators_terminal_modes_put_back(ward):
             else:  # the control: the probe does change them
                 out = subprocess.run([str(PROBE_HOST), "tty-mess"], stdin=slave,
                                      capture_output=True, timeout=30).stdout
-            assert json.loads(out)["tty-mess"] == {"ok": True}, out
-            expected = (True, True, False) if under_ward else (False, False, True)
-            assert tty_modes(slave) == expected, under_ward
+            r = json.loads(out)["tty-mess"]
+            assert r["ok"] is True, out
+            if under_ward:
+                assert r["setd"] == "EPERM", r
+                assert tty_modes(slave) == (True, True, False, False, 0)
+            else:
+                ldisc = ctypes.c_int(-1)
+                fcntl.ioctl(slave, TIOCGETD, ldisc)
+                assert ldisc.value == (N_NULL if r["setd"] == "ok" else 0), r
+                # Under N_NULL even tcgetattr fails: back to N_TTY to look.
+                fcntl.ioctl(slave, TIOCSETD, ctypes.c_int(0))
+                assert tty_modes(slave) == (False, False, True, True, 0)
         finally:
             os.close(master)
             os.close(slave)
@@ -915,3 +934,42 @@ def test_hardened_denies_io_uring_userfaultfd_keyring(ward):
     r = ward.probe(control, *syscall_args(HARDENED_EXTRA_DENIED))
     for name in HARDENED_EXTRA_DENIED:
         assert r[f"syscall:{name}"].get("errno") != "EPERM", (name, r[f"syscall:{name}"])
+
+
+def test_address_families_restricted(ward):
+    """By default a service gets unix, inet, inet6 and netlink sockets and
+    nothing else (systemd's RestrictAddressFamilies=): AF_VSOCK, for one,
+    ignores network namespaces and reaches the hypervisor and every other
+    process of the machine. The control run with "any" proves it is the
+    filter that refuses (the kernel itself would say something else, or
+    let the socket be made)."""
+    names = ["socket-unix", "socket-inet6", "socket-vsock", "socket-packet", "socket-alg",
+             "socketpair-vsock"]
+    profile = ward.tenant()
+    r = ward.probe(profile, *syscall_args(names))
+    assert r["syscall:socket-unix"] == {"ret": 0, "errno": None}, r
+    assert r["syscall:socket-inet6"] == {"ret": 0, "errno": None}, r
+    for name in ("socket-vsock", "socket-packet", "socket-alg", "socketpair-vsock"):
+        assert r[f"syscall:{name}"] == {"ret": -1, "errno": "EAFNOSUPPORT"}, (name, r)
+    control = ward.tenant(name="beta", uid=UID_BETA, policy=[
+        "hardened", ward.inline(seccomp={"address_families": ["any"]})])
+    r = ward.probe(control, *syscall_args(["socket-packet"]))
+    # The kernel's own answer: it needs CAP_NET_RAW.
+    assert r["syscall:socket-packet"] == {"ret": -1, "errno": "EPERM"}, r
+    only_unix = ward.tenant(name="gamma", uid=UID_BETA + 65536, policy=[
+        "hardened", ward.inline(seccomp={"address_families": ["unix"]})])
+    r = ward.probe(only_unix, *syscall_args(["socket-unix", "socket-inet6"]))
+    assert r["syscall:socket-unix"] == {"ret": 0, "errno": None}, r
+    assert r["syscall:socket-inet6"] == {"ret": -1, "errno": "EAFNOSUPPORT"}, r
+
+
+def test_personality_locked_and_line_discipline_refused(ward):
+    """systemd's LockPersonality=yes, always: READ_IMPLIES_EXEC (every
+    readable mapping executable) and ADDR_NO_RANDOMIZE (no ASLR) are
+    refused, the query is not; and TIOCSETD never reaches a terminal."""
+    names = ["personality-query", "personality-rie", "personality-norandom", "tiocsetd"]
+    r = ward.probe(ward.tenant(), *syscall_args(names))
+    assert r["syscall:personality-query"]["ret"] >= 0, r
+    assert r["syscall:personality-rie"] == {"ret": -1, "errno": "EPERM"}, r
+    assert r["syscall:personality-norandom"] == {"ret": -1, "errno": "EPERM"}, r
+    assert r["syscall:tiocsetd"] == {"ret": -1, "errno": "EPERM"}, r

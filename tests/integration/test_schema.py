@@ -94,6 +94,15 @@ def test_examples_do_not_overlap():
             assert not net.overlaps(other), f"subnets of {a} and {b} overlap"
 
 
+def test_schema_families_match_seccomp_module():
+    """The schema's address family names are seccomp.c's table."""
+    source = (ROOT / "supervisor" / "seccomp.c").read_text()
+    in_c = set(re.findall(r'\{"([a-z0-9]+)", AF_[A-Z0-9]+\}', source))
+    prop = SCHEMA["$defs"]["policy"]["properties"]["seccomp"]["properties"]["address_families"]
+    in_schema = set(prop["anyOf"][0]["items"]["enum"])
+    assert len(in_c) >= 30 and in_schema == in_c
+
+
 def test_schema_groups_match_seccomp_module():
     """The schema lists systemd's group names; seccomp-groups.c is the source."""
     source = (ROOT / "supervisor" / "seccomp-groups.c").read_text()
@@ -158,6 +167,12 @@ BROKEN = [
      "services.web.policy[0].capabilities.keep[0]", "unknown capability"),
     ("connect without port", lambda d: svc(d).update(connect=["web"]),
      "services.web.connect[0]", "invalid connect"),
+    ("address family spelling", lambda d: svc(d).update(
+        policy=[{"seccomp": {"address_families": ["AF_INET"]}}]),
+     "services.web.policy[0].seccomp.address_families[0]", "unknown address family"),
+    ("any with others", lambda d: svc(d).update(
+        policy=[{"seccomp": {"address_families": ["any", "unix"]}}]),
+     "services.web.policy[0].seccomp.address_families", '"any" stands alone'),
 ]
 
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "ward/profile.h"
@@ -365,6 +366,15 @@ static const struct bad_case bad_cases[] = {
      "\"allow\"\n"
      "2:59: services.a.policy[0].seccomp.log_denied: expected boolean, got string\n"
      "2:82: services.a.policy[0].seccomp.abis[1]: must be \"x86\" or \"x32\", got \"arm\"\n"},
+    {"seccomp_families",
+     "{'tenant': 't', 'services': {'a': {'exec': ['/bin/true'],\n"
+     "'policy': [{'seccomp': {'address_families': ['unix', 'AF_INET', 7, 'any']}}, "
+     "{'seccomp': {'address_families': 'unix'}}]}}}",
+     "2:45: services.a.policy[0].seccomp.address_families: \"any\" stands alone\n"
+     "2:54: services.a.policy[0].seccomp.address_families[1]: unknown address family "
+     "\"AF_INET\"\n"
+     "2:65: services.a.policy[0].seccomp.address_families[2]: expected string, got integer\n"
+     "2:111: services.a.policy[1].seccomp.address_families: expected array, got string\n"},
     /* capabilities */
     {"capabilities",
      "{'tenant': 't', 'services': {'a': {'exec': ['/bin/true'],\n"
@@ -1071,6 +1081,11 @@ static void test_full_defaults(void **state)
 	ASSERT_STRV(p->seccomp.deny, p->seccomp.n_deny, DEFAULT_DENY);
 	assert_false(p->seccomp.log_denied);
 	assert_int_equal(p->seccomp.n_abis, 0);
+	assert_true(p->seccomp.restrict_namespaces);
+	assert_true(p->seccomp.restrict_families);
+	assert_int_equal(p->seccomp.address_families,
+			 UINT64_C(1) << AF_UNIX | UINT64_C(1) << AF_INET | UINT64_C(1) << AF_INET6 |
+			     UINT64_C(1) << AF_NETLINK);
 	assert_int_equal(p->caps_keep, 0);
 	assert_int_equal(p->limits.memory, WARD_UNSET);
 	assert_int_equal(p->limits.pids, WARD_UNSET);

@@ -27,6 +27,8 @@
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <sys/personality.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -629,6 +631,12 @@ static int check_tty(void *ud)
 		return 3;
 	if (!failed_with(ioctl(t->slave, TIOCLINUX, &c), EPERM))
 		return 4;
+	{
+		int ldisc = 0; /* N_TTY, what it has: the kernel would say 0 */
+
+		if (!failed_with(ioctl(t->slave, TIOCSETD, &ldisc), EPERM))
+			return 5;
+	}
 	return 0;
 }
 
@@ -686,6 +694,149 @@ static void test_tiocsti(void **state)
 	assert_child_ok(run_child(&prog, check_log_default, &t.slave));
 	seccomp_program_free(&prog);
 	tty_close(&t);
+}
+
+/* ---- personality and address families ---- */
+
+#define X32_NR_SOCKET      (X32_BIT | 41)
+#define I386_NR_SOCKETCALL 102
+#define I386_NR_SOCKET     359
+
+static int check_personality(void *ud)
+{
+	(void)ud;
+	if (syscall(SYS_personality, 0xffffffffUL) < 0) /* the query */
+		return 1;
+	if (syscall(SYS_personality, (unsigned long)PER_LINUX) < 0)
+		return 2;
+	if (!failed_with(syscall(SYS_personality, (unsigned long)(PER_LINUX | READ_IMPLIES_EXEC)),
+			 EPERM))
+		return 3;
+	if (!failed_with(syscall(SYS_personality, (unsigned long)(PER_LINUX | ADDR_NO_RANDOMIZE)),
+			 EPERM))
+		return 4;
+	/* The kernel takes the low 32 bits only. */
+	if (!failed_with(syscall(SYS_personality, (unsigned long)READ_IMPLIES_EXEC | 1ul << 32),
+			 EPERM))
+		return 5;
+	return 0;
+}
+
+static void test_personality_locked(void **state)
+{
+	struct ward_seccomp p = hardened();
+	struct seccomp_program prog;
+
+	(void)state;
+	skip_unless_filters_work();
+	/* Without a filter READ_IMPLIES_EXEC is taken. */
+	assert_int_not_equal(run_child(NULL, check_personality, NULL), 0);
+	compile_ok(&p, NULL, &prog);
+	assert_child_ok(run_child(&prog, check_personality, NULL));
+	seccomp_program_free(&prog);
+}
+
+static bool made(int af, int type)
+{
+	int fd = socket(af, type | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+/* Restricted to unix and inet. */
+static int check_families(void *ud)
+{
+	int sv[2];
+
+	(void)ud;
+	if (!made(AF_UNIX, SOCK_STREAM) || !made(AF_INET, SOCK_DGRAM))
+		return 1;
+	if (!failed_with(socket(AF_INET6, SOCK_DGRAM, 0), EAFNOSUPPORT))
+		return 2;
+	if (!failed_with(socket(AF_VSOCK, SOCK_STREAM, 0), EAFNOSUPPORT))
+		return 3;
+	if (!failed_with(socket(AF_NETLINK, SOCK_RAW, 0), EAFNOSUPPORT))
+		return 4;
+	/* The low 32 bits decide, as for the kernel. */
+	if (!failed_with(syscall(SYS_socket, (long)AF_INET6 | 1L << 32, SOCK_DGRAM, 0),
+			 EAFNOSUPPORT))
+		return 5;
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+		return 6;
+	close(sv[0]);
+	close(sv[1]);
+	if (!failed_with(socketpair(AF_INET6, SOCK_STREAM, 0, sv), EAFNOSUPPORT))
+		return 7;
+	return 0;
+}
+
+static int check_families_other_abis(void *ud)
+{
+	(void)ud;
+	/* x32's socket, then i386's socket and socketcall(SYS_SOCKET), whose
+	 * family sits in memory: refused whatever it is. */
+	if (!failed_with(syscall(X32_NR_SOCKET, AF_INET6, SOCK_DGRAM, 0), EAFNOSUPPORT))
+		return 1;
+	if (int80(I386_NR_SOCKET, AF_INET6, SOCK_DGRAM, 0) != -EAFNOSUPPORT)
+		return 2;
+	if (int80(I386_NR_SOCKETCALL, 1 /* SYS_SOCKET */, 0, 0) != -EAFNOSUPPORT)
+		return 3;
+	return 0;
+}
+
+static void test_address_families(void **state)
+{
+	char *abis[] = {"x32", "x86"};
+	struct ward_seccomp p = hardened();
+	struct seccomp_program prog;
+
+	(void)state;
+	skip_unless_filters_work();
+	/* Unrestricted (the struct's zero value): inet6 sockets are made. */
+	compile_ok(&p, NULL, &prog);
+	assert_int_not_equal(run_child(&prog, check_families, NULL), 0);
+	seccomp_program_free(&prog);
+
+	p.restrict_families = true;
+	p.address_families = UINT64_C(1) << AF_UNIX | UINT64_C(1) << AF_INET;
+	compile_ok(&p, NULL, &prog);
+	assert_child_ok(run_child(&prog, check_families, NULL));
+	seccomp_program_free(&prog);
+
+	p.abis = abis;
+	p.n_abis = 2;
+	compile_ok(&p, NULL, &prog);
+	assert_child_ok(run_child(&prog, check_families, NULL));
+	assert_child_ok(run_child(&prog, check_families_other_abis, NULL));
+	seccomp_program_free(&prog);
+
+	/* Every family allowed: still fits (jumps of at most 255). */
+	p.address_families = ~UINT64_C(0);
+	compile_ok(&p, NULL, &prog);
+	seccomp_program_free(&prog);
+}
+
+static void test_family_names(void **state)
+{
+	const char *const *names = seccomp_family_names();
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(seccomp_family_from_name("unix"), AF_UNIX);
+	assert_int_equal(seccomp_family_from_name("inet6"), AF_INET6);
+	assert_int_equal(seccomp_family_from_name("vsock"), AF_VSOCK);
+	assert_int_equal(seccomp_family_from_name("AF_UNIX"), -1);
+	assert_int_equal(seccomp_family_from_name("any"), -1);
+	assert_int_equal(seccomp_family_from_name(NULL), -1);
+	for (; names[n]; n++) {
+		int af = seccomp_family_from_name(names[n]);
+
+		assert_true(af > 0 && af < 64);
+	}
+	assert_true(n >= 30);
 }
 
 /* ---- the cache ---- */
@@ -1033,6 +1184,9 @@ int main(void)
 	    cmocka_unit_test(test_abi_i386),
 	    cmocka_unit_test(test_abi_x32),
 	    cmocka_unit_test(test_tiocsti),
+	    cmocka_unit_test(test_personality_locked),
+	    cmocka_unit_test(test_address_families),
+	    cmocka_unit_test(test_family_names),
 	    cmocka_unit_test_setup_teardown(test_cache_hit_and_miss, cache_setup, cache_teardown),
 	    cmocka_unit_test_setup_teardown(test_cache_corrupt, cache_setup, cache_teardown),
 	    cmocka_unit_test_setup_teardown(test_cache_wrong_key, cache_setup, cache_teardown),
