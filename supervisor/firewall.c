@@ -29,8 +29,8 @@
 #include <unistd.h>
 
 #include "ward/caps.h"
-#include "ward/helper.h"
 #include "ward/cleanup.h"
+#include "ward/helper.h"
 #include "ward/netlink.h"
 
 #define TABLE              "inet ward"

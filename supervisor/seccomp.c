@@ -422,16 +422,6 @@ int seccomp_family_from_name(const char *name)
 	return -1;
 }
 
-const char *const *seccomp_family_names(void)
-{
-	static const char *names[sizeof(families) / sizeof(*families) + 1];
-
-	if (!names[0])
-		for (size_t i = 0; i < sizeof(families) / sizeof(*families); i++)
-			names[i] = families[i].name;
-	return names;
-}
-
 /* ---- the guard: argument checks libseccomp cannot express ----
  *
  * libseccomp cannot say "allow ioctl except these requests": a conditional

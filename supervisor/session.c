@@ -335,13 +335,13 @@ struct session {
 	int sock;
 	uint32_t sock_events;
 	bool sock_gone;
-	bool looked_up;   /* the name service has answered (see lookup) */
 	bool req_waiting; /* the request came first: it goes on with the answer */
 	pid_t peer_pid;
 	uid_t peer_uid;
 	char user[80];
 	/* Who the name service says peer_uid is: asked at connect, answered
-	 * off the loop (userdb). Never what the client claims. */
+	 * off the loop (userdb). Never what the client claims. lookup is
+	 * NULL once answered (lookup_err says how). */
 	int lookup_err;
 	struct userdb_query *lookup;
 	gid_t *gids; /* every group of the user, the primary one included */
@@ -573,7 +573,7 @@ static void refuse(struct session *s, const char *reason)
  * record names the user (on_user refuses; its deadline bounds the wait). */
 static void refuse_when_known(struct session *s, const char *reason)
 {
-	if (s->looked_up) {
+	if (!s->lookup) {
 		refuse(s, reason);
 		return;
 	}
@@ -1648,7 +1648,7 @@ static void take_lines(struct session *s)
 
 		if (!nl)
 			break;
-		if (s->state == S_REQUEST && !s->looked_up) {
+		if (s->state == S_REQUEST && s->lookup) {
 			/* Taken when the name service has answered (on_user):
 			 * every record of it, refusals too, names the user. The
 			 * lookup's deadline bounds the wait now. */
@@ -1852,7 +1852,6 @@ static void on_user(const struct userdb_answer *a, void *ud)
 	struct session *s = ud;
 
 	s->lookup = NULL;
-	s->looked_up = true;
 	s->lookup_err = a->err;
 	if (!a->err && strlen(a->name) >= sizeof(s->user))
 		s->lookup_err = E2BIG;
@@ -1909,10 +1908,8 @@ static void client_new(struct session_server *ss, int fd)
 	/* The number until the name service says (and if it cannot). */
 	(void)snprintf(s->user, sizeof(s->user), "%u", (unsigned)cred.uid);
 	s->lookup = userdb_lookup(ss->udb, cred.uid, true, on_user, s);
-	if (!s->lookup) {
-		s->looked_up = true;
+	if (!s->lookup)
 		s->lookup_err = ENOMEM;
-	}
 	s->next = ss->sessions;
 	if (ss->sessions)
 		ss->sessions->prev = s;

@@ -51,7 +51,6 @@ struct userdb_query {
 	uint32_t id;
 	uid_t uid;
 	bool want_groups;
-	bool sent; /* with the helper now (only ever the head) */
 	uint64_t since_ms;
 	userdb_fn fn; /* NULL: cancelled while with the helper */
 	void *ud;
@@ -63,8 +62,9 @@ struct userdb {
 	userdb_resolve_fn resolve;
 	pid_t pid; /* the helper, or -1 */
 	int sock;
-	struct loop_timer *deadline; /* of the query with the helper */
-	struct loop_timer *kick;     /* runs pump() from the loop */
+	/* Set exactly while the head query is with the helper: its deadline. */
+	struct loop_timer *deadline;
+	struct loop_timer *kick; /* runs pump() from the loop */
 	struct userdb_query *head, *tail;
 	uint32_t next_id;
 	pid_t reap[REAP_MAX];
@@ -135,7 +135,7 @@ static int helper_serve(int sock, userdb_resolve_fn resolve, unsigned char *out)
 	h->err = resolve((uid_t)rq.uid, name, sizeof(name), rq.want_groups ? groups : NULL, &n);
 	if (h->err == 0) {
 		h->name_len = (uint32_t)strnlen(name, USERDB_NAME_MAX);
-		h->n_groups = rq.want_groups ? (uint32_t)(n < USERDB_MAX_GROUPS ? n : 0) : 0;
+		h->n_groups = rq.want_groups ? (uint32_t)n : 0; /* n <= USERDB_MAX_GROUPS */
 		memcpy(out + len, name, h->name_len);
 		len += h->name_len;
 		memcpy(out + len, groups, h->n_groups * sizeof(gid_t));
@@ -225,8 +225,12 @@ static void helper_stop(struct userdb *db)
 	db->pid = -1;
 	loop_timer_cancel(db->loop, db->deadline);
 	db->deadline = NULL;
-	if (db->head)
-		db->head->sent = false;
+}
+
+/* The query is with the helper (only ever the head). */
+static bool in_flight(const struct userdb *db, const struct userdb_query *q)
+{
+	return q && q == db->head && db->deadline;
 }
 
 static void unlink_query(struct userdb *db, struct userdb_query *q)
@@ -305,7 +309,7 @@ static bool reply_valid(const struct userdb *db, const struct reply_head *h, siz
 {
 	const struct userdb_query *q = db->head;
 
-	if (!q || !q->sent || len < sizeof(*h) || h->id != q->id)
+	if (!in_flight(db, q) || len < sizeof(*h) || h->id != q->id)
 		return false;
 	if (h->err != 0)
 		return len == sizeof(*h) && h->err > 0;
@@ -331,7 +335,7 @@ static void on_reply(struct loop *l, int fd, uint32_t events, void *ud)
 	if (n <= 0 || (size_t)n > REPLY_MAX || !reply_valid(db, &h, (size_t)n)) {
 		/* Died, or said something it should not: the query it had
 		 * fails, the others get a new helper. */
-		struct userdb_query *q = db->head && db->head->sent ? db->head : NULL;
+		struct userdb_query *q = in_flight(db, db->head) ? db->head : NULL;
 
 		helper_stop(db);
 		if (q)
@@ -355,7 +359,6 @@ static void on_reply(struct loop *l, int fd, uint32_t events, void *ud)
 			a.groups = (const gid_t *)(void *)db->buf;
 			a.n_groups = h.n_groups;
 		}
-		db->head->sent = false;
 		answer(db, db->head, &a);
 	}
 	pump(db);
@@ -365,7 +368,7 @@ static void on_reply(struct loop *l, int fd, uint32_t events, void *ud)
 static void pump(struct userdb *db)
 {
 	reap_some(db);
-	while (db->head && !db->head->sent) {
+	while (db->head && !in_flight(db, db->head)) {
 		struct userdb_query *q = db->head;
 		struct request rq = {
 		    .id = q->id, .uid = (uint32_t)q->uid, .want_groups = q->want_groups};
@@ -377,10 +380,8 @@ static void pump(struct userdb *db)
 		if (send(db->sock, &rq, sizeof(rq), MSG_DONTWAIT | MSG_NOSIGNAL) ==
 		    (ssize_t)sizeof(rq)) {
 			db->deadline = loop_timer_add(db->loop, db->timeout_ms, on_deadline, db);
-			if (db->deadline) {
-				q->sent = true;
+			if (db->deadline)
 				return;
-			}
 		}
 		/* This one fails; the next tries a new helper. */
 		helper_stop(db);
@@ -448,7 +449,7 @@ struct userdb_query *userdb_lookup(struct userdb *db, uid_t uid, bool want_group
 		return NULL;
 	/* Never answered from in here: the caller is in the middle of
 	 * something. The loop's next turn pumps. */
-	if (!db->kick && !(db->head && db->head->sent)) {
+	if (!db->kick && !in_flight(db, db->head)) {
 		db->kick = loop_timer_add(db->loop, 0, on_kick, db);
 		if (!db->kick) {
 			free(q);
@@ -474,7 +475,7 @@ void userdb_cancel(struct userdb *db, struct userdb_query *q)
 {
 	if (!db || !q)
 		return;
-	if (q->sent) {
+	if (in_flight(db, q)) {
 		/* Stays at the head until its answer (or deadline) comes and
 		 * is dropped: the helper's next reply is for it. Killing the
 		 * helper instead would let a client that connects and leaves

@@ -22,8 +22,6 @@ const char *const *seccomp_group_names(void);
 /* An address family by its name without "AF_" in lower case ("unix",
  * "inet6", "vsock"): its AF_* number, or -1. */
 int seccomp_family_from_name(const char *name);
-/* NULL-terminated list of all family names (the schema's enum). */
-const char *const *seccomp_family_names(void);
 
 /* A compiled filter, ready to load in a child without libseccomp. */
 struct seccomp_program {

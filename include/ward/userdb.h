@@ -4,9 +4,9 @@
  * A hung sssd or LDAP server blocks getpwuid_r() for minutes (sssd's client
  * gives up after 300 s); called on the loop, that would stall the
  * supervision of every tenant. So lookups run in a helper process, one at a
- * time, each within a deadline: past it the helper is killed, every lookup
- * waiting fails with ETIMEDOUT (a logon is refused, never let in) and the
- * next lookup starts a new helper. */
+ * time, each within a deadline: past it the helper is killed, that lookup
+ * and every other that has waited as long fail with ETIMEDOUT (a logon is
+ * refused, never let in), and the rest get a new helper. */
 #pragma once
 
 #include <stdbool.h>

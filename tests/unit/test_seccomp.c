@@ -821,9 +821,6 @@ static void test_address_families(void **state)
 
 static void test_family_names(void **state)
 {
-	const char *const *names = seccomp_family_names();
-	size_t n = 0;
-
 	(void)state;
 	assert_int_equal(seccomp_family_from_name("unix"), AF_UNIX);
 	assert_int_equal(seccomp_family_from_name("inet6"), AF_INET6);
@@ -831,12 +828,9 @@ static void test_family_names(void **state)
 	assert_int_equal(seccomp_family_from_name("AF_UNIX"), -1);
 	assert_int_equal(seccomp_family_from_name("any"), -1);
 	assert_int_equal(seccomp_family_from_name(NULL), -1);
-	for (; names[n]; n++) {
-		int af = seccomp_family_from_name(names[n]);
-
-		assert_true(af > 0 && af < 64);
-	}
-	assert_true(n >= 30);
+	/* The guard's mask has 64 bits: every family fits. */
+	assert_int_equal(seccomp_family_from_name("mctp"), AF_MCTP);
+	assert_true(AF_MAX <= 64);
 }
 
 /* ---- the cache ---- */

@@ -19,7 +19,14 @@
 #include "ward/loop.h"
 #include "ward/userdb.h"
 
-enum { UID_ALICE = 1000, UID_NONE = 2000, UID_HANG = 3000, UID_CRASH = 4000, UID_SLOW = 6000 };
+enum {
+	UID_ALICE = 1000,
+	UID_NONE = 2000,
+	UID_HANG = 3000,
+	UID_CRASH = 4000,
+	UID_MANY = 5000,
+	UID_SLOW = 6000
+};
 
 /* Runs in the helper. */
 static int fake_resolve(uid_t uid, char *name, size_t size, gid_t *groups, size_t *n)
@@ -42,6 +49,12 @@ static int fake_resolve(uid_t uid, char *name, size_t size, gid_t *groups, size_
 		return EIO;
 	case UID_CRASH:
 		_exit(3);
+	case UID_MANY: /* exactly as many groups as an answer holds */
+		(void)snprintf(name, size, "many");
+		for (size_t i = 0; groups && i < USERDB_MAX_GROUPS; i++)
+			groups[i] = (gid_t)(100000 + i);
+		*n = USERDB_MAX_GROUPS;
+		return 0;
 	default:
 		return ENOENT;
 	}
@@ -53,7 +66,8 @@ struct got {
 	uid_t uid;
 	char name[64];
 	gid_t groups[8];
-	size_t n_groups;
+	size_t n_groups;   /* kept in groups[] */
+	size_t all_groups; /* in the answer */
 	uint64_t at_ms;
 };
 
@@ -123,6 +137,7 @@ static void on_answer(const struct userdb_answer *a, void *ud)
 	g->at_ms = loop_now_ms();
 	if (a->err == 0) {
 		(void)snprintf(g->name, sizeof(g->name), "%s", a->name);
+		g->all_groups = a->n_groups;
 		g->n_groups = a->n_groups < 8 ? a->n_groups : 8;
 		memcpy(g->groups, a->groups, g->n_groups * sizeof(gid_t));
 	} else {
@@ -209,6 +224,19 @@ static void test_without_groups_and_unknown_user(void **state)
 	assert_int_equal(f->got[0].n_groups, 0);
 	assert_int_equal(f->got[1].err, ENOENT);
 	assert_int_equal(f->got[1].uid, UID_NONE);
+	fx_free(f);
+}
+
+static void test_as_many_groups_as_an_answer_holds(void **state)
+{
+	struct fixture *f = fx_new(2000, fake_resolve);
+
+	(void)state;
+	ask(f, 0, UID_MANY, true);
+	run(f, 1, 5000);
+	assert_int_equal(f->got[0].err, 0);
+	assert_int_equal(f->got[0].all_groups, USERDB_MAX_GROUPS);
+	assert_int_equal(f->got[0].groups[7], 100007);
 	fx_free(f);
 }
 
@@ -393,6 +421,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_answer_with_groups_never_from_within_lookup),
 	    cmocka_unit_test(test_without_groups_and_unknown_user),
+	    cmocka_unit_test(test_as_many_groups_as_an_answer_holds),
 	    cmocka_unit_test(test_answers_in_order_from_one_helper),
 	    cmocka_unit_test(test_hung_name_service_fails_at_deadline_loop_turns),
 	    cmocka_unit_test(test_late_query_behind_a_hung_one_gets_a_new_helper),
