@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/openat2.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -52,6 +53,10 @@
 #define RELAY_ROUNDS        8 /* read/write rounds per event: no session starves others */
 #define QUOTE_MAX           40
 #define MAX_FDS             3
+
+/* task->flags bit set as a task starts to exit (the kernel's PF_EXITING,
+ * not in the uAPI headers; field 9 of /proc/PID/stat shows the flags). */
+#define PF_EXITING_FLAG 0x00000004UL
 
 /* ======================================================================
  * Requests: pure parsing
@@ -366,6 +371,7 @@ struct session {
 	struct launch_handle h;
 	struct cgroup *cg;
 	int svc_pidfd; /* the service's init: when it goes, so does the session */
+	pid_t svc_pid; /* its pid: our unreaped child while svc_pidfd is unreadable */
 	pid_t pid;     /* the program, on the host */
 	int master;    /* its pty, when tty */
 	bool exit_seen;
@@ -842,6 +848,48 @@ static void send_end(struct session *s)
 
 static void read_events(struct session *s);
 
+/* Whether the service's init is exiting, or gone. Its pidfd turns readable
+ * only once the init has waited out every process of its pid namespace,
+ * the session's program among them, reaped by the join outside: the join's
+ * exit can come first. PF_EXITING is set on the init before it tears its
+ * namespace down. The pidfd is asked first: while it is unreadable the init
+ * is our unreaped child, so its pid is still its own. */
+static bool service_ending(const struct session *s)
+{
+	struct pollfd p = {.fd = s->svc_pidfd, .events = POLLIN};
+	char path[64], buf[512];
+	unsigned long flags;
+	const char *after;
+	char *end;
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
+
+	if (s->svc_pidfd < 0)
+		return false;
+	if (poll(&p, 1, 0) != 0)
+		return true; /* exited, or the pidfd fails: either way not ours */
+	(void)snprintf(path, sizeof(path), "/proc/%d/stat", (int)s->svc_pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	/* pid (comm) state ppid pgrp session tty_nr tpgid flags: comm may hold
+	 * anything, so the fields count from its last ')'. */
+	after = strrchr(buf, ')');
+	for (int field = 0; after && field < 7; field++)
+		after = strchr(after + 1, ' ');
+	if (!after)
+		return false;
+	errno = 0;
+	flags = strtoul(after + 1, &end, 10);
+	if (errno || end == after + 1 || *end != ' ')
+		return false;
+	return (flags & PF_EXITING_FLAG) != 0;
+}
+
 /* The join child is gone, and with it (cgroup killed) every process of the
  * session: audit the end and let the last output through. */
 static void join_gone(struct session *s)
@@ -849,6 +897,11 @@ static void join_gone(struct session *s)
 	struct ward_err err = {0};
 
 	read_events(s);
+	/* The service stopping killed the program: its end says so, whichever
+	 * of the two exits the loop saw first. */
+	if (!s->end_reason && (s->state == S_RUNNING || s->state == S_STARTING) &&
+	    service_ending(s))
+		s->end_reason = "service-stopped";
 	if (s->h.sync_fd >= 0)
 		loop_del_fd(s->ss->loop, s->h.sync_fd);
 	if (s->h.pidfd >= 0)
@@ -1376,6 +1429,7 @@ static int session_watch(struct session *s, const struct service_view *view, str
 	struct loop *l = s->ss->loop;
 
 	s->svc_pidfd = fcntl(view->init_pidfd, F_DUPFD_CLOEXEC, 3);
+	s->svc_pid = view->init_pid;
 	if (fcntl(s->h.sync_fd, F_SETFL, O_NONBLOCK) == 0 && s->svc_pidfd >= 0 &&
 	    loop_add_fd(l, s->h.sync_fd, EPOLLIN, on_sync, s) == 0 &&
 	    loop_add_fd(l, s->h.pidfd, EPOLLIN, on_join_exit, s) == 0 &&

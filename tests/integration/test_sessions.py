@@ -567,6 +567,40 @@ def test_sessions_end_with_their_service_and_the_daemon(dw, staff):
     stop_cleanly(dw)
 
 
+def test_a_session_killed_by_its_service_stopping_says_so_whichever_exit_comes_first(dw, staff):
+    """The service's init is seen to exit only after every process of its
+    pid namespace is reaped, a session's program among them (reaped by its
+    join, outside): the join's exit can reach wardd first. Holding a second
+    session's join stopped keeps the init in its exit, so the first
+    session's end is seen first every time, and must still say why."""
+    a, _ = two_practices(dw)
+    p = start_session(dw, "wses-alice")
+    wait_logon(dw, user="wses-alice", verdict="allowed")
+    held = start_session(dw, "wses-alice")
+    rec = wait_logon(dw, 2, user="wses-alice", verdict="allowed")[-1]
+    (s,) = [s for s in json.loads(dw.ctl("sessions", "--json").stdout)
+            if s["id"] == rec["session"]]
+    stat = Path(f"/proc/{s['pid']}/stat").read_text()
+    join = int(stat[stat.rindex(")") + 2:].split()[1])  # the program's parent
+    assert Path(f"/proc/{join}/comm").read_text().strip() == "ward-join"
+    os.kill(join, signal.SIGSTOP)
+    try:
+        stop = dw.ctl_popen("stop", f"{a}/web")
+        rc, out, err = finish(dw, p, keep_stdin=True)
+        assert rc == 128 + signal.SIGKILL and "session ended: service-stopped" in err, (rc, err)
+        (end,) = dw.wait_audit("session-end", user="wses-alice")
+        assert end["reason"] == "service-stopped" and end["session"] != rec["session"], end
+        # The init is still in its exit, held by the stopped join.
+        assert not dw.audit("session-end", session=rec["session"])
+    finally:
+        os.kill(join, signal.SIGCONT)
+    rc, out, err = finish(dw, held, keep_stdin=True)
+    assert rc == 128 + signal.SIGKILL and "session ended: service-stopped" in err, (rc, err)
+    assert wait_end(dw, session=rec["session"])["reason"] == "service-stopped"
+    assert stop.wait(timeout=TIMEOUT) == 0, stop.communicate()
+    stop_cleanly(dw)
+
+
 def test_operators_list_and_kick_sessions(dw, staff):
     a, b = two_practices(dw)
     p = start_session(dw, "wses-alice", env=dict(ENV, SSH_CONNECTION="2001:db8::5 40000 ::1 22"))
