@@ -458,10 +458,13 @@ static int readonly_in_place(int root, const char *abs, struct ward_err *err)
 	return attach(tree, fd, abs, err);
 }
 
-static int mount_proc(int root, int devnull, struct ward_err *err)
+static int mount_proc(int root, int devnull, bool pid_only, struct ward_err *err)
 {
-	/* hidepid=invisible: a process sees no other uid's /proc entries. */
-	const char *opts[] = {"hidepid", "invisible", NULL};
+	/* hidepid=invisible: a process sees no other uid's /proc entries.
+	 * subset=pid: only the processes' directories (and self, thread-self);
+	 * none of the kernel's files exist, so there is nothing to mask (a NULL
+	 * name ends the list there when it is not asked for). */
+	const char *opts[] = {"hidepid", "invisible", pid_only ? "subset" : NULL, "pid", NULL};
 	_cleanup_close_ int mnt = -1;
 	_cleanup_close_ int target = -1;
 	char path[64];
@@ -474,6 +477,8 @@ static int mount_proc(int root, int devnull, struct ward_err *err)
 	target = mount_point(root, "/proc", true, err);
 	if (target < 0 || attach(mnt, target, "/proc", err) < 0)
 		return -1;
+	if (pid_only)
+		return 0;
 	/* The names of the tables above fit path[] with room to spare. */
 	for (size_t i = 0; i < sizeof(proc_readonly) / sizeof(*proc_readonly); i++) {
 		(void)snprintf(path, sizeof(path), "/proc/%s", proc_readonly[i]);
@@ -622,7 +627,8 @@ int mounts_apply(const struct mount_plan *plan, struct ward_err *err)
 	for (size_t i = 0; i < n; i++)
 		if (place_entry(root, &entries[i], err) < 0)
 			goto out;
-	if (mount_proc(root, devnull, err) < 0 || mount_dev(root, plan->pty_max, err) < 0)
+	if (mount_proc(root, devnull, plan->fs->proc_pid_only, err) < 0 ||
+	    mount_dev(root, plan->pty_max, err) < 0)
 		goto out;
 	for (size_t i = 0; i < plan->fs->n_hide; i++)
 		if (mask_path(root, plan->fs->hide[i], devnull, err) < 0)

@@ -32,7 +32,8 @@
 /* Fail closed: what a process gets before any fragment says otherwise. The
  * schema's descriptions document the same values. */
 static const char policy_defaults[] =
-    "{\"filesystem\": {\"ro\": [], \"rw\": [], \"tmpfs\": {}, \"hide\": []},"
+    "{\"filesystem\": {\"ro\": [], \"rw\": [], \"tmpfs\": {}, \"hide\": [],"
+    "  \"proc_subset\": \"all\"},"
     " \"seccomp\": {\"default\": \"errno\", \"allow\": [\"@system-service\"],"
     "  \"deny\": [\"@clock\", \"@cpu-emulation\", \"@debug\", \"@module\", \"@mount\","
     "   \"@obsolete\", \"@privileged\", \"@raw-io\", \"@reboot\", \"@swap\"],"
@@ -910,7 +911,9 @@ static void tmpfs_read(struct loader *L, json_t *v, const struct jsonpos_entry *
 static void filesystem_read(struct loader *L, json_t *v, const struct jsonpos_entry *at,
 			    struct ward_filesystem *fs)
 {
-	static const char *const keys[] = {"ro", "rw", "data", "tmpfs", "hide", NULL};
+	static const char *const keys[] = {"ro",   "rw",          "data", "tmpfs",
+					   "hide", "proc_subset", NULL};
+	static const char *const subsets[] = {"all", "pid", NULL};
 	json_t *m;
 
 	if (!check_object(L, v, at, keys, NULL))
@@ -925,6 +928,8 @@ static void filesystem_read(struct loader *L, json_t *v, const struct jsonpos_en
 		tmpfs_read(L, m, AT_KEY(L, v, "tmpfs"), fs);
 	if ((m = json_object_get(v, "hide")))
 		strv_read(L, m, AT_KEY(L, v, "hide"), false, item_mask, &fs->hide, &fs->n_hide);
+	if ((m = json_object_get(v, "proc_subset")))
+		fs->proc_pid_only = get_enum(L, m, AT_KEY(L, v, "proc_subset"), subsets) == 1;
 }
 
 /* ["unix", "inet", ...]: only these; ["any"]: no restriction. */
@@ -1970,6 +1975,29 @@ static void sessions_read(struct loader *L, json_t *v, const struct jsonpos_entr
 	policy_resolve(L, m, m ? AT_KEY(L, v, "policy") : NULL, &s->policy);
 }
 
+/* A session's /proc is its service's (its view is a copy of the service's
+ * mounts): a session policy cannot hide more of it than the service's does,
+ * and must not seem to. */
+static void sessions_proc_check(struct loader *L, json_t *v, const struct ward_tenant *t)
+{
+	const struct ward_sessions *s = &t->sessions;
+	const struct ward_service *svc = NULL;
+	json_t *policy = json_object_get(v, "policy");
+
+	if (!s->present || !s->policy.filesystem.proc_pid_only)
+		return;
+	if (s->service)
+		svc = tenant_find_service(t, s->service);
+	else if (t->n_services == 1)
+		svc = &t->services[0];
+	if (!svc || svc->policy.filesystem.proc_pid_only)
+		return;
+	report(L, policy ? AT_KEY(L, v, "policy") : NULL,
+	       "filesystem.proc_subset \"pid\" cannot apply: a session sees the /proc of its "
+	       "service %s, whose policy has \"all\"",
+	       Q(svc->name));
+}
+
 static void display_name_read(struct loader *L, json_t *v, const struct jsonpos_entry *at,
 			      struct ward_tenant *t)
 {
@@ -2025,8 +2053,10 @@ static struct ward_tenant *tenant_read(struct loader *L, const struct doc *d)
 	if ((m = json_object_get(root, "network")))
 		network_read(L, m, AT_KEY(L, root, "network"), &t->network);
 	t->sessions.max = 10;
-	if ((m = json_object_get(root, "sessions")))
+	if ((m = json_object_get(root, "sessions"))) {
 		sessions_read(L, m, AT_KEY(L, root, "sessions"), &t->sessions);
+		sessions_proc_check(L, m, t);
+	}
 	return t;
 }
 

@@ -62,6 +62,10 @@ struct ward_filesystem {
 	size_t n_tmpfs;
 	char **hide; /* absolute paths inside the sandbox, masked */
 	size_t n_hide;
+	/* "proc_subset": "pid" (systemd's ProcSubset=pid): the sandbox's /proc
+	 * holds its processes and nothing of the host's kernel; "all" (the
+	 * default): all of /proc, with the kernel's sensitive files masked. */
+	bool proc_pid_only;
 };
 
 struct ward_seccomp {

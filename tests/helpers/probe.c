@@ -15,7 +15,7 @@
  *   argv                this program's argv
  *   rlimits             nofile, core, nproc (soft, hard; -1 is infinity)
  *   mounts              /proc/self/mountinfo: mount point, options, type
- *   interfaces          network interfaces (/proc/net/dev) and whether up
+ *   interfaces          network interfaces (/proc/self/net/dev) and whether up
  *   loopback            listen on 127.0.0.1:0, connect, exchange a byte
  *   ls PATH             directory entries with type and device numbers
  *   exists PATH         lstat of PATH
@@ -513,7 +513,7 @@ static void cmd_mounts(void)
 static void cmd_interfaces(void)
 {
 	field("interfaces");
-	FILE *f = fopen("/proc/net/dev", "re");
+	FILE *f = fopen("/proc/self/net/dev", "re");
 	if (!f) {
 		json_fail(errno, "open");
 		return;

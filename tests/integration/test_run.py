@@ -525,19 +525,52 @@ def test_host_paths_invisible(ward):
         assert failed_with(r[f"exists:{p}"], "ENOENT"), (p, r[f"exists:{p}"])
 
 
+def proc_all(ward):
+    """A profile whose /proc is all of it (hardened has "pid")."""
+    return ward.tenant(policy=["hardened", ward.inline(filesystem={"proc_subset": "all"})])
+
+
 @pytest.mark.parametrize("path", PROC_MASKED)
 def test_proc_sensitive_paths_masked(ward, path):
-    profile = ward.tenant()
-    r = ward.probe(profile, "mounts", "exists", path, "try-read", path)
+    r = ward.probe(proc_all(ward), "mounts", "exists", path, "try-read", path)
     absent = failed_with(r[f"exists:{path}"], "ENOENT")
     assert absent or path in mountpoints(r), f"{path} is neither absent nor masked"
     read = r[f"try-read:{path}"]
     assert not read["ok"] or read["bytes"] == 0, read
 
 
+PROC_HOST_FILES = ["/proc/meminfo", "/proc/cmdline", "/proc/sys", "/proc/net", "/proc/kcore",
+                   "/proc/sysrq-trigger", "/proc/kallsyms", "/proc/keys", "/proc/modules"]
+
+
+def test_proc_subset_pid_holds_the_processes_only(ward):
+    """hardened's "proc_subset": "pid": nothing of the host's kernel in /proc,
+    not even masked; the processes' own directories work as before."""
+    args = ["mounts", "ls", "/proc", "try-read", "/proc/self/status", "try-read",
+            "/proc/self/cmdline", "interfaces"]
+    for p in PROC_HOST_FILES:
+        args += ["exists", p]
+    r = ward.probe(ward.tenant(), *args)
+    proc = mountpoints(r)["/proc"]
+    assert proc["fstype"] == "proc" and "subset=pid" in proc["superopts"].split(","), proc
+    names = {e["name"] for e in r["ls:/proc"]["entries"]}
+    assert names - {"self", "thread-self"} and all(
+        n.isdigit() for n in names - {"self", "thread-self"}), sorted(names)
+    for p in PROC_HOST_FILES:
+        assert failed_with(r[f"exists:{p}"], "ENOENT"), (p, r[f"exists:{p}"])
+    # No masks needed, so none mounted under /proc.
+    assert not [m for m in mountpoints(r) if m.startswith("/proc/")], sorted(mountpoints(r))
+    assert r["try-read:/proc/self/status"]["ok"] and r["try-read:/proc/self/cmdline"]["ok"]
+    assert [i["name"] for i in r["interfaces"]] == ["lo"]  # /proc/self/net still there
+
+    # The control: "all" has the host's files (the kernel's sensitive ones masked).
+    r = ward.probe(proc_all(ward), "mounts", "exists", "/proc/meminfo", "exists", "/proc/sys")
+    assert r["exists:/proc/meminfo"]["ok"] and r["exists:/proc/sys"]["ok"], r
+    assert "subset=pid" not in mountpoints(r)["/proc"]["superopts"].split(",")
+
+
 def test_proc_sys_read_only(ward):
-    profile = ward.tenant()
-    r = ward.probe(profile, "mounts", "try-write", "/proc/sys/kernel/hostname",
+    r = ward.probe(proc_all(ward), "mounts", "try-write", "/proc/sys/kernel/hostname",
                    "try-read", "/proc/sys/kernel/ostype")
     mounts = mountpoints(r)
     assert "/proc/sys" in mounts, "no read-only mount on /proc/sys"

@@ -173,6 +173,8 @@ BROKEN = [
     ("any with others", lambda d: svc(d).update(
         policy=[{"seccomp": {"address_families": ["any", "unix"]}}]),
      "services.web.policy[0].seccomp.address_families", '"any" stands alone'),
+    ("proc subset", lambda d: svc(d).update(policy=[{"filesystem": {"proc_subset": "none"}}]),
+     "services.web.policy[0].filesystem.proc_subset", 'must be "all" or "pid"'),
 ]
 
 
@@ -202,6 +204,10 @@ LOADER_ONLY = [
     ("host bits", lambda d: d["network"].update(subnet="10.250.0.1/24"), "host bits"),
     ("delays", lambda d: svc(d).update(policy=[{"restart": {"delay_ms": 5000, "max_delay_ms": 10}}]),
      "is less than delay_ms"),
+    ("session proc subset", lambda d: (
+        svc(d).update(policy=[{"filesystem": {"proc_subset": "all"}}]),
+        d["sessions"].update(service="web", policy=[{"filesystem": {"proc_subset": "pid"}}])),
+     'filesystem.proc_subset "pid" cannot apply'),
 ]
 
 

@@ -375,6 +375,12 @@ static const struct bad_case bad_cases[] = {
      "\"AF_INET\"\n"
      "2:65: services.a.policy[0].seccomp.address_families[2]: expected string, got integer\n"
      "2:111: services.a.policy[1].seccomp.address_families: expected array, got string\n"},
+    {"proc_subset",
+     "{'tenant': 't', 'services': {'a': {'exec': ['/bin/true'],\n"
+     "'policy': [{'filesystem': {'proc_subset': 'none'}}, {'filesystem': {'proc_subset': 1}}]}}}",
+     "2:43: services.a.policy[0].filesystem.proc_subset: must be \"all\" or \"pid\", got "
+     "\"none\"\n"
+     "2:84: services.a.policy[1].filesystem.proc_subset: expected string, got integer\n"},
     /* capabilities */
     {"capabilities",
      "{'tenant': 't', 'services': {'a': {'exec': ['/bin/true'],\n"
@@ -475,6 +481,15 @@ static const struct bad_case bad_cases[] = {
      "3:83: sessions.max: must be between 1 and 10000, got 0\n"
      "3:104: sessions.idle_timeout_s: must be between 0 and 86400, got 86401\n"
      "3:118: sessions.tty: unknown key\n"},
+    /* a session's /proc is its service's: "pid" where the service has "all"
+     * would hide nothing */
+    {"sessions_proc_subset",
+     "{'tenant': 't', 'services': {'a': {'exec': ['/bin/true']},\n"
+     "'b': {'exec': ['/bin/true'], 'policy': ['hardened']}},\n"
+     " 'sessions': {'groups': ['staff'], 'exec': ['/bin/sh'], 'service': 'a', "
+     "'policy': [{'filesystem': {'proc_subset': 'pid'}}]}}",
+     "3:83: sessions.policy: filesystem.proc_subset \"pid\" cannot apply: a session sees the "
+     "/proc of its service \"a\", whose policy has \"all\"\n"},
     {"sessions_groups_empty",
      "{'tenant': 't', 'services': {'a': {'exec': ['/bin/true'],\n"
      "'policy': []}},\n"
@@ -1076,6 +1091,7 @@ static void test_full_defaults(void **state)
 			     p->filesystem.n_hide,
 			 0);
 	assert_null(p->filesystem.data);
+	assert_false(p->filesystem.proc_pid_only);
 	assert_int_equal(p->seccomp.default_action, SECCOMP_DEFAULT_ERRNO);
 	ASSERT_STRV(p->seccomp.allow, p->seccomp.n_allow, "@system-service");
 	ASSERT_STRV(p->seccomp.deny, p->seccomp.n_deny, DEFAULT_DENY);
@@ -1236,6 +1252,10 @@ static void test_merge_shipped_fragments(void **state)
 	assert_int_equal(w->filesystem.n_tmpfs, 2);
 	assert_string_equal(w->filesystem.data, "/data");
 	assert_true(w->filesystem.n_ro >= 8);
+	/* hardened's /proc holds the processes only; database puts all of it
+	 * back (databases size their memory from /proc/meminfo). */
+	assert_true(w->filesystem.proc_pid_only);
+	assert_false(d->filesystem.proc_pid_only);
 	assert_int_equal(d->caps_keep, 0);
 	assert_int_equal(d->limits.memory, UINT64_C(2) << 30);
 	assert_int_equal(d->limits.nofile, 65536);
@@ -1246,6 +1266,20 @@ static void test_merge_shipped_fragments(void **state)
 		    "@keyring", "@module", "@mount", "@obsolete", "@privileged", "@raw-io",
 		    "@reboot", "@swap", "io_uring_setup", "io_uring_enter", "io_uring_register",
 		    "userfaultfd");
+	tenant_free(t);
+}
+
+/* "pid" for a session whose service has "pid" too: nothing to refuse. */
+static void test_sessions_proc_subset_as_service(void **state)
+{
+	struct ward_tenant *t =
+	    load_ok("{'tenant': 't', 'services': {'a': {'exec': ['/bin/true'], "
+		    "'policy': ['hardened']}},"
+		    " 'sessions': {'groups': ['staff'], 'exec': ['/bin/sh'], "
+		    "'policy': ['session-locked', {'filesystem': {'proc_subset': 'pid'}}]}}");
+
+	assert_true(t->sessions.policy.filesystem.proc_pid_only);
+	assert_true(t->services[0].policy.filesystem.proc_pid_only);
 	tenant_free(t);
 }
 
@@ -1465,6 +1499,7 @@ int main(void)
 	    cmocka_unit_test(test_merge_env),
 	    cmocka_unit_test(test_merge_inline_after_named),
 	    cmocka_unit_test(test_merge_shipped_fragments),
+	    cmocka_unit_test(test_sessions_proc_subset_as_service),
 	    cmocka_unit_test(test_digest),
 	    cmocka_unit_test(test_parse_size),
 	    cmocka_unit_test(test_name_valid),
