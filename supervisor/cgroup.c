@@ -50,7 +50,6 @@ enum role {
 struct hierarchy {
 	char path[PATH_MAX];
 	unsigned roles;
-	char home[PATH_MAX]; /* v1: where cgroup_enter() found the thread */
 };
 
 struct cgroup_ops {
@@ -94,7 +93,7 @@ static struct {
 	bool fake;
 	bool shared; /* CGROUP_SHARED_PARENT */
 	char parent[NAME_MAX_LEN + 1];
-	struct hierarchy h[5];
+	struct hierarchy h[CGROUP_JOIN_MAX]; /* one per role at most */
 	size_t n_h;
 	struct tenant_cap *caps;
 	size_t n_caps;
@@ -1197,6 +1196,11 @@ fail:
 	return NULL;
 }
 
+bool cgroup_clone_into(void)
+{
+	return ctx.ops && ctx.ops->clone_into;
+}
+
 int cgroup_clone_fd(const struct cgroup *cg)
 {
 	return cg ? cg->dirfd : -1;
@@ -1217,117 +1221,50 @@ int cgroup_attach(const struct cgroup *cg, pid_t pid, struct ward_err *err)
 	return 0;
 }
 
-/* The controller a v1 hierarchy is named by in /proc/PID/cgroup. */
-static const char *role_name(unsigned roles)
-{
-	static const char *const names[] = {"memory", "pids", "cpu", "cpuacct", "freezer"};
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
-		if (roles & (1u << i))
-			return names[i];
-	return NULL;
-}
-
-/* h->home from the "ID:CONTROLLERS:/PATH" lines of /proc/thread-self/cgroup.
- * -1 with errno. */
-static int home_find(struct hierarchy *h, const char *table)
-{
-	const char *want = role_name(h->roles);
-	size_t wlen = want ? strlen(want) : 0;
-
-	for (const char *line = table; want && line && *line;
-	     line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
-		const char *ctrl = strchr(line, ':'), *path = ctrl ? strchr(ctrl + 1, ':') : NULL;
-		bool match = false;
-
-		if (!path)
-			continue;
-		for (const char *c = ctrl + 1; c < path && !match;) {
-			const char *e = memchr(c, ',', (size_t)(path - c));
-			e = e ? e : path;
-			match = (size_t)(e - c) == wlen && strncmp(c, want, wlen) == 0;
-			c = e + 1;
-		}
-		if (!match)
-			continue;
-		path++;
-		size_t plen = strcspn(path, "\n");
-		if (plen == 1 && path[0] == '/')
-			plen = 0; /* the hierarchy's root */
-		int n = snprintf(h->home, sizeof(h->home), "%s%.*s", h->path, (int)plen, path);
-		if (n < 0 || (size_t)n >= sizeof(h->home)) {
-			errno = ENAMETOOLONG;
-			return -1;
-		}
-		return 0;
-	}
-	errno = ENOENT;
-	return -1;
-}
-
-/* Writing a pid to a v1 cgroup.procs takes the global threadgroup lock for
- * writing, which waits out an RCU grace period: 7-15 ms on an idle 2-CPU
- * host, measured. Moving the calling thread itself ("0" to tasks) takes
- * no global lock (~20-70 us), so on v1 the launcher steps into the cgroup
- * for the clone: the child is born in it, as with CLONE_INTO_CGROUP on v2,
- * and runs no instruction outside its limits. */
-int cgroup_enter(const struct cgroup *cg, struct ward_err *err)
+/* Writing a pid to a v1 cgroup.procs or tasks takes the global threadgroup
+ * lock for writing, which waits out an RCU grace period: 7-15 ms on an idle
+ * 2-CPU host, measured, and on the daemon's loop. A thread that writes "0"
+ * to a v1 `tasks` moves itself and takes no global lock (~20-70 us); so on
+ * v1 the child moves itself, through files the launcher opened. The
+ * kernel checks the credentials the file was opened with, not the
+ * writer's: the child may sit in a user namespace by then. */
+int cgroup_join_fds(const struct cgroup *cg, int fds[CGROUP_JOIN_MAX], struct ward_err *err)
 {
 	struct ward_err scratch = {0};
 	err = err ? err : &scratch;
-	char table[8192];
-	size_t used = 0;
+	/* v2 without CLONE_INTO_CGROUP only has cgroup.procs: the whole
+	 * process, and the lock, but still off the launcher's loop. */
+	const char *file = ctx.ops == &v1_ops ? "tasks" : "cgroup.procs";
+	int n = 0;
 
 	if (!ctx.ops || !cg)
-		return ward_err_set(err, EINVAL, "cgroup enter: not set up");
-	if (ctx.ops->clone_into || ctx.fake)
-		return 0;
-	_cleanup_close_ int fd = open("/proc/thread-self/cgroup", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return ward_err_set(err, errno, "open /proc/thread-self/cgroup");
-	while (used < sizeof(table) - 1) {
-		ssize_t n = read(fd, table + used, sizeof(table) - 1 - used);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return ward_err_set(err, errno, "read /proc/thread-self/cgroup");
-		if (n == 0)
-			break;
-		used += (size_t)n;
-	}
-	table[used] = '\0';
-	for (size_t i = 0; i < ctx.n_h; i++)
-		if (home_find(&ctx.h[i], table) < 0)
-			return ward_err_set(err, errno, "/proc/thread-self/cgroup: no %s line",
-					    role_name(ctx.h[i].roles));
-	for (size_t i = 0; i < ctx.n_h; i++) {
-		if (cg_write(&ctx.h[i], cg->rel, "tasks", "0", err) < 0) {
-			(void)cgroup_leave(cg, NULL);
-			return ward_err_wrap(err, "cgroup %s: enter", cg->rel);
-		}
-	}
-	return 0;
-}
-
-int cgroup_leave(const struct cgroup *cg, struct ward_err *err)
-{
-	struct ward_err scratch = {0};
-	err = err ? err : &scratch;
-	int r = 0;
-
-	if (!ctx.ops || !cg)
-		return ward_err_set(err, EINVAL, "cgroup leave: not set up");
-	if (ctx.ops->clone_into || ctx.fake)
-		return 0;
+		return ward_err_set(err, EINVAL, "cgroup join: not set up");
+	if (cg->dirfd >= 0)
+		return 0; /* cloned into it */
 	for (size_t i = 0; i < ctx.n_h; i++) {
 		char path[PATH_MAX];
 
-		/* Back where we were; the hierarchy's root if that is gone. */
-		if (snprintf(path, sizeof(path), "%s/tasks", ctx.h[i].home) < (int)sizeof(path) &&
-		    write_value(path, "0", err) == 0)
-			continue;
-		if (cg_write(&ctx.h[i], NULL, "tasks", "0", err) < 0 && r == 0)
-			r = ward_err_wrap(err, "cgroup %s: leave", cg->rel);
+		if (cg_path(path, sizeof(path), &ctx.h[i], cg->rel, file) < 0 ||
+		    (fds[n] = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+			ward_err_set(err, errno, "open %s/%s/%s", ctx.h[i].path, cg->rel, file);
+			while (n > 0)
+				close(fds[--n]);
+			return -1;
+		}
+		n++;
+	}
+	return n;
+}
+
+int cgroup_join_self(int *fds, int n)
+{
+	int r = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (r == 0 && write(fds[i], "0", 1) != 1)
+			r = errno ? -errno : -EIO;
+		close(fds[i]);
+		fds[i] = -1;
 	}
 	return r;
 }

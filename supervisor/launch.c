@@ -62,7 +62,9 @@
 /* Exit codes of a launch that never ran the service, as shells use them. */
 enum { EXIT_SETUP = 125, EXIT_NOEXEC = 126, EXIT_NOTFOUND = 127 };
 
-enum msg_kind { MSG_RUNNING = 1, MSG_FAILED, MSG_EXITED, MSG_PID };
+/* Child to parent: RUNNING, FAILED, EXITED, PID. Parent to child, after the
+ * one-byte "go": CGROUP, the files to move itself into its cgroup with. */
+enum msg_kind { MSG_RUNNING = 1, MSG_FAILED, MSG_EXITED, MSG_PID, MSG_CGROUP };
 
 struct msg {
 	int32_t kind;
@@ -269,6 +271,98 @@ int launch_limits_clamped(const struct ward_policy *p, char *buf, size_t len)
 	return n > 0;
 }
 
+/* The most fds a message carries: a cgroup's files (MSG_CGROUP). */
+#define MSG_MAX_FDS CGROUP_JOIN_MAX
+
+/* One message with n fds (SCM_RIGHTS) and, if uc, credentials. Returns 0,
+ * or -1 with errno. */
+static int msg_send_with(int sock, struct msg *m, const struct ucred *uc, const int *fds, size_t n)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * MSG_MAX_FDS)];
+		struct cmsghdr align;
+	} cbuf;
+	struct iovec iov = {.iov_base = m, .iov_len = sizeof(*m)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf};
+	struct cmsghdr *c;
+
+	if (n > MSG_MAX_FDS) {
+		errno = EINVAL;
+		return -1;
+	}
+	memset(&cbuf, 0, sizeof(cbuf)); /* CMSG_NXTHDR reads the next header */
+	mh.msg_controllen =
+	    (uc ? CMSG_SPACE(sizeof(*uc)) : 0) + (n ? CMSG_SPACE(sizeof(int) * n) : 0);
+	c = CMSG_FIRSTHDR(&mh);
+	if (uc) {
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_CREDENTIALS;
+		c->cmsg_len = CMSG_LEN(sizeof(*uc));
+		memcpy(CMSG_DATA(c), uc, sizeof(*uc));
+		c = CMSG_NXTHDR(&mh, c);
+	}
+	if (n) {
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
+	}
+	if (!mh.msg_controllen)
+		mh.msg_control = NULL;
+	if (sendmsg(sock, &mh, MSG_NOSIGNAL) != (ssize_t)sizeof(*m))
+		return errno = errno ? errno : EIO, -1;
+	return 0;
+}
+
+/* One message, with the fds it brought (close-on-exec, at most MSG_MAX_FDS,
+ * *nfds of them in fds) and, if pid, the sender's pid from its credentials.
+ * Returns its length (0 at EOF), or -1 with errno. */
+static ssize_t msg_recv(int sock, struct msg *m, int *fds, int *nfds, pid_t *pid)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * MSG_MAX_FDS)];
+		struct cmsghdr align;
+	} cbuf;
+	struct iovec iov = {.iov_base = m, .iov_len = sizeof(*m)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = cbuf.buf,
+			    .msg_controllen = sizeof(cbuf.buf)};
+	ssize_t len;
+
+	*nfds = 0;
+	do
+		len = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	while (len < 0 && errno == EINTR);
+	if (len < 0)
+		return -1;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+			for (size_t i = 0; i < n && *nfds < MSG_MAX_FDS; i++)
+				memcpy(&fds[(*nfds)++], CMSG_DATA(c) + i * sizeof(int),
+				       sizeof(int));
+		}
+		if (pid && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+			struct ucred uc;
+
+			memcpy(&uc, CMSG_DATA(c), sizeof(uc));
+			*pid = uc.pid;
+		}
+	}
+	/* The kernel dropped what did not fit: nothing a sandbox of ours
+	 * sends, so a broken message. */
+	if (mh.msg_flags & MSG_CTRUNC) {
+		while (*nfds > 0)
+			close(fds[--*nfds]);
+		errno = EMSGSIZE;
+		return -1;
+	}
+	return len;
+}
+
 /* The service's first word, before anything can go wrong or end it: its
  * pid, with SCM_CREDENTIALS, which the kernel rewrites into the receiver's
  * pid namespace at send time (the init only knows it as 2, and the service
@@ -280,32 +374,35 @@ static void report_pid(int sync, uid_t uid, int fd)
 	/* Our own uid is not mapped yet in a user namespace (the kernel would
 	 * refuse it); the tenant's is, and we still hold CAP_SETUID here. */
 	struct ucred uc = {.pid = getpid(), .uid = uid, .gid = uid};
-	union {
-		char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} cbuf;
-	struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
-	struct msghdr mh = {.msg_iov = &iov,
-			    .msg_iovlen = 1,
-			    .msg_control = cbuf.buf,
-			    .msg_controllen =
-				fd >= 0 ? sizeof(cbuf.buf) : CMSG_SPACE(sizeof(struct ucred))};
-	struct cmsghdr *c;
 
-	memset(&cbuf, 0, sizeof(cbuf)); /* CMSG_NXTHDR reads the next header */
-	c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_CREDENTIALS;
-	c->cmsg_len = CMSG_LEN(sizeof(uc));
-	memcpy(CMSG_DATA(c), &uc, sizeof(uc));
-	if (fd >= 0) {
-		c = CMSG_NXTHDR(&mh, c);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(fd));
-		memcpy(CMSG_DATA(c), &fd, sizeof(fd));
+	(void)msg_send_with(sync, &m, &uc, &fd, fd >= 0);
+}
+
+/* The child's move into its cgroup on v1, where it cannot be cloned into
+ * it: the parent sends the cgroup's files (cgroup_join_fds) after "go", and
+ * the child writes itself into them (cgroup_join_self), which takes no
+ * global lock; the parent's write of the child's pid would wait out an RCU
+ * grace period. Blocks until the message is there; EOF (the parent died)
+ * ends the child. */
+static int join_cgroup(int sync, struct ward_err *err)
+{
+	struct msg m;
+	int fds[MSG_MAX_FDS];
+	int n, r;
+	ssize_t len = msg_recv(sync, &m, fds, &n, NULL);
+
+	if (len == 0)
+		_exit(EXIT_SETUP);
+	/* Fail closed: without its cgroup, nothing of the tenant's runs. */
+	if (len != (ssize_t)sizeof(m) || m.kind != MSG_CGROUP || n == 0) {
+		while (n > 0)
+			close(fds[--n]);
+		return ward_err_set(err, len < 0 ? errno : EPROTO, "cgroup: no cgroup to join");
 	}
-	(void)!sendmsg(sync, &mh, MSG_NOSIGNAL);
+	r = cgroup_join_self(fds, n);
+	if (r < 0)
+		return ward_err_set(err, -r, "cgroup: join");
+	return 0;
 }
 
 /* ---- the sandbox init, pid 1 of the service's pid namespace ---- */
@@ -505,7 +602,8 @@ static unsigned service_ptys(const struct launch_spec *spec)
 }
 
 static __attribute__((noreturn)) void sandbox_init(const struct launch_spec *spec,
-						   char *const *argv, char *const *envp, int sync)
+						   char *const *argv, char *const *envp, int sync,
+						   bool join)
 {
 	static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
 	struct ward_err err = {0};
@@ -533,12 +631,6 @@ static __attribute__((noreturn)) void sandbox_init(const struct launch_spec *spe
 		_exit(EXIT_SETUP);
 	if (read(sync, &go, 1) != 1)
 		_exit(EXIT_SETUP);
-	/* The parent has put us in our cgroup by now (or we were cloned into
-	 * it): it becomes the root of our cgroup namespace. */
-	if (unshare(CLONE_NEWCGROUP) < 0) {
-		ward_err_set(&err, errno, "cgroup namespace");
-		init_fail(sync, &err);
-	}
 
 	(void)snprintf(hostname, sizeof(hostname), "%s.%s", spec->service->name,
 		       spec->tenant->name);
@@ -550,6 +642,17 @@ static __attribute__((noreturn)) void sandbox_init(const struct launch_spec *spe
 		init_fail(sync, &err);
 	if (mounts_apply(&plan, &err) < 0)
 		init_fail(sync, &err);
+	/* Into our cgroup (v1) now that the view is built: the parent sets
+	 * it up meanwhile (cgroup_later). Up to here only this init's own
+	 * code ran, none of the tenant's; it was charged to the launcher's
+	 * cgroup. On v2 we were cloned into it. */
+	if (join && join_cgroup(sync, &err) < 0)
+		init_fail(sync, &err);
+	/* Our cgroup becomes the root of our cgroup namespace. */
+	if (unshare(CLONE_NEWCGROUP) < 0) {
+		ward_err_set(&err, errno, "cgroup namespace");
+		init_fail(sync, &err);
+	}
 
 	/* Signals blocked before the fork, so none is lost before the loop;
 	 * a pid-namespace init only receives signals it has a handler for. */
@@ -679,7 +782,8 @@ static __attribute__((noreturn)) void session_exec(const struct launch_join_spec
 	exec_sandboxed(&x, errfd);
 }
 
-static __attribute__((noreturn)) void join_child(const struct launch_join_spec *spec, int sync)
+static __attribute__((noreturn)) void join_child(const struct launch_join_spec *spec, int sync,
+						 bool join)
 {
 	static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
 	const struct session_mount_plan plan = {
@@ -706,6 +810,10 @@ static __attribute__((noreturn)) void join_child(const struct launch_join_spec *
 	sync = JOIN_SYNC_FD;
 	if (read(sync, &go, 1) != 1)
 		_exit(EXIT_SETUP);
+	/* Into the session's cgroup first (v1): the session is forked from
+	 * us, and a kill of the cgroup must find us there. */
+	if (join && join_cgroup(sync, &err) < 0)
+		init_fail(sync, &err);
 
 	/* Host paths first (policy binds, the home): once we are in the
 	 * service's namespaces they are out of reach. */
@@ -822,8 +930,11 @@ int launch_start(const struct launch_spec *spec, struct launch_handle *h, struct
 	const struct ward_policy *p = spec->policy;
 	_cleanup_free_ char **envp = NULL;
 	int sv[2];
-	int pidfd = -1, left;
+	int pidfd = -1;
 	pid_t pid;
+	/* v2: born in its cgroup (clone3), so not one instruction runs
+	 * outside its limits. v1: it moves itself in (join_cgroup). */
+	bool join = spec->cgroup_later || (spec->cgroup && cgroup_clone_fd(spec->cgroup) < 0);
 
 	*h = (struct launch_handle){.pid = -1, .pidfd = -1, .sync_fd = -1};
 	if (!spec->tenant->ids.set)
@@ -848,48 +959,24 @@ int launch_start(const struct launch_spec *spec, struct launch_handle *h, struct
 		return ward_err_set(err, e, "SO_PASSCRED");
 	}
 
-	/* Born in its cgroup, so not one instruction runs outside the limits:
-	 * clone3 does it on v2. On v1, a one-shot launcher (`wardd run`) steps
-	 * into the cgroup for the clone, far cheaper than attaching the
-	 * child's pid afterwards (see cgroup_enter). The daemon does not: while
-	 * it sat in a tenant's memory cgroup, an OOM there could pick the
-	 * daemon, every tenant's supervisor, as its victim. */
-	bool enter = spec->cgroup && spec->clone_from_cgroup;
-
-	if (enter && cgroup_enter(spec->cgroup, err) < 0) {
-		close(sv[0]);
-		close(sv[1]);
-		return -1;
-	}
 	pid = clone_sandbox(clone_flags(p), &pidfd,
 			    spec->cgroup ? cgroup_clone_fd(spec->cgroup) : -1);
+	if (pid < 0) {
+		int e = errno;
+		close(sv[0]);
+		close(sv[1]);
+		return ward_err_set(err, e, "clone");
+	}
 	if (pid == 0) {
 		close(sv[0]);
-		sandbox_init(spec, argv, envp, sv[1]);
-	}
-	{
-		int e = errno;
-
-		/* Out again before anything else: we are not the tenant's. */
-		left = enter ? cgroup_leave(spec->cgroup, err) : 0;
-		if (pid < 0) {
-			close(sv[0]);
-			close(sv[1]);
-			return left < 0 ? -1 : ward_err_set(err, e, "clone");
-		}
+		sandbox_init(spec, argv, envp, sv[1], join);
 	}
 	close(sv[1]);
 	h->pid = pid;
 	h->pidfd = pidfd;
 	h->sync_fd = sv[0];
-	if (left < 0)
-		goto fail;
 
 	if (p->user_namespace && write_id_maps(pid, &spec->tenant->ids, err) < 0)
-		goto fail;
-	/* cgroup v1 without cgroup_enter: the child waits for "go", so it
-	 * joins before it runs anything; on v2 a no-op (cloned into it). */
-	if (spec->cgroup && !enter && cgroup_attach(spec->cgroup, pid, err) < 0)
 		goto fail;
 	/* Before "go": the service never runs without its network, and its
 	 * end of the veth is born inside its namespace, never moved there. */
@@ -905,6 +992,8 @@ int launch_start(const struct launch_spec *spec, struct launch_handle *h, struct
 		ward_err_set(err, errno, "release sandbox");
 		goto fail;
 	}
+	if (join && !spec->cgroup_later && launch_cgroup(h, spec->cgroup, err) < 0)
+		goto fail;
 	return 0;
 fail:
 	launch_signal(h, SIGKILL);
@@ -912,21 +1001,24 @@ fail:
 	return -1;
 }
 
-/* Fds a message brought: the first is kept in ev->fd for a PID event, the
- * rest (and any on another event) are closed. */
-static void take_rights(struct cmsghdr *c, struct launch_event *ev, bool keep)
+int launch_cgroup(struct launch_handle *h, const struct cgroup *cg, struct ward_err *err)
 {
-	size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+	struct msg m = {.kind = MSG_CGROUP};
+	int fds[CGROUP_JOIN_MAX];
+	int n = cgroup_join_fds(cg, fds, err);
+	int r, e;
 
-	for (size_t i = 0; i < n; i++) {
-		int fd;
-
-		memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-		if (keep && ev->fd < 0)
-			ev->fd = fd;
-		else
-			close(fd);
-	}
+	if (n < 0)
+		return -1;
+	/* The child waits for files to move itself with: none would leave it
+	 * outside, so a cgroup that must be cloned into is a caller's error. */
+	if (n == 0)
+		return ward_err_set(err, EINVAL, "cgroup: to be cloned into, not joined");
+	r = msg_send_with(h->sync_fd, &m, NULL, fds, (size_t)n);
+	e = errno;
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	return r < 0 ? ward_err_set(err, e, "cgroup: hand over") : 0;
 }
 
 int launch_join(const struct launch_join_spec *spec, struct launch_handle *h, struct ward_err *err)
@@ -934,6 +1026,7 @@ int launch_join(const struct launch_join_spec *spec, struct launch_handle *h, st
 	int sv[2];
 	int pidfd = -1;
 	pid_t pid;
+	bool join = spec->cgroup && cgroup_clone_fd(spec->cgroup) < 0;
 
 	*h = (struct launch_handle){.pid = -1, .pidfd = -1, .sync_fd = -1};
 	if (!spec->tenant->ids.set)
@@ -951,7 +1044,8 @@ int launch_join(const struct launch_join_spec *spec, struct launch_handle *h, st
 		close(sv[1]);
 		return ward_err_set(err, e, "SO_PASSCRED");
 	}
-	/* No new namespaces: the child joins the service's. */
+	/* No new namespaces: the child joins the service's. Into its cgroup
+	 * as launch_start's child: born in it, or joining it (v1). */
 	pid = clone_sandbox(CLONE_PIDFD, &pidfd, spec->cgroup ? cgroup_clone_fd(spec->cgroup) : -1);
 	if (pid < 0) {
 		int e = errno;
@@ -961,19 +1055,18 @@ int launch_join(const struct launch_join_spec *spec, struct launch_handle *h, st
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		join_child(spec, sv[1]);
+		join_child(spec, sv[1], join);
 	}
 	close(sv[1]);
 	h->pid = pid;
 	h->pidfd = pidfd;
 	h->sync_fd = sv[0];
-	/* cgroup v1: before "go", as in launch_start. */
-	if (spec->cgroup && cgroup_attach(spec->cgroup, pid, err) < 0)
-		goto fail;
 	if (write(h->sync_fd, "g", 1) != 1) {
 		ward_err_set(err, errno, "release the session");
 		goto fail;
 	}
+	if (join && launch_cgroup(h, spec->cgroup, err) < 0)
+		goto fail;
 	return 0;
 fail:
 	launch_signal(h, SIGKILL);
@@ -984,33 +1077,20 @@ fail:
 int launch_read_event(struct launch_handle *h, struct launch_event *ev)
 {
 	struct msg m = {0};
-	union {
-		char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * 4)];
-		struct cmsghdr align;
-	} cbuf;
-	struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
-	struct msghdr mh = {.msg_iov = &iov,
-			    .msg_iovlen = 1,
-			    .msg_control = cbuf.buf,
-			    .msg_controllen = sizeof(cbuf.buf)};
+	int fds[MSG_MAX_FDS], nfds;
 	ssize_t n;
 
 	memset(ev, 0, sizeof(*ev));
 	ev->fd = -1;
-	do
-		n = recvmsg(h->sync_fd, &mh, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
+	n = msg_recv(h->sync_fd, &m, fds, &nfds, &ev->pid);
 	if (n < 0)
 		return -1;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-			take_rights(c, ev, n == (ssize_t)sizeof(m) && m.kind == MSG_PID);
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
-		    c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
-			struct ucred uc;
-			memcpy(&uc, CMSG_DATA(c), sizeof(uc));
-			ev->pid = uc.pid;
-		}
+	/* A PID event's first fd is kept in ev->fd; any other is closed. */
+	for (int i = 0; i < nfds; i++) {
+		if (n == (ssize_t)sizeof(m) && m.kind == MSG_PID && ev->fd < 0)
+			ev->fd = fds[i];
+		else
+			close(fds[i]);
 	}
 	if (n != (ssize_t)sizeof(m)) {
 		ev->kind = LAUNCH_EVENT_GONE;

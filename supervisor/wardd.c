@@ -330,6 +330,7 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 	struct ward_err err = {0};
 	struct tty_state tty = {.fd = -1};
 	char data_dir[4096], cache_dir[4096];
+	char cg_name[WARD_NAME_MAX + 32];
 	char **command = NULL;
 	int code = EXIT_WARD;
 
@@ -383,23 +384,25 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 		fprintf(stderr, "wardd: seccomp: %s\n", err.msg);
 		goto out;
 	}
-	{
-		char name[WARD_NAME_MAX + 32];
+	if (snprintf(cg_name, sizeof(cg_name), "%s.run", svc->name) >= (int)sizeof(cg_name)) {
+		fprintf(stderr, "wardd: %s: cgroup name too long\n", svc->name);
+		goto out;
+	}
+	/* ward.run/TENANT/SERVICE.run (-2, -3... while other runs of the
+	 * service hold those): claimed, and kept for the next run. Fail
+	 * closed: without its limits the service does not run. */
+	if (cgroup_setup(CGROUP_ROOT, CGROUP_RUN_PARENT, CGROUP_SHARED_PARENT, NULL, &err) < 0) {
+		fprintf(stderr, "wardd: cgroup: %s\n", err.msg);
+		goto out;
+	}
+	/* v2 clones into the cgroup, which must be there first. On v1 the
+	 * sandbox joins it once its filesystem view is built, so the claim
+	 * runs meanwhile (~0.4 ms less per launch, measured). */
+	bool later = !cgroup_clone_into();
 
-		if (snprintf(name, sizeof(name), "%s.run", svc->name) >= (int)sizeof(name)) {
-			fprintf(stderr, "wardd: %s: cgroup name too long\n", svc->name);
-			goto out;
-		}
-		/* ward.run/TENANT/SERVICE.run (-2, -3... while other runs of
-		 * the service hold those): claimed, and kept for the next run. */
-		int shared = CGROUP_SHARED_PARENT;
-
-		if (cgroup_setup(CGROUP_ROOT, CGROUP_RUN_PARENT, shared, NULL, &err) < 0 ||
-		    !(cg = cgroup_claim(t->name, name, &svc->policy.limits, &err))) {
-			/* Fail closed: without its limits the service does not run. */
-			fprintf(stderr, "wardd: cgroup: %s\n", err.msg);
-			goto out;
-		}
+	if (!later && !(cg = cgroup_claim(t->name, cg_name, &svc->policy.limits, &err))) {
+		fprintf(stderr, "wardd: cgroup: %s\n", err.msg);
+		goto out;
 	}
 	{
 		struct launch_spec spec = {
@@ -410,7 +413,7 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 		    .data_dir = data_dir,
 		    .seccomp = &prog,
 		    .cgroup = cg,
-		    .clone_from_cgroup = true, /* one-shot: see launch_start */
+		    .cgroup_later = later,
 		    .stdio = {0, 1, 2},
 		};
 		tty_save(&tty);
@@ -418,6 +421,13 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 			fprintf(stderr, "wardd: start %s/%s: %s\n", t->name, svc->name, err.msg);
 			goto out;
 		}
+	}
+	if (later && (!(cg = cgroup_claim(t->name, cg_name, &svc->policy.limits, &err)) ||
+		      launch_cgroup(&h, cg, &err) < 0)) {
+		fprintf(stderr, "wardd: cgroup: %s\n", err.msg);
+		launch_signal(&h, SIGKILL);
+		launch_release(&h);
+		goto out;
 	}
 	code = supervise_foreground(&h);
 	launch_release(&h);

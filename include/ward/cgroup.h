@@ -55,17 +55,25 @@ struct cgroup *cgroup_create(const char *tenant, const char *name, const struct 
  * it; this launch's limits written. */
 struct cgroup *cgroup_claim(const char *tenant, const char *base, const struct ward_limits *l,
 			    struct ward_err *err);
+/* Whether the backend clones into cgroups (v2), so that cgroup_clone_fd()
+ * will give one. */
+bool cgroup_clone_into(void);
 /* v2: an O_DIRECTORY fd for clone3(CLONE_INTO_CGROUP); -1 on v1. */
 int cgroup_clone_fd(const struct cgroup *cg);
-/* Moves pid into the cgroup in every hierarchy (v1, before the process
- * runs anything of the tenant's; on v2 a no-op when cloned into it). */
+/* Moves pid into the cgroup in every hierarchy. On v1 this waits out an
+ * RCU grace period (7-15 ms): launches use cgroup_join_fds() instead. */
 int cgroup_attach(const struct cgroup *cg, pid_t pid, struct ward_err *err);
-/* For a clone born in the cgroup where clone3 cannot do it (v1): moves the
- * calling thread into the cgroup in every hierarchy, and back to where it
- * was. Both are no-ops on v2 (cgroup_clone_fd). After a failed leave we
- * may still be in there: the caller must not run the cgroup's service. */
-int cgroup_enter(const struct cgroup *cg, struct ward_err *err);
-int cgroup_leave(const struct cgroup *cg, struct ward_err *err);
+/* A child that cannot be cloned into the cgroup (cgroup_clone_fd() is -1:
+ * v1) moves itself in: the launcher opens the cgroup's files (O_CLOEXEC)
+ * into fds and hands them to the child, which calls cgroup_join_self()
+ * before it runs anything of the tenant's. Returns how many fds (0: clone
+ * into cgroup_clone_fd() instead), or -1. */
+#define CGROUP_JOIN_MAX 5
+int cgroup_join_fds(const struct cgroup *cg, int fds[CGROUP_JOIN_MAX], struct ward_err *err);
+/* In the child: moves the calling thread (v1; on v2 its process) into the
+ * cgroup through each fd, and closes them all. Async-signal-safe. 0 or
+ * -errno. */
+int cgroup_join_self(int *fds, int n);
 /* Kills every process in the cgroup: cgroup.kill on v2; on v1 freeze,
  * SIGKILL every pid of cgroup.procs, thaw. Nothing escapes by forking. */
 int cgroup_kill(struct cgroup *cg, struct ward_err *err);

@@ -20,9 +20,12 @@ struct launch_spec {
 	const char *data_dir;             /* host path of the tenant's data dir */
 	const struct seccomp_program *seccomp;
 	const struct cgroup *cgroup; /* the sandbox's cgroup, or NULL */
-	/* v1: clone from inside the cgroup (cgroup_enter) instead of attaching
-	 * the child afterwards. Only for a one-shot launcher: see launch.c. */
-	bool clone_from_cgroup;
+	/* No cgroup yet: launch_cgroup() hands it over after the start, and
+	 * the sandbox waits for it before it runs anything of the tenant's.
+	 * Lets a one-shot launcher set its cgroup up while the sandbox builds
+	 * its filesystem view. Only where the cgroup cannot be cloned into
+	 * (!cgroup_clone_into(): v1). */
+	bool cgroup_later;
 	/* The service's veth (pid and pidfd are filled in by launch_start), or
 	 * NULL: loopback only. */
 	struct netlink *nl;
@@ -58,6 +61,9 @@ struct launch_event {
  * service runs (or fails) asynchronously; read sync_fd for what happened.
  * Returns 0 or -1 with err set (nothing left behind). */
 int launch_start(const struct launch_spec *spec, struct launch_handle *h, struct ward_err *err);
+/* The cgroup of a launch_start() with cgroup_later (on v1). Returns 0, or -1
+ * with err set: then the sandbox still waits, and the caller kills it. */
+int launch_cgroup(struct launch_handle *h, const struct cgroup *cg, struct ward_err *err);
 /* An end-user session joining a running service (session.c): a child that
  * enters every namespace of the service's sandbox through its init's pidfd,
  * takes a mount table of its own built from the service's view (see

@@ -162,10 +162,10 @@ def test_cgroup_namespace(ward):
     assert lines and all(l.split(":", 2)[2] == "/" for l in lines), lines
 
 
-def test_born_in_its_cgroup_and_launcher_back_home(ward):
-    """The sandbox sits in the run's cgroup in every hierarchy, and wardd,
-    which stepped into it for the clone on cgroup v1, is out again (or an
-    OOM or a cgroup kill there would take the launcher too)."""
+def test_in_its_cgroup_and_launcher_not(ward):
+    """The sandbox sits in the run's cgroup in every hierarchy (on v1 its
+    init moves itself in before the service starts), and wardd does not (or
+    an OOM or a cgroup kill there would take the launcher too)."""
     profile = ward.tenant()
     proc = ward.start(profile, command=["/bin/sleep", "30"])
     try:
@@ -759,6 +759,35 @@ def test_run_cgroups_claimed_and_kept(ward):
         assert names == ["app.run", "app.run-2"], (parent, names)
     procs[1].terminate()
     procs[1].wait(timeout=10)
+
+
+def test_no_cgroup_no_run(ward):
+    """Fail closed: a run that cannot have its cgroup (here every one of the
+    64 names it may take is held by another launcher) ends with an error,
+    and its sandbox, cloned before the claim on v1 and building its view
+    meanwhile, is killed before anything of the tenant's ran."""
+    profile = ward.tenant()
+    held, made = [], []
+    try:
+        for n in range(1, 65):
+            name = "app.run" if n == 1 else f"app.run-{n}"
+            for parent in run_cgroup_parents():
+                d = parent / "alpha" / name
+                if not d.is_dir():
+                    d.mkdir(parents=True)
+                    made.append(d)
+                held.append(os.open(d, os.O_RDONLY | os.O_DIRECTORY))
+                fcntl.flock(held[-1], fcntl.LOCK_EX | fcntl.LOCK_NB)
+        res = ward.run(profile, command=[PROBE, "ready", f"{ward.data_inside}/ran"])
+        assert res.returncode != 0, res
+        assert "wardd: cgroup:" in res.stderr and "64 launches" in res.stderr, res.stderr
+        assert not (ward.data / "alpha" / "ran").exists(), "the service ran without its cgroup"
+    finally:
+        for fd in held:
+            os.close(fd)
+        for d in reversed(made):
+            if d.name != "app.run":
+                d.rmdir()
 
 
 def test_command_replaces_exec(ward):

@@ -11,6 +11,7 @@
 #include "tmpdir.h"
 
 #include <dirent.h>
+#include <grp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -139,13 +140,15 @@ static void fake_v1(const struct fixture *f, int flags)
 	    "memory.oom_control",
 	    "memory.max_usage_in_bytes",
 	    "memory.use_hierarchy",
+	    "tasks",
 	    NULL,
 	};
-	static const char *const pids[] = {"cgroup.procs", "pids.max", "pids.current", NULL};
-	static const char *const cpu[] = {"cgroup.procs", "cpu.cfs_period_us", "cpu.cfs_quota_us",
-					  "cpu.shares", NULL};
-	static const char *const cpuacct[] = {"cgroup.procs", "cpuacct.usage", NULL};
-	static const char *const freezer[] = {"cgroup.procs", "freezer.state", NULL};
+	static const char *const pids[] = {"cgroup.procs", "tasks", "pids.max", "pids.current",
+					   NULL};
+	static const char *const cpu[] = {"cgroup.procs",     "tasks",      "cpu.cfs_period_us",
+					  "cpu.cfs_quota_us", "cpu.shares", NULL};
+	static const char *const cpuacct[] = {"cgroup.procs", "tasks", "cpuacct.usage", NULL};
+	static const char *const freezer[] = {"cgroup.procs", "tasks", "freezer.state", NULL};
 
 	assert_int_equal(mkdir(fpath(f, "memory"), 0755), 0);
 	assert_int_equal(mkdir(fpath(f, "pids"), 0755), 0);
@@ -251,6 +254,10 @@ static void test_v2_limits(void **state)
 	assert_int_equal(stat(fpath(f, "ward/clinic/db"), &b), 0);
 	assert_int_equal(a.st_ino, b.st_ino);
 	assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	/* Cloned into, so nothing for a child to join by itself. */
+	int join[CGROUP_JOIN_MAX];
+	assert_true(cgroup_clone_into());
+	assert_int_equal(cgroup_join_fds(cg, join, &err), 0);
 
 	if (cgroup_attach(cg, 4242, &err) < 0)
 		fail_msg("%s", err.msg);
@@ -468,6 +475,78 @@ static void test_v1_limits(void **state)
 		snprintf(rel, sizeof(rel), "%s/ward", hier[i]);
 		assert_exists(f, rel);
 	}
+}
+
+/* Launches on v1: the child moves itself in by writing "0" to the cgroup's
+ * `tasks` in every hierarchy (a thread moving itself takes no global lock;
+ * cgroup.procs, or anyone's pid, would wait out an RCU grace period), through
+ * fds the launcher opened: write-only, close-on-exec, all closed after. */
+static void test_v1_join_fds(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_err err = {0};
+	struct ward_limits l = limits(64 * MiB, 20, 0.5);
+	static const char *const hier[] = {"memory", "pids", "cpu", "cpuacct", "freezer"};
+	int fds[CGROUP_JOIN_MAX], bad[2];
+	ino_t want[5];
+	char rel[128];
+	struct stat st;
+
+	setup_v1(f, V1_MEMSW);
+	assert_false(cgroup_clone_into());
+	struct cgroup *cg = cgroup_create("clinic", "db", &l, &err);
+	if (!cg)
+		fail_msg("%s", err.msg);
+	for (size_t i = 0; i < 5; i++) {
+		snprintf(rel, sizeof(rel), "%s/ward/clinic/db/tasks", hier[i]);
+		assert_int_equal(stat(fpath(f, rel), &st), 0);
+		want[i] = st.st_ino;
+	}
+	assert_int_equal(cgroup_join_fds(cg, fds, &err), 5);
+	for (size_t i = 0; i < 5; i++) {
+		bool found = false;
+
+		assert_int_equal(fstat(fds[i], &st), 0);
+		for (size_t j = 0; j < 5; j++)
+			if (want[j] == st.st_ino) {
+				found = true;
+				want[j] = 0; /* each hierarchy once */
+			}
+		assert_true(found);
+		assert_true(fcntl(fds[i], F_GETFD) & FD_CLOEXEC);
+		assert_int_equal(fcntl(fds[i], F_GETFL) & O_ACCMODE, O_WRONLY);
+	}
+	assert_int_equal(cgroup_join_self(fds, 5), 0);
+	for (size_t i = 0; i < 5; i++) {
+		assert_int_equal(fds[i], -1);
+		snprintf(rel, sizeof(rel), "%s/ward/clinic/db/tasks", hier[i]);
+		assert_content(f, rel, "0");
+		snprintf(rel, sizeof(rel), "%s/ward/clinic/db/cgroup.procs", hier[i]);
+		assert_content(f, rel, "");
+	}
+
+	/* A write that fails is reported, and every fd is closed anyway. */
+	bad[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	bad[1] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_true(bad[0] >= 0 && bad[1] >= 0);
+	int keep0 = bad[0], keep1 = bad[1];
+	assert_int_equal(cgroup_join_self(bad, 2), -EBADF);
+	assert_int_equal(fcntl(keep0, F_GETFD), -1);
+	assert_int_equal(fcntl(keep1, F_GETFD), -1);
+
+	/* A hierarchy whose file is gone: an error naming it, nothing left open. */
+	assert_int_equal(unlink(fpath(f, "freezer/ward/clinic/db/tasks")), 0);
+	int before = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	close(before);
+	assert_int_equal(cgroup_join_fds(cg, fds, &err), -1);
+	assert_non_null(strstr(err.msg, "freezer/ward/clinic/db/tasks"));
+	int after = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_int_equal(after, before);
+	close(after);
+	put(fpath(f, "freezer/ward/clinic/db/tasks"), "");
+
+	if (cgroup_destroy(cg, &err) < 0)
+		fail_msg("%s", err.msg);
 }
 
 static void test_v1_unset(void **state)
@@ -1281,6 +1360,60 @@ static void body_fork_bomb(int out)
 		pause();
 }
 
+/* What a launch does on v1, for real: a child moves itself into every
+ * hierarchy through the fds its parent opened, after it gave up root, as
+ * the sandbox's init does in a user namespace where it has no mapped uid:
+ * the kernel checks the credentials the files were opened with. */
+static void test_real_join_self(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_err err = {0};
+	struct ward_limits l = limits(64 * MiB, 20, 0);
+	static const char *const ctrl[] = {"memory", "pids", "cpu", "cpuacct", "freezer"};
+	int fds[CGROUP_JOIN_MAX], res[2], r = 1;
+	char rel[128];
+	pid_t pid;
+
+	REAL_OR_SKIP(f);
+	struct cgroup *cg = cgroup_create("t", "j", &l, &err);
+	if (!cg)
+		fail_msg("%s", err.msg);
+	int n = cgroup_join_fds(cg, fds, &err);
+	if (cgroup_clone_into()) {
+		assert_int_equal(n, 0); /* v2: cloned into instead */
+		assert_int_equal(cgroup_destroy(cg, &err), 0);
+		return;
+	}
+	assert_true(n >= 1 && n <= CGROUP_JOIN_MAX);
+	assert_int_equal(pipe2(res, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(res[0]);
+		if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+		    setresuid(65534, 65534, 65534) < 0)
+			_exit(91);
+		r = cgroup_join_self(fds, n);
+		if (write(res[1], &r, sizeof(r)) != sizeof(r))
+			_exit(92);
+		for (;;)
+			pause();
+	}
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	close(res[1]);
+	assert_int_equal(read(res[0], &r, sizeof(r)), sizeof(r));
+	close(res[0]);
+	assert_int_equal(r, 0);
+	snprintf(rel, sizeof(rel), "%s/t/j", f->parent);
+	for (size_t i = 0; i < sizeof(ctrl) / sizeof(*ctrl); i++)
+		assert_true(proc_in_cgroup(pid, rel, ctrl[i]));
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	if (cgroup_destroy(cg, &err) < 0)
+		fail_msg("%s", err.msg);
+}
+
 static void test_real_fork_bomb(void **state)
 {
 	struct fixture *f = *state;
@@ -1481,6 +1614,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_v2_missing_controller, setup_tmp, teardown_tmp),
 	    cmocka_unit_test_setup_teardown(test_v2_stats, setup_tmp, teardown_tmp),
 	    cmocka_unit_test_setup_teardown(test_v1_limits, setup_tmp, teardown_tmp),
+	    cmocka_unit_test_setup_teardown(test_v1_join_fds, setup_tmp, teardown_tmp),
 	    cmocka_unit_test_setup_teardown(test_v1_unset, setup_tmp, teardown_tmp),
 	    cmocka_unit_test_setup_teardown(test_v1_no_memsw_combined_cpu, setup_tmp, teardown_tmp),
 	    cmocka_unit_test_setup_teardown(test_v1_tenant_cap, setup_tmp, teardown_tmp),
@@ -1497,6 +1631,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_claim_v2_clones_into_the_held_cgroup, setup_tmp,
 					    teardown_tmp),
 	    cmocka_unit_test_setup_teardown(test_real_attach_stats_kill, setup_real, teardown_real),
+	    cmocka_unit_test_setup_teardown(test_real_join_self, setup_real, teardown_real),
 	    cmocka_unit_test_setup_teardown(test_real_fork_bomb, setup_real, teardown_real),
 	    cmocka_unit_test_setup_teardown(test_real_oom, setup_real, teardown_real),
 	    cmocka_unit_test_setup_teardown(test_real_cpu_quota, setup_real, teardown_real),
