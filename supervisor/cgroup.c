@@ -1206,21 +1206,6 @@ int cgroup_clone_fd(const struct cgroup *cg)
 	return cg ? cg->dirfd : -1;
 }
 
-int cgroup_attach(const struct cgroup *cg, pid_t pid, struct ward_err *err)
-{
-	struct ward_err scratch = {0};
-	err = err ? err : &scratch;
-	char v[32];
-
-	if (!ctx.ops || !cg || pid <= 0)
-		return ward_err_set(err, EINVAL, "cgroup attach of %d", (int)pid);
-	(void)snprintf(v, sizeof(v), "%d", (int)pid);
-	for (size_t i = 0; i < ctx.n_h; i++)
-		if (cg_write(&ctx.h[i], cg->rel, "cgroup.procs", v, err) < 0)
-			return ward_err_wrap(err, "cgroup %s: attach %d", cg->rel, (int)pid);
-	return 0;
-}
-
 /* Writing a pid to a v1 cgroup.procs or tasks takes the global threadgroup
  * lock for writing, which waits out an RCU grace period: 7-15 ms on an idle
  * 2-CPU host, measured, and on the daemon's loop. A thread that writes "0"

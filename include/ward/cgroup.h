@@ -60,9 +60,6 @@ struct cgroup *cgroup_claim(const char *tenant, const char *base, const struct w
 bool cgroup_clone_into(void);
 /* v2: an O_DIRECTORY fd for clone3(CLONE_INTO_CGROUP); -1 on v1. */
 int cgroup_clone_fd(const struct cgroup *cg);
-/* Moves pid into the cgroup in every hierarchy. On v1 this waits out an
- * RCU grace period (7-15 ms): launches use cgroup_join_fds() instead. */
-int cgroup_attach(const struct cgroup *cg, pid_t pid, struct ward_err *err);
 /* A child that cannot be cloned into the cgroup (cgroup_clone_fd() is -1:
  * v1) moves itself in: the launcher opens the cgroup's files (O_CLOEXEC)
  * into fds and hands them to the child, which calls cgroup_join_self()

@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <grp.h>
+#include <linux/sched.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -259,11 +261,6 @@ static void test_v2_limits(void **state)
 	assert_true(cgroup_clone_into());
 	assert_int_equal(cgroup_join_fds(cg, join, &err), 0);
 
-	if (cgroup_attach(cg, 4242, &err) < 0)
-		fail_msg("%s", err.msg);
-	assert_content(f, "ward/clinic/db/cgroup.procs", "4242");
-	put(fpath(f, "ward/clinic/db/cgroup.procs"), ""); /* no real process to kill */
-
 	if (cgroup_kill(cg, &err) < 0)
 		fail_msg("%s", err.msg);
 	assert_content(f, "ward/clinic/db/cgroup.kill", "1");
@@ -452,15 +449,8 @@ static void test_v1_limits(void **state)
 	assert_exists(f, "freezer/ward/clinic/db");
 	assert_content(f, "memory/ward/clinic/memory.limit_in_bytes", "");
 
-	if (cgroup_attach(cg, 4242, &err) < 0)
-		fail_msg("%s", err.msg);
 	static const char *const hier[] = {"memory", "pids", "cpu", "cpuacct", "freezer"};
 	char rel[128];
-	for (size_t i = 0; i < 5; i++) {
-		snprintf(rel, sizeof(rel), "%s/ward/clinic/db/cgroup.procs", hier[i]);
-		assert_content(f, rel, "4242");
-		put(fpath(f, rel), ""); /* no real process to kill */
-	}
 
 	/* Frozen, nothing listed to kill, thawed. */
 	if (cgroup_kill(cg, &err) < 0)
@@ -1206,35 +1196,70 @@ static bool real_dir_exists(const struct fixture *f, const char *sub)
 	return any || exists(p);
 }
 
-/* Forks a child that waits for a byte on go[0] (sent once it is attached)
- * and then runs body(out), out being the write end of a result pipe. */
 struct child {
 	pid_t pid;
 	int go, out; /* parent's ends */
 };
 
-static struct child child_start(void (*body)(int out))
+/* Forks a child into cg the way a launch puts its sandbox there (cloned
+ * into it on v2; on v1 it writes itself into the files its parent opened),
+ * which then waits for a byte on go[0] and runs body(out), out being the
+ * write end of a result pipe. Returns once the child is in: 0, or -1 with
+ * errno. No cmocka asserts: a launcher process the test forked calls it. */
+static int child_spawn(const struct cgroup *cg, void (*body)(int out), struct child *c)
 {
-	int go[2], out[2];
-	struct child c;
+	int go[2], out[2], join[CGROUP_JOIN_MAX];
+	int n = cgroup_join_fds(cg, join, NULL);
 	char b;
 
-	assert_int_equal(pipe2(go, O_CLOEXEC), 0);
-	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-	c.pid = fork();
-	assert_true(c.pid >= 0);
-	if (c.pid == 0) {
+	if (n < 0 || pipe2(go, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0)
+		return -1;
+	struct clone_args args = {.exit_signal = SIGCHLD};
+	if (cgroup_clone_fd(cg) >= 0) {
+		args.flags = CLONE_INTO_CGROUP;
+		args.cgroup = (uint64_t)cgroup_clone_fd(cg);
+	}
+	c->pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+	if (c->pid < 0)
+		return -1;
+	if (c->pid == 0) {
 		close(go[1]);
 		close(out[0]);
+		/* in, and says so before the spawner returns: the tests
+		 * look at the cgroup right after */
+		b = cgroup_join_self(join, n) == 0 ? 'j' : 'x';
+		if (write(out[1], &b, 1) != 1 || b != 'j')
+			_exit(89);
+		/* Like a sandbox, keeps nothing it inherited: not its
+		 * launcher's claim on the cgroup either. */
+		int lo = go[0] < out[1] ? go[0] : out[1], hi = go[0] ^ out[1] ^ lo;
+		close_range(3, (unsigned)lo - 1, 0);
+		close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
+		close_range((unsigned)hi + 1, ~0U, 0);
 		if (read(go[0], &b, 1) != 1)
 			_exit(90);
 		body(out[1]);
 		_exit(0);
 	}
+	for (int i = 0; i < n; i++)
+		close(join[i]);
 	close(go[0]);
 	close(out[1]);
-	c.go = go[1];
-	c.out = out[0];
+	c->go = go[1];
+	c->out = out[0];
+	if (read(c->out, &b, 1) != 1 || b != 'j') {
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
+static struct child child_start(const struct cgroup *cg, void (*body)(int out))
+{
+	struct child c;
+
+	if (child_spawn(cg, body, &c) < 0)
+		fail_msg("starting a child in its cgroup: %s", strerror(errno));
 	return c;
 }
 
@@ -1275,7 +1300,7 @@ static void body_double_fork(int out)
 		pause();
 }
 
-static void test_real_attach_stats_kill(void **state)
+static void test_real_stats_kill(void **state)
 {
 	struct fixture *f = *state;
 	struct ward_err err = {0};
@@ -1291,9 +1316,7 @@ static void test_real_attach_stats_kill(void **state)
 		fail_msg("%s", err.msg);
 	assert_true(real_dir_exists(f, "t/s"));
 
-	struct child c = child_start(body_double_fork);
-	if (cgroup_attach(cg, c.pid, &err) < 0)
-		fail_msg("%s", err.msg);
+	struct child c = child_start(cg, body_double_fork);
 	snprintf(rel, sizeof(rel), "%s/t/s", f->parent);
 	assert_true(proc_in_cgroup(c.pid, rel, "memory"));
 	assert_true(proc_in_cgroup(c.pid, rel, "pids"));
@@ -1426,9 +1449,7 @@ static void test_real_fork_bomb(void **state)
 	struct cgroup *cg = cgroup_create("t", "bomb", &l, &err);
 	if (!cg)
 		fail_msg("%s", err.msg);
-	struct child c = child_start(body_fork_bomb);
-	if (cgroup_attach(cg, c.pid, &err) < 0)
-		fail_msg("%s", err.msg);
+	struct child c = child_start(cg, body_fork_bomb);
 	child_go(&c);
 	assert_int_equal(read(c.out, r, sizeof(r)), sizeof(r));
 	print_message("fork bomb: %d forks, then %s\n", r[0], strerror(r[1]));
@@ -1473,9 +1494,7 @@ static void test_real_oom(void **state)
 	struct cgroup *cg = cgroup_create("t", "hog", &l, &err);
 	if (!cg)
 		fail_msg("%s", err.msg);
-	struct child c = child_start(body_memory_hog);
-	if (cgroup_attach(cg, c.pid, &err) < 0)
-		fail_msg("%s", err.msg);
+	struct child c = child_start(cg, body_memory_hog);
 	child_go(&c);
 	assert_int_equal(waitpid(c.pid, &st_, 0), c.pid);
 	assert_true(WIFSIGNALED(st_));
@@ -1508,9 +1527,7 @@ static void test_real_cpu_quota(void **state)
 	struct cgroup *cg = cgroup_create("t", "busy", &l, &err);
 	if (!cg)
 		fail_msg("%s", err.msg);
-	struct child c = child_start(body_busy);
-	if (cgroup_attach(cg, c.pid, &err) < 0)
-		fail_msg("%s", err.msg);
+	struct child c = child_start(cg, body_busy);
 	child_go(&c);
 	nanosleep(&t, NULL);
 	assert_int_equal(cgroup_stats(cg, &st), 0);
@@ -1545,9 +1562,7 @@ static void test_real_cleanup_stale(void **state)
 	struct cgroup *b = cgroup_create("t2", "b", &NO_LIMITS, &err);
 	assert_non_null(a);
 	assert_non_null(b);
-	struct child c = child_start(body_sleep);
-	if (cgroup_attach(a, c.pid, &err) < 0)
-		fail_msg("%s", err.msg);
+	struct child c = child_start(a, body_sleep);
 	child_go(&c);
 
 	/* What a wardd that died would leave: cgroups with processes. */
@@ -1574,16 +1589,26 @@ static void test_real_claim_empties_a_killed_launchers(void **state)
 	REAL_OR_SKIP(f);
 	if (cgroup_setup("/sys/fs/cgroup", f->parent, CGROUP_SHARED_PARENT, NULL, &err) < 0)
 		fail_msg("%s", err.msg);
-	struct child c = child_start(body_sleep);
+	/* The launcher claims the cgroup, starts its sandbox in it and dies;
+	 * the sandbox comes back to us (the subreaper). */
+	struct child c;
+	int res[2];
+	assert_int_equal(pipe2(res, O_CLOEXEC), 0);
 	pid_t launcher = fork();
 	assert_true(launcher >= 0);
 	if (launcher == 0) {
 		struct cgroup *cg = cgroup_claim("t1", "svc.run", &NO_LIMITS, &err);
-		_exit(cg && cgroup_attach(cg, c.pid, &err) == 0 ? 0 : 1);
+		if (!cg || child_spawn(cg, body_sleep, &c) < 0)
+			_exit(1);
+		if (write(c.go, "g", 1) != 1)
+			_exit(3);
+		_exit(write(res[1], &c.pid, sizeof(c.pid)) == sizeof(c.pid) ? 0 : 2);
 	}
+	close(res[1]);
 	assert_int_equal(waitpid(launcher, &st_, 0), launcher);
 	assert_true(WIFEXITED(st_) && WEXITSTATUS(st_) == 0);
-	child_go(&c);
+	assert_int_equal(read(res[0], &c.pid, sizeof(c.pid)), sizeof(c.pid));
+	close(res[0]);
 	char rel[128];
 	snprintf(rel, sizeof(rel), "%s/t1/svc.run", f->parent);
 	assert_true(proc_in_cgroup(c.pid, rel, "pids"));
@@ -1601,7 +1626,6 @@ static void test_real_claim_empties_a_killed_launchers(void **state)
 	assert_true(WIFSIGNALED(st_) && WTERMSIG(st_) == SIGKILL);
 	assert_true(real_dir_exists(f, "t1/svc.run")); /* the same one, reused */
 	assert_false(real_dir_exists(f, "t1/svc.run-2"));
-	child_close(&c);
 	assert_int_equal(cgroup_destroy(cg, &err), 0);
 	assert_true(real_dir_exists(f, "t1/svc.run")); /* kept for the next */
 }
@@ -1630,7 +1654,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_claim_reuses_and_holds, setup_tmp, teardown_tmp),
 	    cmocka_unit_test_setup_teardown(test_claim_v2_clones_into_the_held_cgroup, setup_tmp,
 					    teardown_tmp),
-	    cmocka_unit_test_setup_teardown(test_real_attach_stats_kill, setup_real, teardown_real),
+	    cmocka_unit_test_setup_teardown(test_real_stats_kill, setup_real, teardown_real),
 	    cmocka_unit_test_setup_teardown(test_real_join_self, setup_real, teardown_real),
 	    cmocka_unit_test_setup_teardown(test_real_fork_bomb, setup_real, teardown_real),
 	    cmocka_unit_test_setup_teardown(test_real_oom, setup_real, teardown_real),
