@@ -890,6 +890,18 @@ static long sc_unshare_user(void) { return syscall(SYS_unshare, (long)CLONE_NEWU
 static long sc_io_uring_setup(void) { return syscall(SYS_io_uring_setup, 1, NULL); }
 static long sc_userfaultfd(void) { return syscall(SYS_userfaultfd, 1 /* UFFD_USER_MODE_ONLY */); }
 static long sc_keyctl(void) { return syscall(SYS_keyctl, 0 /* GET_KEYRING_ID */, -3 /* session */, 0); }
+static long sc_name_to_handle_at(void)
+{
+	struct file_handle *fh = calloc(1, sizeof(*fh) + MAX_HANDLE_SZ);
+	int mount_id;
+	if (!fh) { errno = ENOMEM; return -1; }
+	fh->handle_bytes = MAX_HANDLE_SZ;
+	long r = syscall(SYS_name_to_handle_at, AT_FDCWD, "/", fh, &mount_id, 0);
+	int e = errno;
+	free(fh);
+	errno = e;
+	return r;
+}
 /* the seccomp guard: address families, personality, line discipline */
 static long sc_socket(int af, int type) { long fd = socket(af, type | SOCK_CLOEXEC, 0); if (fd >= 0) close((int)fd); return fd < 0 ? -1 : 0; }
 static long sc_socket_unix(void) { return sc_socket(AF_UNIX, SOCK_STREAM); }
@@ -938,6 +950,7 @@ static const struct {
     {"io_uring_setup", sc_io_uring_setup},
     {"userfaultfd", sc_userfaultfd},
     {"keyctl", sc_keyctl},
+    {"name_to_handle_at", sc_name_to_handle_at},
     {"socket-unix", sc_socket_unix},
     {"socket-inet6", sc_socket_inet6},
     {"socket-vsock", sc_socket_vsock},

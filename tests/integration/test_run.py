@@ -980,13 +980,15 @@ def test_deep_mount_target(ward):
     assert r[f"exists:{deep}"]["ok"] is True, r[f"exists:{deep}"]
 
 
-HARDENED_EXTRA_DENIED = ["io_uring_setup", "userfaultfd", "keyctl"]
+HARDENED_EXTRA_DENIED = ["io_uring_setup", "userfaultfd", "keyctl", "name_to_handle_at"]
 
 
-def test_hardened_denies_io_uring_userfaultfd_keyring(ward):
-    """hardened refuses io_uring, userfaultfd and the keyring syscalls,
-    which @system-service alone allows; the control run with the shipped
-    deny list minus those proves the filter is what refuses them."""
+def test_hardened_denies_io_uring_userfaultfd_keyring_handles(ward):
+    """hardened refuses io_uring, userfaultfd, the keyring syscalls and
+    name_to_handle_at (a file handle names an inode for open_by_handle_at,
+    the "shocker" escape, should a capability ever leak), which
+    @system-service alone allows; the control run with the shipped deny
+    list minus those proves the filter is what refuses them."""
     profile = ward.tenant()
     r = ward.probe(profile, *syscall_args(HARDENED_EXTRA_DENIED))
     for name in HARDENED_EXTRA_DENIED:

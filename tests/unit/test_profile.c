@@ -1265,7 +1265,7 @@ static void test_merge_shipped_fragments(void **state)
 	ASSERT_STRV(d->seccomp.deny, d->seccomp.n_deny, "@clock", "@cpu-emulation", "@debug",
 		    "@keyring", "@module", "@mount", "@obsolete", "@privileged", "@raw-io",
 		    "@reboot", "@swap", "io_uring_setup", "io_uring_enter", "io_uring_register",
-		    "userfaultfd");
+		    "userfaultfd", "name_to_handle_at");
 	tenant_free(t);
 }
 
