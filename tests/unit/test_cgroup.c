@@ -1205,8 +1205,10 @@ struct child {
  * into it on v2; on v1 it writes itself into the files its parent opened),
  * which then waits for a byte on go[0] and runs body(out), out being the
  * write end of a result pipe. Returns once the child is in: 0, or -1 with
- * errno. No cmocka asserts: a launcher process the test forked calls it. */
-static int child_spawn(const struct cgroup *cg, void (*body)(int out), struct child *c)
+ * errno. No cmocka asserts: a launcher process the test forked calls it.
+ * nobody: the child gives up root before it moves itself in, as the
+ * sandbox's init has no mapped uid then. */
+static int child_spawn(const struct cgroup *cg, void (*body)(int out), bool nobody, struct child *c)
 {
 	int go[2], out[2], join[CGROUP_JOIN_MAX];
 	int n = cgroup_join_fds(cg, join, NULL);
@@ -1225,6 +1227,9 @@ static int child_spawn(const struct cgroup *cg, void (*body)(int out), struct ch
 	if (c->pid == 0) {
 		close(go[1]);
 		close(out[0]);
+		if (nobody && (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+			       setresuid(65534, 65534, 65534) < 0))
+			_exit(88);
 		/* in, and says so before the spawner returns: the tests
 		 * look at the cgroup right after */
 		b = cgroup_join_self(join, n) == 0 ? 'j' : 'x';
@@ -1258,7 +1263,7 @@ static struct child child_start(const struct cgroup *cg, void (*body)(int out))
 {
 	struct child c;
 
-	if (child_spawn(cg, body, &c) < 0)
+	if (child_spawn(cg, body, false, &c) < 0)
 		fail_msg("starting a child in its cgroup: %s", strerror(errno));
 	return c;
 }
@@ -1383,56 +1388,39 @@ static void body_fork_bomb(int out)
 		pause();
 }
 
+static void body_sleep(int out)
+{
+	(void)out;
+	for (;;)
+		pause();
+}
+
 /* What a launch does on v1, for real: a child moves itself into every
  * hierarchy through the fds its parent opened, after it gave up root, as
  * the sandbox's init does in a user namespace where it has no mapped uid:
- * the kernel checks the credentials the files were opened with. */
+ * the kernel checks the credentials the files were opened with. (On v2 it
+ * is cloned into the cgroup.) */
 static void test_real_join_self(void **state)
 {
 	struct fixture *f = *state;
 	struct ward_err err = {0};
 	struct ward_limits l = limits(64 * MiB, 20, 0);
 	static const char *const ctrl[] = {"memory", "pids", "cpu", "cpuacct", "freezer"};
-	int fds[CGROUP_JOIN_MAX], res[2], r = 1;
+	struct child c;
 	char rel[128];
-	pid_t pid;
 
 	REAL_OR_SKIP(f);
 	struct cgroup *cg = cgroup_create("t", "j", &l, &err);
 	if (!cg)
 		fail_msg("%s", err.msg);
-	int n = cgroup_join_fds(cg, fds, &err);
-	if (cgroup_clone_into()) {
-		assert_int_equal(n, 0); /* v2: cloned into instead */
-		assert_int_equal(cgroup_destroy(cg, &err), 0);
-		return;
-	}
-	assert_true(n >= 1 && n <= CGROUP_JOIN_MAX);
-	assert_int_equal(pipe2(res, O_CLOEXEC), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		close(res[0]);
-		if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
-		    setresuid(65534, 65534, 65534) < 0)
-			_exit(91);
-		r = cgroup_join_self(fds, n);
-		if (write(res[1], &r, sizeof(r)) != sizeof(r))
-			_exit(92);
-		for (;;)
-			pause();
-	}
-	for (int i = 0; i < n; i++)
-		close(fds[i]);
-	close(res[1]);
-	assert_int_equal(read(res[0], &r, sizeof(r)), sizeof(r));
-	close(res[0]);
-	assert_int_equal(r, 0);
+	if (child_spawn(cg, body_sleep, true, &c) < 0)
+		fail_msg("a child that gave up root, into its cgroup: %s", strerror(errno));
 	snprintf(rel, sizeof(rel), "%s/t/j", f->parent);
 	for (size_t i = 0; i < sizeof(ctrl) / sizeof(*ctrl); i++)
-		assert_true(proc_in_cgroup(pid, rel, ctrl[i]));
-	kill(pid, SIGKILL);
-	assert_int_equal(waitpid(pid, NULL, 0), pid);
+		assert_true(proc_in_cgroup(c.pid, rel, ctrl[i]));
+	kill(c.pid, SIGKILL);
+	assert_int_equal(waitpid(c.pid, NULL, 0), c.pid);
+	child_close(&c);
 	if (cgroup_destroy(cg, &err) < 0)
 		fail_msg("%s", err.msg);
 }
@@ -1544,13 +1532,6 @@ static void test_real_cpu_quota(void **state)
 	assert_false(real_dir_exists(f, "t"));
 }
 
-static void body_sleep(int out)
-{
-	(void)out;
-	for (;;)
-		pause();
-}
-
 static void test_real_cleanup_stale(void **state)
 {
 	struct fixture *f = *state;
@@ -1598,7 +1579,7 @@ static void test_real_claim_empties_a_killed_launchers(void **state)
 	assert_true(launcher >= 0);
 	if (launcher == 0) {
 		struct cgroup *cg = cgroup_claim("t1", "svc.run", &NO_LIMITS, &err);
-		if (!cg || child_spawn(cg, body_sleep, &c) < 0)
+		if (!cg || child_spawn(cg, body_sleep, false, &c) < 0)
 			_exit(1);
 		if (write(c.go, "g", 1) != 1)
 			_exit(3);
