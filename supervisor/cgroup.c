@@ -360,8 +360,9 @@ static long procs_signal(const struct hierarchy *h, const char *rel, int signo)
 			continue;
 		n++;
 		/* ESRCH: it exited between the read and the kill. Never
-		 * ourselves: only a failed cgroup_leave() leaves us in there,
-		 * and then the cgroup stays populated and its removal fails. */
+		 * ourselves: wardd never joins a tenant's cgroup (its children
+		 * move themselves in), but a kill must not take down the
+		 * supervisor of every tenant if that ever changes. */
 		if (signo && (pid_t)pid != getpid())
 			kill((pid_t)pid, signo);
 	}
@@ -369,7 +370,8 @@ static long procs_signal(const struct hierarchy *h, const char *rel, int signo)
 }
 
 /* Processes in rel across every hierarchy (v1 could have a process in one
- * and not another if an attach failed half-way). */
+ * and not another if its join failed half-way: it dies then, but may not
+ * be gone yet). */
 static long procs_signal_all(const char *rel, int signo)
 {
 	long total = 0;

@@ -1,7 +1,8 @@
 /* Unit tests of cgroup.c: both backends against a fake cgroupfs tree in a
  * temp dir (the exact files and values written), and the backend of this
- * machine for real (as root): attach, accounting, kill of a double-forking
- * tree, a fork bomb at its pids limit, an OOM kill, a cpu quota. */
+ * machine for real (as root): a child moving itself in as a launch does,
+ * accounting, kill of a double-forking tree, a fork bomb at its pids
+ * limit, an OOM kill, a cpu quota. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
