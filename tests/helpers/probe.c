@@ -8,7 +8,8 @@
  *   procs               pid, ppid, state, comm of every process in /proc
  *   hostname            uname nodename
  *   ids                 real/effective/saved uid and gid, supplementary groups
- *   status              Cap*, NoNewPrivs, Seccomp*, Uid, Gid, Groups of /proc/self/status
+ *   status              Cap*, NoNewPrivs, Seccomp*, Uid, Gid, Groups, Cpus_allowed_list
+ *                       of /proc/self/status
  *   securebits          prctl(PR_GET_SECUREBITS)
  *   fds                 open fds (readdir /proc/self/fd) with their targets
  *   env                 the whole environment, in order
@@ -359,7 +360,7 @@ static void cmd_status(void)
 {
 	static const char *const keys[] = {"CapInh", "CapPrm",     "CapEff",  "CapBnd",
 					   "CapAmb", "NoNewPrivs", "Seccomp", "Seccomp_filters",
-					   "Uid",    "Gid",        "Groups"};
+					   "Uid",    "Gid",        "Groups",  "Cpus_allowed_list"};
 	field("status");
 	FILE *f = fopen("/proc/self/status", "re");
 	if (!f) {

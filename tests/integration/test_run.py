@@ -396,6 +396,38 @@ def test_rlimits_from_policy(ward):
     assert lim["nproc"] == [77, 77]
 
 
+def cpu_set(text):
+    """The CPUs of a kernel list ("0-3,6") as a set of numbers."""
+    cpus = set()
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def test_service_gets_every_cpu_of_the_launcher(ward):
+    # wardd keeps the sandbox's init off its own CPU while both build the
+    # sandbox (cpus_apart in launch.c); the init must put its CPUs back
+    # before the service starts, or the service would run pinned.
+    mine = os.sched_getaffinity(0)
+    if len(mine) < 2:
+        pytest.skip("needs two CPUs: on one, wardd narrows nothing")
+    profile = ward.tenant()
+    for _ in range(3):
+        st = ward.probe(profile, "status")["status"]
+        assert cpu_set(st["Cpus_allowed_list"]) == mine, st
+
+
+def test_service_keeps_a_launcher_pinned_by_the_operator(ward):
+    # A wardd started under `taskset` passes that on, narrowed or not.
+    mine = sorted(os.sched_getaffinity(0))
+    profile = ward.tenant()
+    for pinned in [{mine[-1]}] + ([set(mine[:2])] if len(mine) > 2 else []):
+        st = ward.probe(profile, "status",
+                        preexec_fn=lambda p=pinned: os.sched_setaffinity(0, p))["status"]
+        assert cpu_set(st["Cpus_allowed_list"]) == pinned, (pinned, st)
+
+
 # ---------------------------------------------------------------- seccomp
 
 
