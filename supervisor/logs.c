@@ -112,13 +112,19 @@ static int rotated_name(char *buf, size_t len, const char *path, unsigned n)
 	return r < 0 || (size_t)r >= len ? -1 : 0;
 }
 
-/* SERVICE.log.(N-1) -> .N, ..., SERVICE.log -> .1, a fresh SERVICE.log. On
- * failure the current file stays open, so nothing written is lost. */
+/* SERVICE.log.(N-1) -> .N, ..., SERVICE.log -> .1, a fresh SERVICE.log.
+ * The fresh file is made beside the current one and swapped in with
+ * RENAME_EXCHANGE, so that SERVICE.log is never missing: whoever opens it
+ * at any moment (a log shipper, an operator's tail) finds the old file or
+ * the new one. A file system that cannot exchange gets two renames, with a
+ * moment between them. Until the swap the current file stays open, so a
+ * failure loses nothing written. */
 static int rotate(struct log_sink *s, struct ward_err *err)
 {
-	char from[PATH_MAX], to[PATH_MAX];
+	char from[PATH_MAX], to[PATH_MAX], fresh[PATH_MAX];
+	bool swapped = false;
 	uint64_t size;
-	int fd;
+	int fd, r, e;
 
 	if (s->keep == 0) {
 		if (ftruncate(s->fd, 0) < 0)
@@ -133,17 +139,41 @@ static int rotate(struct log_sink *s, struct ward_err *err)
 		if (rename(from, to) < 0 && errno != ENOENT)
 			return ward_err_set(err, errno, "rename %s to %s", from, to);
 	}
-	if (rotated_name(to, sizeof(to), s->path, 1) < 0)
+	r = snprintf(fresh, sizeof(fresh), "%s.new", s->path);
+	if (rotated_name(to, sizeof(to), s->path, 1) < 0 || r < 0 || (size_t)r >= sizeof(fresh))
 		return ward_err_set(err, ENAMETOOLONG, "rotate %s", s->path);
-	/* ENOENT: an earlier rotation got this far and could not reopen. */
-	if (rename(s->path, to) < 0 && errno != ENOENT)
-		return ward_err_set(err, errno, "rename %s to %s", s->path, to);
-	if ((fd = file_open(s->path, &size, err)) < 0)
+	/* A rotation cut short may have left one: it would be appended to. */
+	if (unlink(fresh) < 0 && errno != ENOENT)
+		return ward_err_set(err, errno, "remove %s", fresh);
+	if ((fd = file_open(fresh, &size, err)) < 0)
 		return -1;
+	if (renameat2(AT_FDCWD, fresh, AT_FDCWD, s->path, RENAME_EXCHANGE) == 0) {
+		swapped = true;
+		r = rename(fresh, to); /* fresh names the old file now */
+	} else if (errno == ENOENT) {
+		/* No current file (an earlier rotation got this far). */
+		r = rename(fresh, s->path);
+		swapped = r == 0;
+	} else if (errno == EINVAL || errno == ENOSYS) {
+		/* The file system (or kernel) cannot exchange. */
+		r = rename(s->path, to);
+		if (r == 0)
+			swapped = (r = rename(fresh, s->path)) == 0;
+	} else {
+		r = -1;
+	}
+	e = errno;
+	if (!swapped) {
+		/* The fresh file never became the log: the current one goes on. */
+		unlink(fresh);
+		close(fd);
+		return ward_err_set(err, e, "rotate %s", s->path);
+	}
 	close(s->fd);
 	s->fd = fd;
 	s->size = size;
-	return 0;
+	/* The log goes on in the fresh file; only the old one's name is off. */
+	return r < 0 ? ward_err_set(err, e, "rotate %s: rename to %s", s->path, to) : 0;
 }
 
 int log_sink_write(struct log_sink *s, const void *buf, size_t len, struct ward_err *err)

@@ -11,10 +11,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ward/logs.h"
@@ -251,6 +253,91 @@ static void test_write_bigger_than_limit(void **state)
 	log_sink_close(s);
 }
 
+/* DB.log.new: where a rotation makes the fresh file before swapping it in. */
+static void new_name(const struct fixture *f, char *buf, size_t len)
+{
+	assert_true(snprintf(buf, len, "%s.new", f->path) < (int)len);
+}
+
+/* A leftover of a rotation cut short (DB.log.new) is not appended to: the
+ * fresh file holds only what came after the rotation, and nothing of that
+ * name stays behind. A log removed by hand is started afresh. */
+static void test_rotation_ignores_leftovers_and_a_removed_log(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_err err = {0};
+	char fresh[200];
+	struct log_sink *s = log_sink_open(f->path, 5, 2, &err);
+
+	assert_non_null(s);
+	new_name(f, fresh, sizeof(fresh));
+	put(s, "one\n");
+	write_file(fresh, 0, "stale\n");
+	put(s, "two\n");
+	assert_file(f->path, 0, "two\n");
+	assert_file(f->path, 1, "one\n");
+	assert_int_equal(access(fresh, F_OK), -1);
+
+	assert_int_equal(unlink(f->path), 0);
+	put(s, "three\n");
+	assert_file(f->path, 0, "three\n");
+	assert_no_file(f->path, 1); /* "two" went with the removed file */
+	assert_file(f->path, 2, "one\n");
+	assert_int_equal(access(fresh, F_OK), -1);
+	log_sink_close(s);
+}
+
+/* Whoever opens the log while it rotates finds a file, never none (a log
+ * shipper or `tail -F` would see it vanish). A reader process opens it in a
+ * loop while 3000 rotations run; with the old file renamed away before the
+ * fresh one was made, it found none tens of thousands of times here. */
+static void test_rotation_never_leaves_the_log_missing(void **state)
+{
+	struct fixture *f = *state;
+	struct ward_err err = {0};
+	struct log_sink *s = log_sink_open(f->path, 4, 2, &err);
+	int stop[2], result[2];
+	long missing = -1;
+	char c = 0;
+	pid_t reader;
+
+	assert_non_null(s);
+	assert_int_equal(pipe(stop), 0);
+	assert_int_equal(pipe(result), 0);
+	reader = fork();
+	assert_true(reader >= 0);
+	if (reader == 0) {
+		struct pollfd pfd = {.fd = stop[0], .events = POLLIN};
+		long n = 0;
+
+		close(stop[1]);
+		close(result[0]);
+		if (write(result[1], "r", 1) != 1)
+			_exit(1);
+		/* Until the parent closes its end of stop. */
+		while (poll(&pfd, 1, 0) == 0) {
+			int fd = open(f->path, O_RDONLY | O_CLOEXEC);
+
+			if (fd >= 0)
+				close(fd);
+			else if (errno == ENOENT)
+				n++;
+		}
+		_exit(write(result[1], &n, sizeof(n)) == sizeof(n) ? 0 : 1);
+	}
+	close(stop[0]);
+	close(result[1]);
+	assert_int_equal(read(result[0], &c, 1), 1);
+	for (int i = 0; i < 3000; i++)
+		put(s, "abc\n");
+	close(stop[1]);
+	assert_int_equal(read(result[0], &missing, sizeof(missing)), sizeof(missing));
+	close(result[0]);
+	assert_int_equal(waitpid(reader, NULL, 0), reader);
+	assert_int_equal(missing, 0);
+	log_sink_close(s);
+}
+
 /* The size of an existing file counts: a restarted daemon rotates in time. */
 static void test_reopen_counts_existing_size(void **state)
 {
@@ -375,6 +462,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_keep_zero_truncates, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_write_bigger_than_limit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reopen_counts_existing_size, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rotation_ignores_leftovers_and_a_removed_log,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rotation_never_leaves_the_log_missing, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_tail_across_rotation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tail_split_line, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tail_lines_limit, setup, teardown),
