@@ -11,11 +11,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -287,6 +292,66 @@ static void test_rotation_ignores_leftovers_and_a_removed_log(void **state)
 	log_sink_close(s);
 }
 
+/* Reads FILE whole and compares it with WANT; for a forked child, which
+ * must not use cmocka's asserts. */
+static bool file_is(const char *path, const char *want)
+{
+	char buf[64];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	return n == (ssize_t)strlen(want) && memcmp(buf, want, (size_t)n) == 0;
+}
+
+/* A file system that cannot exchange two names (renameat2 answers EINVAL,
+ * here by a seccomp filter in a child): the two renames, same result. */
+static void test_rotation_without_rename_exchange(void **state)
+{
+	struct fixture *f = *state;
+	struct sock_filter insns[] = {
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_renameat2, 0, 1),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {.len = sizeof(insns) / sizeof(*insns), .filter = insns};
+	char fresh[200], one[200];
+	int st = -1;
+	pid_t child;
+
+	new_name(f, fresh, sizeof(fresh));
+	assert_true(snprintf(one, sizeof(one), "%s.1", f->path) < (int)sizeof(one));
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		struct ward_err err = {0};
+		struct log_sink *s = log_sink_open(f->path, 5, 2, &err);
+
+		if (!s || log_sink_write(s, "one\n", 4, &err) < 0)
+			_exit(2);
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+		    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+			_exit(3);
+		if (renameat2(AT_FDCWD, f->path, AT_FDCWD, one, RENAME_EXCHANGE) == 0 ||
+		    errno != EINVAL)
+			_exit(4); /* the filter did not take */
+		if (log_sink_write(s, "two\n", 4, &err) < 0)
+			_exit(5);
+		if (!file_is(f->path, "two\n") || !file_is(one, "one\n") ||
+		    access(fresh, F_OK) == 0)
+			_exit(6);
+		log_sink_close(s);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(child, &st, 0), child);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 /* Whoever opens the log while it rotates finds a file, never none (a log
  * shipper or `tail -F` would see it vanish). A reader process opens it in a
  * loop while 3000 rotations run; with the old file renamed away before the
@@ -464,6 +529,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reopen_counts_existing_size, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rotation_ignores_leftovers_and_a_removed_log,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rotation_without_rename_exchange, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rotation_never_leaves_the_log_missing, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_tail_across_rotation, setup, teardown),
