@@ -942,6 +942,25 @@ static json_int_t drops(struct firewall *fw, const char *ifname)
 	return n;
 }
 
+/* The drops web's link (wrd0a630002) gained while a datagram from web,
+ * with the source src, went to app's port 5353. A packet of an earlier
+ * check may land in between (a SYN retransmitted while a loaded machine
+ * held the test past its timeout): then the datagram goes again, up to
+ * three times, until the count is the one expected. */
+static json_int_t udp_drops(struct firewall *fw, int web, const char *src, json_int_t want)
+{
+	json_int_t got = -1;
+
+	for (int i = 0; i < 3 && got != want; i++) {
+		json_int_t before = drops(fw, "wrd0a630002");
+
+		send_udp(web, src, "10.99.0.3", 5353);
+		usleep(50000);
+		got = drops(fw, "wrd0a630002") - before;
+	}
+	return got;
+}
+
 static void test_packets(void **state)
 {
 	struct firewall *fw = open_fw(NULL);
@@ -1011,16 +1030,12 @@ static void test_packets(void **state)
 	char byte;
 	assert_true(udp >= 0);
 	assert_int_equal(bind(udp, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	before = drops(fw, "wrd0a630002");
-	send_udp(web, "10.99.0.99", "10.99.0.3", 5353);
-	usleep(50000);
-	assert_int_equal(drops(fw, "wrd0a630002"), before + 1);
+	assert_int_equal(udp_drops(fw, web, "10.99.0.99", 1), 1);
 	assert_int_equal(recv(udp, &byte, 1, MSG_DONTWAIT), -1);
 	assert_int_equal(errno, EAGAIN);
-	send_udp(web, "10.99.0.2", "10.99.0.3", 5353);
+	assert_int_equal(udp_drops(fw, web, "10.99.0.2", 0), 0);
 	assert_int_equal(poll(&(struct pollfd){.fd = udp, .events = POLLIN}, 1, 1000), 1);
 	assert_int_equal(recv(udp, &byte, 1, MSG_DONTWAIT), 1);
-	assert_int_equal(drops(fw, "wrd0a630002"), before + 1);
 	close(udp);
 
 	/* Egress, masqueraded; undeclared ports not. */
