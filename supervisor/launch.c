@@ -345,6 +345,14 @@ static ssize_t msg_recv(int sock, struct msg *m, int *fds, int *nfds, pid_t *pid
 	do
 		len = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
 	while (len < 0 && errno == EINTR);
+	/* A reset says only that the child exited with a message of ours
+	 * unread (the cgroup's files, when it failed a step before it took
+	 * them); what it sent before, its report of why, is still queued and
+	 * comes next. The kernel reports a reset once. */
+	if (len < 0 && errno == ECONNRESET)
+		do
+			len = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+		while (len < 0 && errno == EINTR);
 	if (len < 0)
 		return -1;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
@@ -1056,6 +1064,13 @@ int launch_cgroup(struct launch_handle *h, const struct cgroup *cg, struct ward_
 	e = errno;
 	for (int i = 0; i < n; i++)
 		close(fds[i]);
+	/* The child failed a step and exited before it took them (it runs
+	 * beside us, and `wardd run` claims the cgroup meanwhile): its report
+	 * of why waits in the socket for the caller, which must show that,
+	 * not this. Nothing of it is left to put in a cgroup: the child holds
+	 * its end until it exits, and its pid namespace goes with it. */
+	if (r < 0 && (e == EPIPE || e == ECONNRESET))
+		return 0;
 	return r < 0 ? ward_err_set(err, e, "cgroup: hand over") : 0;
 }
 

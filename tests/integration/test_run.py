@@ -974,13 +974,18 @@ def test_usage_errors(ward):
     assert res.returncode == 2, res.stderr
 
 
-def test_failed_sandbox_step_never_runs_service(ward):
+@pytest.mark.parametrize("first", [False, True], ids=["last", "first"])
+def test_failed_sandbox_step_never_runs_service(ward, first):
     """A bind source that does not exist: the start fails with the step and
-    the path, and the service never runs half-sandboxed."""
+    the path, and the service never runs half-sandboxed. First in the list,
+    the sandbox fails at once, before `wardd run` (on cgroup v1) hands it
+    its cgroup's files: wardd must still say why, not that the handover
+    found no one."""
     fs = ward.filesystem()
     missing = str(ward.tmp / "no-such-source")
+    bad = [{"src": missing, "dst": "/srv/missing"}]
     profile = ward.tenant(policy=["hardened", ward.inline(filesystem={
-        "ro": fs["ro"] + [{"src": missing, "dst": "/srv/missing"}]})])
+        "ro": bad + fs["ro"] if first else fs["ro"] + bad})])
     res = ward.run(profile, command=[PROBE, "ready", f"{ward.data_inside}/ran"])
     assert res.returncode == 125, res.stderr
     assert missing in res.stderr
