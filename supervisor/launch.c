@@ -18,7 +18,9 @@
  *
  *   parent                         join child (host pid ns)      session
  *   clone3(into its cgroup) -----> wait for "go", open the
- *   "go" -------------------------> host's sources, setns(init
+ *   keep it off our CPU,
+ *   "go" -------------------------> its CPUs back, host's
+ *                                  sources, setns(init
  *                                  pidfd, all), unshare cgroup
  *                                  and mount ns, session view,
  *                                  fork (into the service's ---> pty, setsid, ctty, rlimits,
@@ -74,14 +76,27 @@ struct msg {
 	char text[768];
 };
 
-/* Parent to a new sandbox's init: the "go" that releases it, and the CPUs
- * it was born with if the parent narrowed them for the start (cpus_apart):
- * the init puts them back first thing, before anything of the tenant's. */
+/* Parent to child, the one message that releases it: "go", and the CPUs it
+ * was born with if the parent narrowed them for the start (cpus_apart). */
 struct go {
 	char go; /* 'g' */
 	bool narrowed;
 	cpu_set_t cpus;
 };
+
+/* Waits for "go", then puts back the CPUs the child was born with: the
+ * service or session inherits them. A failure there (those CPUs went
+ * offline meanwhile) leaves a subset of them, which only costs speed.
+ * EOF or anything but "go" (the parent died) ends the child. */
+static void go_wait(int sync)
+{
+	struct go go;
+
+	if (read(sync, &go, sizeof(go)) != (ssize_t)sizeof(go) || go.go != 'g')
+		_exit(EXIT_SETUP);
+	if (go.narrowed)
+		(void)sched_setaffinity(0, sizeof(go.cpus), &go.cpus);
+}
 
 static void msg_send(int fd, enum msg_kind kind, int status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -634,7 +649,6 @@ static __attribute__((noreturn)) void sandbox_init(const struct launch_spec *spe
 	};
 	char hostname[2 * WARD_NAME_MAX + 2];
 	struct service_start start = {.spec = spec, .argv = argv, .envp = envp};
-	struct go go;
 	sigset_t set;
 	pid_t service;
 
@@ -648,13 +662,7 @@ static __attribute__((noreturn)) void sandbox_init(const struct launch_spec *spe
 	sync = init_take_fds(spec->stdio, sync);
 	if (sync < 0)
 		_exit(EXIT_SETUP);
-	if (read(sync, &go, sizeof(go)) != (ssize_t)sizeof(go) || go.go != 'g')
-		_exit(EXIT_SETUP);
-	/* Every CPU we were born with, again: the service inherits them from
-	 * us. A failure (those CPUs went offline meanwhile) leaves a subset of
-	 * them, which only costs speed. */
-	if (go.narrowed)
-		(void)sched_setaffinity(0, sizeof(go.cpus), &go.cpus);
+	go_wait(sync);
 
 	(void)snprintf(hostname, sizeof(hostname), "%s.%s", spec->service->name,
 		       spec->tenant->name);
@@ -824,7 +832,6 @@ static __attribute__((noreturn)) void join_child(const struct launch_join_spec *
 	int errpipe[2];
 	sigset_t set;
 	pid_t session;
-	char go;
 
 	/* Dies with wardd, from the first instruction on. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -832,8 +839,7 @@ static __attribute__((noreturn)) void join_child(const struct launch_join_spec *
 	if (join_take_fds(spec, sync) < 0)
 		_exit(EXIT_SETUP);
 	sync = JOIN_SYNC_FD;
-	if (read(sync, &go, 1) != 1)
-		_exit(EXIT_SETUP);
+	go_wait(sync);
 	/* Into the session's cgroup first (v1): the session is forked from
 	 * us, and a kill of the cgroup must find us there. */
 	if (join && join_cgroup(sync, &err) < 0)
@@ -930,12 +936,13 @@ static int write_id_maps(pid_t pid, const struct ward_ids *ids, struct ward_err 
 	return write_file(path, map, err);
 }
 
-/* Keeps the new init off the CPU we run on, so that it builds its view
- * while we finish its start (the cgroup claim of `wardd run` on v1):
- * otherwise the scheduler places it beside us about half of the time, and
- * it waits until we block (~0.25 ms of a launch, measured). Only narrows
- * the init's CPUs for that start: *g carries the ones it was born with,
- * which it puts back on "go" (sandbox_init). */
+/* Keeps a new child off the CPU we run on, so that it does its part of the
+ * start (a sandbox's view) while we finish ours (the cgroup claim of `wardd
+ * run` on v1, the handover of the cgroup's files): otherwise the scheduler
+ * places it beside us about half of the time, and it waits until we block
+ * (~0.25 ms of a launch, measured). Only narrows the child's CPUs until
+ * "go": *g carries the ones it was born with, which it puts back then
+ * (go_wait). */
 static void cpus_apart(pid_t pid, struct go *g)
 {
 	cpu_set_t others;
@@ -948,6 +955,15 @@ static void cpus_apart(pid_t pid, struct go *g)
 	others = g->cpus;
 	CPU_CLR(cpu, &others);
 	g->narrowed = sched_setaffinity(pid, sizeof(others), &others) == 0;
+}
+
+/* "go" to the child of h, which waits for it (go_wait). 0, or -1 with errno. */
+static int release(struct launch_handle *h)
+{
+	struct go go = {.go = 'g'};
+
+	cpus_apart(h->pid, &go);
+	return write(h->sync_fd, &go, sizeof(go)) == (ssize_t)sizeof(go) ? 0 : -1;
 }
 
 static pid_t clone_sandbox(unsigned long flags, int *pidfd, int cgroup_fd)
@@ -973,7 +989,6 @@ int launch_start(const struct launch_spec *spec, struct launch_handle *h, struct
 	char *const *argv = spec->argv ? spec->argv : spec->service->exec;
 	const struct ward_policy *p = spec->policy;
 	_cleanup_free_ char **envp = NULL;
-	struct go go = {.go = 'g'};
 	int sv[2];
 	int pidfd = -1;
 	pid_t pid;
@@ -1033,8 +1048,7 @@ int launch_start(const struct launch_spec *spec, struct launch_handle *h, struct
 		if (netlink_veth_setup(spec->nl, &v, err) < 0)
 			goto fail;
 	}
-	cpus_apart(pid, &go);
-	if (write(h->sync_fd, &go, sizeof(go)) != (ssize_t)sizeof(go)) {
+	if (release(h) < 0) {
 		ward_err_set(err, errno, "release sandbox");
 		goto fail;
 	}
@@ -1114,7 +1128,7 @@ int launch_join(const struct launch_join_spec *spec, struct launch_handle *h, st
 	h->pid = pid;
 	h->pidfd = pidfd;
 	h->sync_fd = sv[0];
-	if (write(h->sync_fd, "g", 1) != 1) {
+	if (release(h) < 0) {
 		ward_err_set(err, errno, "release the session");
 		goto fail;
 	}

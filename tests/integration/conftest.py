@@ -108,6 +108,15 @@ def kill_tree(proc):
         pass
 
 
+def cpu_set(text):
+    """The CPUs of a kernel list ("0-3,6") as a set of numbers."""
+    cpus = set()
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
 def wait_for(predicate, timeout=10.0, interval=0.02):
     end = time.monotonic() + timeout
     while time.monotonic() < end:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (ID_COUNT, PROBE, PROBE_DIR, PROBE_HOST, UID_ALPHA, UID_BETA,
+from conftest import (ID_COUNT, PROBE, PROBE_DIR, PROBE_HOST, UID_ALPHA, UID_BETA, cpu_set,
                       descendants, proc_comm, proc_status, run_cgroup_parents, wait_for)
 
 SIGSYS = int(signal.SIGSYS)
@@ -394,15 +394,6 @@ def test_rlimits_from_policy(ward):
     assert lim["nofile"] == [256, 256]
     assert lim["core"] == [0, 0]
     assert lim["nproc"] == [77, 77]
-
-
-def cpu_set(text):
-    """The CPUs of a kernel list ("0-3,6") as a set of numbers."""
-    cpus = set()
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        cpus.update(range(int(lo), int(hi or lo) + 1))
-    return cpus
 
 
 def test_service_gets_every_cpu_of_the_launcher(ward):

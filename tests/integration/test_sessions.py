@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, PROBE_DIR, wait_for
+from conftest import BUILD, PROBE_DIR, cpu_set, wait_for
 from daemon_fixture import (Client, cgroup_dirs_named, daemon_built, dw,  # noqa: F401
                             pids_with_uid_in)
 
@@ -245,6 +245,7 @@ msg=$(kill -0 $$ 2>&1); echo "KILLSELF=$? $msg"
 echo "CAPS=$(grep CapEff /proc/self/status)"
 echo "NNP=$(grep NoNewPrivs /proc/self/status)"
 echo "SECCOMP=$(grep '^Seccomp:' /proc/self/status)"
+echo "CPUS=$(grep Cpus_allowed_list /proc/self/status)"
 echo "PROCS=$(ls /proc | grep -c '^[0-9]')"
 [ -e /proc/2 ] && echo "PROC2=visible" || echo "PROC2=hidden"
 python3 -I -c 'import ctypes, os
@@ -290,6 +291,9 @@ def test_staff_get_a_locked_session_in_their_own_practice(dw, staff):
     assert f["CAPS"].split()[-1] == "0000000000000000"
     assert f["NNP"].split()[-1] == "1"
     assert f["SECCOMP"].split()[-1] == "2"
+    # Every CPU wardd has (and so the test): the join process, kept off
+    # wardd's CPU until "go", put its CPUs back before the session forked.
+    assert cpu_set(f["CPUS"].split()[-1]) == os.sched_getaffinity(0), f["CPUS"]
     # hidepid: only the session's own processes (bash, the subshell, ls...).
     assert 1 <= int(f["PROCS"]) <= 6 and f["PROC2"] == "hidden"
     # Nor can it be traced (PTRACE_ATTACH).
