@@ -61,8 +61,9 @@ struct launch_event {
  * service runs (or fails) asynchronously; read sync_fd for what happened.
  * Returns 0 or -1 with err set (nothing left behind). */
 int launch_start(const struct launch_spec *spec, struct launch_handle *h, struct ward_err *err);
-/* The cgroup of a launch_start() with cgroup_later (on v1). Returns 0, or -1
- * with err set: then the sandbox still waits, and the caller kills it. */
+/* The cgroup of a launch_start() with cgroup_later (on v1). Returns 0 (also
+ * when the sandbox already failed and exited: its report waits on sync_fd),
+ * or -1 with err set: then the sandbox still waits, and the caller kills it. */
 int launch_cgroup(struct launch_handle *h, const struct cgroup *cg, struct ward_err *err);
 /* An end-user session joining a running service (session.c): a child that
  * enters every namespace of the service's sandbox through its init's pidfd,
