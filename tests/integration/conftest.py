@@ -43,6 +43,47 @@ ID_COUNT = 65536
 
 RUN_TIMEOUT = 30
 
+SECCOMP_VERDICT = PROBE_HOST_DIR / "seccomp-verdict"
+
+# What this run proved by which path, printed at the end of the run (where a
+# kernel cannot enter an ABI, its rules are checked by evaluating the filter).
+PROOF_NOTES = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    for note in dict.fromkeys(PROOF_NOTES):
+        terminalreporter.write_line(note)
+
+
+_i386_gate = []
+
+
+def i386_gate():
+    """True where this kernel executes `int $0x80` (IA-32 emulation on),
+    False where it cannot (the probe, with no filter, dies of SIGSEGV).
+    Anything else fails the test that asks."""
+    if not _i386_gate:
+        res = subprocess.run([str(PROBE_HOST), "int80"], capture_output=True, timeout=30)
+        assert res.returncode == 0, res.stderr
+        r = json.loads(res.stdout)["int80"]
+        if r.get("ret", -1) > 0:
+            _i386_gate.append(True)
+        elif r.get("signal") == int(signal.SIGSEGV):
+            _i386_gate.append(False)
+        else:
+            pytest.fail(f"int 0x80 getpid with no filter: {r}, neither a pid nor SIGSEGV")
+    return _i386_gate[0]
+
+
+def seccomp_verdict(pid, *calls):
+    """What the filters process `pid` holds decide for each call
+    ("i386,20", "x86_64,16,0,0x5412"), from the kernel's copy of them:
+    {"filters": N, call: {"action": ..., "errno": ...}, ...}."""
+    res = subprocess.run([str(SECCOMP_VERDICT), str(pid), *calls], capture_output=True,
+                         text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
 
 # ---- host-side helpers ----
 
