@@ -57,11 +57,12 @@ static int parent_make(const char *path, struct ward_err *err)
 
 /* O_NOFOLLOW and a regular-file check: what sits at the path is never
  * followed elsewhere; O_NONBLOCK so a FIFO there cannot hang the open. */
-static int file_open(const char *path, uint64_t *size, struct ward_err *err)
+static int file_open(const char *path, unsigned mode, uint64_t *size, struct ward_err *err)
 {
 	struct stat st;
 	_cleanup_close_ int fd =
-	    open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
+	    open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+		 (mode_t)mode);
 
 	*size = 0;
 	if (fd < 0)
@@ -82,7 +83,7 @@ struct log_sink *log_sink_open(const char *path, uint64_t max_bytes, unsigned ke
 	uint64_t size;
 	int fd;
 
-	if (parent_make(path, err) < 0 || (fd = file_open(path, &size, err)) < 0)
+	if (parent_make(path, err) < 0 || (fd = file_open(path, 0640, &size, err)) < 0)
 		return NULL;
 	struct log_sink *s = calloc(1, sizeof(*s));
 	if (!s || !(s->path = strdup(path))) {
@@ -112,19 +113,61 @@ static int rotated_name(char *buf, size_t len, const char *path, unsigned n)
 	return r < 0 || (size_t)r >= len ? -1 : 0;
 }
 
-/* SERVICE.log.(N-1) -> .N, ..., SERVICE.log -> .1, a fresh SERVICE.log.
- * The fresh file is made beside the current one and swapped in with
- * RENAME_EXCHANGE, so that SERVICE.log is never missing: whoever opens it
- * at any moment (a log shipper, an operator's tail) finds the old file or
- * the new one. A file system that cannot exchange gets two renames, with a
- * moment between them. Until the swap the current file stays open, so a
- * failure loses nothing written. */
-static int rotate(struct log_sink *s, struct ward_err *err)
+int log_swap(const char *path, const char *to, unsigned mode, bool noreplace, int *fd_out,
+	     struct ward_err *err)
 {
-	char from[PATH_MAX], to[PATH_MAX], fresh[PATH_MAX];
+	char fresh[PATH_MAX];
+	unsigned flags = noreplace ? RENAME_NOREPLACE : 0;
 	bool swapped = false;
 	uint64_t size;
 	int fd, r, e;
+
+	r = snprintf(fresh, sizeof(fresh), "%s.new", path);
+	if (r < 0 || (size_t)r >= sizeof(fresh))
+		return ward_err_set(err, ENAMETOOLONG, "rotate %s", path);
+	/* A rotation cut short may have left one: it would be appended to. */
+	if (unlink(fresh) < 0 && errno != ENOENT)
+		return ward_err_set(err, errno, "remove %s", fresh);
+	if ((fd = file_open(fresh, mode, &size, err)) < 0)
+		return -1;
+	if (renameat2(AT_FDCWD, fresh, AT_FDCWD, path, RENAME_EXCHANGE) == 0) {
+		swapped = true;
+		r = renameat2(AT_FDCWD, fresh, AT_FDCWD, to,
+			      flags); /* fresh names the old file now */
+	} else if (errno == ENOENT) {
+		/* No current file (an earlier rotation got this far). */
+		r = rename(fresh, path);
+		swapped = r == 0;
+	} else if (errno == EINVAL || errno == ENOSYS) {
+		/* The file system (or kernel) cannot exchange. */
+		r = renameat2(AT_FDCWD, path, AT_FDCWD, to, flags);
+		if (r == 0)
+			swapped = (r = rename(fresh, path)) == 0;
+	} else {
+		r = -1;
+	}
+	e = errno;
+	if (!swapped) {
+		/* The fresh file never became the log: the current one goes on. */
+		unlink(fresh);
+		close(fd);
+		return ward_err_set(err, e, "rotate %s", path);
+	}
+	*fd_out = fd;
+	/* The log goes on in the fresh file; only the old one's name is off. */
+	if (r < 0) {
+		ward_err_set(err, e, "rotate %s: rename to %s", path, to);
+		return 1;
+	}
+	return 0;
+}
+
+/* SERVICE.log.(N-1) -> .N, ..., SERVICE.log -> .1, a fresh SERVICE.log
+ * swapped in by log_swap. */
+static int rotate(struct log_sink *s, struct ward_err *err)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	int fd = -1, r;
 
 	if (s->keep == 0) {
 		if (ftruncate(s->fd, 0) < 0)
@@ -139,41 +182,14 @@ static int rotate(struct log_sink *s, struct ward_err *err)
 		if (rename(from, to) < 0 && errno != ENOENT)
 			return ward_err_set(err, errno, "rename %s to %s", from, to);
 	}
-	r = snprintf(fresh, sizeof(fresh), "%s.new", s->path);
-	if (rotated_name(to, sizeof(to), s->path, 1) < 0 || r < 0 || (size_t)r >= sizeof(fresh))
+	if (rotated_name(to, sizeof(to), s->path, 1) < 0)
 		return ward_err_set(err, ENAMETOOLONG, "rotate %s", s->path);
-	/* A rotation cut short may have left one: it would be appended to. */
-	if (unlink(fresh) < 0 && errno != ENOENT)
-		return ward_err_set(err, errno, "remove %s", fresh);
-	if ((fd = file_open(fresh, &size, err)) < 0)
+	if ((r = log_swap(s->path, to, 0640, false, &fd, err)) < 0)
 		return -1;
-	if (renameat2(AT_FDCWD, fresh, AT_FDCWD, s->path, RENAME_EXCHANGE) == 0) {
-		swapped = true;
-		r = rename(fresh, to); /* fresh names the old file now */
-	} else if (errno == ENOENT) {
-		/* No current file (an earlier rotation got this far). */
-		r = rename(fresh, s->path);
-		swapped = r == 0;
-	} else if (errno == EINVAL || errno == ENOSYS) {
-		/* The file system (or kernel) cannot exchange. */
-		r = rename(s->path, to);
-		if (r == 0)
-			swapped = (r = rename(fresh, s->path)) == 0;
-	} else {
-		r = -1;
-	}
-	e = errno;
-	if (!swapped) {
-		/* The fresh file never became the log: the current one goes on. */
-		unlink(fresh);
-		close(fd);
-		return ward_err_set(err, e, "rotate %s", s->path);
-	}
 	close(s->fd);
 	s->fd = fd;
-	s->size = size;
-	/* The log goes on in the fresh file; only the old one's name is off. */
-	return r < 0 ? ward_err_set(err, e, "rotate %s: rename to %s", s->path, to) : 0;
+	s->size = 0;
+	return r > 0 ? -1 : 0;
 }
 
 int log_sink_write(struct log_sink *s, const void *buf, size_t len, struct ward_err *err)

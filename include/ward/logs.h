@@ -2,6 +2,7 @@
  * rotation (SERVICE.log.1 is the newest old one, .N the oldest). */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,17 @@ struct log_sink *log_sink_open(const char *path, uint64_t max_bytes, unsigned ke
 /* Appends; rotates first when the file would grow past max_bytes. */
 int log_sink_write(struct log_sink *s, const void *buf, size_t len, struct ward_err *err);
 void log_sink_close(struct log_sink *s);
+
+/* Rotation without a gap: a fresh empty file (mode) is made beside path as
+ * PATH.new and swapped in with one atomic rename (RENAME_EXCHANGE), so path
+ * always names a whole log for whoever opens it; then the old file is
+ * renamed to `to` (never over a file there when noreplace). Returns 0 with
+ * *fd the fresh file's (the caller closes its old one, which it may still
+ * flush: it is the same file under its new name); 1, also with *fd, when
+ * only the old file's rename failed (it is left as PATH.new; err says so);
+ * -1 with err when the fresh file did not become the log (nothing changed). */
+int log_swap(const char *path, const char *to, unsigned mode, bool noreplace, int *fd,
+	     struct ward_err *err);
 
 /* The last `lines` lines of the log (looking into SERVICE.log.1 when the
  * current file is short), as a malloc'd string. At most max_bytes returned. */
