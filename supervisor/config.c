@@ -291,13 +291,38 @@ static int logs_read(struct cload *C, json_t *v, const struct jsonpos_entry *at,
 	return 0;
 }
 
+/* An integer from lo to hi. */
+static int int_in_range(struct cload *C, json_t *v, const struct jsonpos_entry *at, uint32_t lo,
+			uint32_t hi, uint32_t *out)
+{
+	if (want(C, v, at, JSON_INTEGER, "integer") < 0)
+		return -1;
+	json_int_t k = json_integer_value(v);
+	if (k < lo || k > hi)
+		return fail(C, at, "must be between %u and %u, got %" JSON_INTEGER_FORMAT, lo, hi,
+			    k);
+	*out = (uint32_t)k;
+	return 0;
+}
+
 static int audit_read(struct cload *C, json_t *v, const struct jsonpos_entry *at,
 		      struct ward_config *cfg)
 {
-	static const char *const keys[] = {"fsync", NULL};
+	static const char *const keys[] = {"fsync", "max_bytes", "refused_burst",
+					   "refused_window_s", NULL};
 	json_t *m;
 
 	if (check_object(C, v, at, keys) < 0)
+		return -1;
+	if ((m = json_object_get(v, "max_bytes")) &&
+	    max_bytes_read(C, m, AT(C, v, "max_bytes"), &cfg->audit_max_bytes) < 0)
+		return -1;
+	if ((m = json_object_get(v, "refused_burst")) &&
+	    int_in_range(C, m, AT(C, v, "refused_burst"), 1, 10000, &cfg->audit_refused_burst) < 0)
+		return -1;
+	if ((m = json_object_get(v, "refused_window_s")) &&
+	    int_in_range(C, m, AT(C, v, "refused_window_s"), 1, 86400,
+			 &cfg->audit_refused_window_s) < 0)
 		return -1;
 	if ((m = json_object_get(v, "fsync"))) {
 		const struct jsonpos_entry *mat = AT(C, v, "fsync");
@@ -536,6 +561,9 @@ static int defaults_set(struct ward_config *cfg)
 	    .log_max_bytes = 10 * 1024 * 1024,
 	    .log_keep = 5,
 	    .audit_fsync_each = true,
+	    .audit_max_bytes = 100 * 1024 * 1024,
+	    .audit_refused_burst = 10,
+	    .audit_refused_window_s = 60,
 	    .net_pool = {.addr = NET_POOL_DEFAULT_ADDR, .prefix = NET_POOL_DEFAULT_PREFIX},
 	    .net_prefix = NET_PREFIX_DEFAULT,
 	    .id_pool_start = ID_POOL_START_DEFAULT,

@@ -813,7 +813,12 @@ static void audit_control(struct control *ctl, const struct peer_info *p, json_t
 	json_decref(extra);
 	json_object_set_new(f, "verdict", json_string(verdict));
 	json_object_set_new(f, "result", json_string_lossy(result, strlen(result)));
-	audit_event(ctl->audit, "control", f);
+	/* A refusal is what anyone in the socket's group can cause at will:
+	 * rate limited per uid, the rest counted in a summary. */
+	if (strcmp(verdict, "refused") == 0)
+		audit_refused(ctl->audit, p->uid, "control", f);
+	else
+		audit_event(ctl->audit, "control", f);
 }
 
 /* What the newer commands carry besides tenant and service. */
@@ -1020,6 +1025,7 @@ static int dispatch(struct client *c, const struct control_request *req, json_t 
 		v = supervisor_status(ctl->sup, tenant, err);
 		if (!v)
 			return -1;
+		json_object_set_new(reply, "audit", audit_state(ctl->audit));
 		return json_object_set_new(reply, "services", v);
 	case CONTROL_START:
 		return supervisor_start(ctl->sup, tenant, service, err);
@@ -1092,6 +1098,14 @@ static void client_handle_line(struct client *c, const char *line, size_t len)
 	if (c->right < control_cmd_right(req.cmd)) {
 		audit_request(c, &req, "refused", "permission denied");
 		client_reply_error(c, "permission denied");
+		return;
+	}
+	/* Fail closed: nothing changes state unless its record can be
+	 * written. What only reads (status above all, which shows the
+	 * failure) still answers. */
+	if (control_cmd_right(req.cmd) >= RIGHT_OPERATE && audit_ready(c->ctl->audit, &err) < 0) {
+		audit_request(c, &req, "refused", err.msg);
+		client_reply_error(c, err.msg);
 		return;
 	}
 	reply = json_object();

@@ -488,7 +488,12 @@ static void audit_logon(struct session *s, const char *verdict, const char *reas
 	json_object_set_new(f, "session", json_str(s->id));
 	json_object_set_new(f, "session_uid",
 			    s->state == S_RUNNING ? json_integer(s->suid) : json_null());
-	audit_event(s->ss->audit, "session-logon", f);
+	/* Any local user can be refused at will: rate limited per uid (a
+	 * summary counts the rest). A logon let in is always recorded. */
+	if (strcmp(verdict, "refused") == 0)
+		audit_refused(s->ss->audit, s->peer_uid, "session-logon", f);
+	else
+		audit_event(s->ss->audit, "session-logon", f);
 }
 
 static void audit_end(struct session *s)
@@ -1601,6 +1606,11 @@ static void handle_request(struct session *s, const char *line, size_t len)
 		refuse(s, "daemon stopping");
 		return;
 	}
+	/* Fail closed: no logon that could not be recorded. */
+	if (audit_ready(ss->audit, &err) < 0) {
+		refuse(s, err.msg);
+		return;
+	}
 	if (s->lookup_err) {
 		if (s->lookup_err == ENOENT)
 			refuse(s, "unknown user");
@@ -1939,10 +1949,10 @@ static void client_new(struct session_server *ss, int fd)
 	}
 	/* One user cannot hold every slot by connecting and saying nothing. */
 	if (pending_of(ss, cred.uid) >= SESSION_MAX_PENDING) {
-		audit_event(ss->audit, "session-logon",
-			    json_pack("{s:s, s:s, s:i, s:i}", "verdict", "refused", "reason",
-				      "too many logons in progress", "uid", (int)cred.uid, "pid",
-				      (int)cred.pid));
+		audit_refused(ss->audit, cred.uid, "session-logon",
+			      json_pack("{s:s, s:s, s:i, s:i}", "verdict", "refused", "reason",
+					"too many logons in progress", "uid", (int)cred.uid, "pid",
+					(int)cred.pid));
 		close(fd);
 		return;
 	}

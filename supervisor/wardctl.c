@@ -568,6 +568,30 @@ struct view_cmd {
 
 static int print_json(json_t *v);
 
+/* status says whether the audit log is writing; when it is not, the
+ * operator hears it on stderr whatever the output format. */
+static void warn_audit(json_t *audit)
+{
+	const char *state = json_string_value(json_object_get(audit, "state"));
+	json_t *s = json_object_get(audit, "since"), *e = json_object_get(audit, "error");
+	char since[64], error[300];
+
+	if (!state || strcmp(state, "ok") == 0)
+		return;
+	/* Quoted: whatever the reply holds reaches the terminal as ASCII. */
+	fprintf(stderr,
+		"wardctl: WARNING: the audit log cannot be written (since %s: %s); wardd refuses "
+		"commands that change state and logons until it can (%" JSON_INTEGER_FORMAT
+		" record(s) held in memory, %" JSON_INTEGER_FORMAT " lost)\n",
+		ward_quote(json_is_string(s) ? json_string_value(s) : "?",
+			   json_is_string(s) ? json_string_length(s) : 1, 40, since, sizeof(since)),
+		ward_quote(json_is_string(e) ? json_string_value(e) : "?",
+			   json_is_string(e) ? json_string_length(e) : 1, 200, error,
+			   sizeof(error)),
+		json_integer_value(json_object_get(audit, "held")),
+		json_integer_value(json_object_get(audit, "dropped")));
+}
+
 static int run_view(const struct view_cmd *v, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -610,6 +634,7 @@ static int run_view(const struct view_cmd *v, int argc, char **argv)
 	reply = request(new_request(v->name, tenant, NULL));
 	if (!reply)
 		return EXIT_FAILED;
+	warn_audit(json_object_get(reply, "audit"));
 	field = json_object_get(reply, v->field);
 	if (!field || json_typeof(field) != v->type) {
 		fprintf(stderr, "wardctl: malformed reply from wardd\n");

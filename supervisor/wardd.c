@@ -87,7 +87,8 @@ static void usage(FILE *out)
 		"  --config FILE      daemon settings (default /etc/ward/wardd.json): tenants_dir,\n"
 		"                     policy_dirs, state_dir, log_dir, data_dir, control.{socket_group,\n"
 		"                     operator_group, viewer_group, admin_group}, logs.{max_bytes,\n"
-		"                     keep}, audit.fsync (each|turn), cgroup.parent, templates_dir,\n"
+		"                     keep}, audit.{fsync (each|turn), max_bytes, refused_burst,\n"
+		"                     refused_window_s}, cgroup.parent, templates_dir,\n"
 		"                     ids.{pool_start, pool_size, count}, network.{pool, prefix,\n"
 		"                     uplink, allocations}; see README.md\n"
 		"  --tenants DIR      tenant profiles (default /etc/ward/tenants)\n"
@@ -617,6 +618,10 @@ static int cmd_daemon(const struct options *o)
 		fprintf(stderr, "wardd: %s\n", d.audit ? "cannot set up the event loop" : err.msg);
 		goto out;
 	}
+	audit_configure(d.audit, d.loop,
+			&(struct audit_limits){.max_bytes = d.cfg.audit_max_bytes,
+					       .refused_burst = d.cfg.audit_refused_burst,
+					       .refused_window_s = d.cfg.audit_refused_window_s});
 	d.sup = supervisor_new(&d.cfg, d.loop, d.audit);
 	if (!d.sup)
 		goto out;
@@ -685,6 +690,7 @@ out:
 	/* Every sandbox is gone: their links follow with their namespaces. */
 	network_close(d.net, NETWORK_CLOSE_WAIT_MS);
 	cgroup_teardown();
+	audit_configure(d.audit, NULL, NULL); /* its timers are the loop's */
 	loop_free(d.loop);
 	audit_close(d.audit);
 	if (d.lock_fd >= 0)

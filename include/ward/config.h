@@ -43,9 +43,14 @@ struct ward_config {
 	uint64_t id_pool_size;  /* uids in the pool; default 65536000 (1000 ranges) */
 	uint32_t id_count;      /* uids per tenant; default 65536 */
 
-	uint64_t log_max_bytes; /* rotate a service log past this size; default 10M */
-	uint32_t log_keep;      /* rotated files kept: SERVICE.log.1 .. .N; default 5 */
-	bool audit_fsync_each;  /* fsync after every record (default) or once per loop turn */
+	uint64_t log_max_bytes;   /* rotate a service log past this size; default 10M */
+	uint32_t log_keep;        /* rotated files kept: SERVICE.log.1 .. .N; default 5 */
+	bool audit_fsync_each;    /* fsync after every record (default) or once per loop turn */
+	uint64_t audit_max_bytes; /* rotate the audit log past this size; default 100M */
+	/* Refusals of one uid recorded one by one per window (default 10 per
+	 * 60 s); the rest counted in one summary record per window. */
+	uint32_t audit_refused_burst;
+	uint32_t audit_refused_window_s;
 };
 
 /* Defaults, then the file (a missing file is fine only when it is the

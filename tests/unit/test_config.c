@@ -74,6 +74,9 @@ static void assert_defaults(const struct ward_config *c)
 	assert_int_equal(c->log_max_bytes, 10 * 1024 * 1024);
 	assert_int_equal(c->log_keep, 5);
 	assert_true(c->audit_fsync_each);
+	assert_int_equal(c->audit_max_bytes, 100 * 1024 * 1024);
+	assert_int_equal(c->audit_refused_burst, 10);
+	assert_int_equal(c->audit_refused_window_s, 60);
 	assert_string_equal(c->cgroup_parent, "ward");
 	assert_int_equal(c->net_pool.addr, 0x0af00000); /* 10.240.0.0 */
 	assert_int_equal(c->net_pool.prefix, 16);
@@ -148,7 +151,8 @@ static void test_full_file(void **state)
 		   "    'admin_group': 'a234567890123456789012345678901b'\n"
 		   "  },\n"
 		   "  'logs': {'max_bytes': '64K', 'keep': 0},\n"
-		   "  'audit': {'fsync': 'turn'},\n"
+		   "  'audit': {'fsync': 'turn', 'max_bytes': '1G', 'refused_burst': 3,\n"
+		   "            'refused_window_s': 600},\n"
 		   "  'network': {\n"
 		   "    'pool': '172.16.0.0/12',\n"
 		   "    'prefix': 26,\n"
@@ -174,6 +178,9 @@ static void test_full_file(void **state)
 	assert_int_equal(c.log_max_bytes, 65536);
 	assert_int_equal(c.log_keep, 0);
 	assert_false(c.audit_fsync_each);
+	assert_int_equal(c.audit_max_bytes, 1024 * 1024 * 1024);
+	assert_int_equal(c.audit_refused_burst, 3);
+	assert_int_equal(c.audit_refused_window_s, 600);
 	assert_int_equal(c.net_pool.addr, 0xac100000); /* 172.16.0.0 */
 	assert_int_equal(c.net_pool.prefix, 12);
 	assert_int_equal(c.net_prefix, 26);
@@ -367,6 +374,12 @@ static const struct bad_case bad_cases[] = {
     {"fsync_bad", "{'audit': {'fsync': 'always'}}",
      "1:21: audit.fsync: must be \"each\" or \"turn\", got \"always\""},
     {"fsync_type", "{'audit': {'fsync': true}}", "1:21: audit.fsync: expected string, got boolean"},
+    {"audit_burst_zero", "{'audit': {'refused_burst': 0}}",
+     "1:29: audit.refused_burst: must be between 1 and 10000, got 0"},
+    {"audit_window_type", "{'audit': {'refused_window_s': '60'}}",
+     "1:32: audit.refused_window_s: expected integer, got string"},
+    {"audit_max_bytes_bad", "{'audit': {'max_bytes': '10Q'}}",
+     "1:25: audit.max_bytes: invalid size \"10Q\": use bytes or a number with K, M, G or T"},
     {"audit_unknown", "{'audit': {'fsync': 'each', 'path': '/x'}}",
      "1:37: audit.path: unknown key"},
     {"quoted_control_chars", "{'state_dir': 'x\\u001b[31m'}",
