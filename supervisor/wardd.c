@@ -533,8 +533,16 @@ static void on_reload(struct loop *l, int sig, void *ud)
 {
 	struct daemon *d = ud;
 
+	struct ward_err err = {0};
+
 	(void)l;
 	(void)sig;
+	/* Fail closed, as wardctl reload is: no change that could not be
+	 * recorded. */
+	if (audit_ready(d->audit, &err) < 0) {
+		fprintf(stderr, "wardd: SIGHUP: reload refused: %s\n", err.msg);
+		return;
+	}
 	json_decref(supervisor_reload(d->sup));
 }
 

@@ -12,6 +12,7 @@ session tests' copies of /etc/passwd and /etc/group (see test_sessions.py).
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -191,6 +192,10 @@ def test_full_audit_volume_fails_closed(dw, staff):
         res = run_session(dw, "wses-alice", "echo should-not-run\n")
         assert res.returncode == 1 and "should-not-run" not in res.stdout, res
         assert "audit log cannot be written" in res.stderr, res.stderr
+        # A reload by signal is refused the same way.
+        os.kill(d.pid, signal.SIGHUP)
+        assert wait_for(lambda: "SIGHUP: reload refused: the audit log cannot be written"
+                        in d.stderr(), timeout=10), d.stderr()
         # Read-only control answers, and says what is wrong.
         res = dw.ctl("status")
         assert res.returncode == 0 and t in res.stdout, res
