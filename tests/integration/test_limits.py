@@ -77,6 +77,29 @@ def test_memory_hog_oom_killed_reported_and_restarted(dw):
         log_lines(dw, t)[-5:]
 
 
+def test_oom_killed_child_main_exits_0_recorded_as_it_happened(dw):
+    """Issue 18, finding 7: the main process exits 0 after the OOM killer
+    killed one of its children. The record says exit 0 (no signal the main
+    process never got) and how many OOM kills its cgroup saw, and the
+    verdict stays a failure: the service restarts (restart.on failure)."""
+    t = dw.name("oomch")
+    dw.write_profile(t, {"app": dw.service(exec_=[HOG, "oomchild", "512"],
+                                           limits={"memory": "32M"}, on="failure",
+                                           delay_ms=100, max_delay_ms=100, burst=100)})
+    dw.start_daemon()
+    exits = dw.wait_audit("service-exit", count=1, tenant=t, service="app", timeout=30)
+    e = exits[0]
+    assert e["code"] == 0 and e["signal"] is None, e
+    assert e["oom_kills"] >= 1 and e["clean"] is False, e
+    assert e["status"].startswith("exited 0 after the OOM killer killed"), e
+    oom = dw.wait_audit("service-oom", count=1, tenant=t, service="app")
+    assert oom[0]["oom_kills"] >= 1, oom
+    # The failure verdict holds: it is restarted.
+    dw.wait_audit("service-restart", count=1, tenant=t, service="app", timeout=20)
+    dw.wait_audit("service-start", count=2, tenant=t, service="app", timeout=20)
+    assert any(l.startswith("child 9") for l in log_lines(dw, t)), log_lines(dw, t)[-5:]
+
+
 def test_cpu_quota(dw):
     t = dw.name("spin")
     dw.write_profile(t, {"app": dw.service(exec_=[HOG, "spin", "60"], limits={"cpu": 0.2})})
