@@ -23,6 +23,7 @@
 #include "ward/launch.h"
 #include "ward/logs.h"
 #include "ward/network.h"
+#include "ward/quota.h"
 #include "ward/seccomp.h"
 
 enum stop_by { STOP_BY_OPERATOR, STOP_BY_SHUTDOWN, STOP_BY_RELOAD };
@@ -1297,6 +1298,33 @@ static void tenant_apply_cap(const struct ward_tenant *p)
 		fprintf(stderr, "wardd: %s: tenant limits: %s\n", p->name, err.msg);
 }
 
+/* The practice's disk quota (settings "quota.data") on its data directory,
+ * project id = its first uid (ranges never overlap, so neither do ids).
+ * Said on stderr and in the audit log either way: a data volume without
+ * project quotas leaves practices unlimited, and that must not be silent. */
+static void tenant_apply_quota(struct supervisor *s, const struct ward_tenant *p)
+{
+	struct ward_err err = {0};
+	char dir[PATH_MAX];
+	int r;
+
+	if (!s->cfg->data_quota)
+		return;
+	if (snprintf(dir, sizeof(dir), "%s/%s", s->cfg->data_dir, p->name) >= (int)sizeof(dir))
+		r = ward_err_set(&err, ENAMETOOLONG, "%s/%s", s->cfg->data_dir, p->name);
+	else
+		r = quota_apply(dir, p->ids.uid, s->cfg->data_quota, &err);
+	if (r < 0)
+		fprintf(stderr, "wardd: %s: disk quota not applied, its data is NOT limited: %s\n",
+			p->name, err.msg);
+	if (s->audit)
+		(void)audit_event(s->audit, "tenant-quota",
+				  json_pack("{s:s, s:I, s:I, s:b, s:s?}", "tenant", p->name,
+					    "project", (json_int_t)p->ids.uid, "limit",
+					    (json_int_t)s->cfg->data_quota, "applied", r == 0,
+					    "error", r < 0 ? err.msg : NULL));
+}
+
 /* Takes profile and *net. */
 static void tenant_add(struct supervisor *s, struct ward_tenant *profile, struct tenant_net *net)
 {
@@ -1304,6 +1332,7 @@ static void tenant_add(struct supervisor *s, struct ward_tenant *profile, struct
 	struct tenant_rt **tail = &s->tenants;
 
 	tenant_apply_cap(profile);
+	tenant_apply_quota(s, profile);
 	t = tenant_rt_new(s, profile);
 	if (!t) {
 		fprintf(stderr, "wardd: %s: out of memory\n", profile->name);

@@ -46,6 +46,9 @@ struct ward_config {
 	uint64_t log_max_bytes; /* rotate a service log past this size; default 10M */
 	uint32_t log_keep;      /* rotated files kept: SERVICE.log.1 .. .N; default 5 */
 	bool audit_fsync_each;  /* fsync after every record (default) or once per loop turn */
+	/* "quota": {"data": SIZE}: the project quota of each tenant's data
+	 * directory (project id: the tenant's first uid); 0 (default): none. */
+	uint64_t data_quota;
 };
 
 /* Defaults, then the file (a missing file is fine only when it is the
