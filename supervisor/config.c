@@ -305,6 +305,22 @@ static int int_in_range(struct cload *C, json_t *v, const struct jsonpos_entry *
 	return 0;
 }
 
+/* "quota": {"data": SIZE}: each practice's data directory is limited to
+ * SIZE (project quota). */
+static int quota_read(struct cload *C, json_t *v, const struct jsonpos_entry *at,
+		      struct ward_config *cfg)
+{
+	static const char *const keys[] = {"data", NULL};
+	json_t *m;
+
+	if (check_object(C, v, at, keys) < 0)
+		return -1;
+	if ((m = json_object_get(v, "data")) &&
+	    max_bytes_read(C, m, AT(C, v, "data"), &cfg->data_quota) < 0)
+		return -1;
+	return 0;
+}
+
 static int audit_read(struct cload *C, json_t *v, const struct jsonpos_entry *at,
 		      struct ward_config *cfg)
 {
@@ -516,10 +532,10 @@ static int ids_read(struct cload *C, json_t *v, const struct jsonpos_entry *at,
 static int root_read(struct cload *C, json_t *root, const struct jsonpos_entry *at,
 		     struct ward_config *cfg)
 {
-	static const char *const keys[] = {"tenants_dir", "policy_dirs",   "state_dir", "log_dir",
-					   "data_dir",    "templates_dir", "control",   "logs",
-					   "audit",       "cgroup",        "network",   "ids",
-					   NULL};
+	static const char *const keys[] = {
+	    "tenants_dir",   "policy_dirs", "state_dir", "log_dir", "data_dir",
+	    "templates_dir", "control",     "logs",      "audit",   "cgroup",
+	    "network",       "ids",         "quota",     NULL};
 	static const char *const path_keys[] = {"tenants_dir", "state_dir", "log_dir", "data_dir",
 						"templates_dir"};
 	char **path_slots[] = {&cfg->tenants_dir, &cfg->state_dir, &cfg->log_dir, &cfg->data_dir,
@@ -551,6 +567,8 @@ static int root_read(struct cload *C, json_t *root, const struct jsonpos_entry *
 	    network_read(C, m, AT(C, root, "network"), cfg) < 0)
 		return -1;
 	if ((m = json_object_get(root, "ids")) && ids_read(C, m, AT(C, root, "ids"), cfg) < 0)
+		return -1;
+	if ((m = json_object_get(root, "quota")) && quota_read(C, m, AT(C, root, "quota"), cfg) < 0)
 		return -1;
 	return 0;
 }

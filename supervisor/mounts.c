@@ -44,6 +44,7 @@ struct entry {
 	int tree_fd;     /* detached clone of the source (binds) */
 	bool is_dir;     /* the source is a directory (binds) */
 	uint64_t size;   /* tmpfs */
+	bool noexec;     /* filesystem.noexec: a writable entry, mounted noexec */
 	char *link;      /* symlink target to reproduce */
 	char *dst_buf;   /* dst, when it is the entry's own copy */
 };
@@ -136,6 +137,8 @@ static int open_source(struct entry *e, bool strict, struct ward_err *err)
 	e->is_dir = S_ISDIR(st.st_mode);
 	if (e->kind == ENTRY_BIND_RO)
 		attrs |= MOUNT_ATTR_RDONLY;
+	if (e->noexec)
+		attrs |= MOUNT_ATTR_NOEXEC;
 	e->tree_fd = clone_tree(fd, e->src, attrs, err);
 	return e->tree_fd < 0 ? -1 : 0;
 }
@@ -335,7 +338,8 @@ static int collect(const struct mount_plan *plan, struct entry **out, size_t *n_
 		v[n] = (struct entry){.kind = i < fs->n_ro ? ENTRY_BIND_RO : ENTRY_BIND_RW,
 				      .dst = b->dst,
 				      .src = b->src,
-				      .tree_fd = -1};
+				      .tree_fd = -1,
+				      .noexec = fs->noexec && i >= fs->n_ro};
 		if (check_dst(b->dst, err) < 0 || open_source(&v[n++], false, err) < 0)
 			goto fail;
 	}
@@ -344,8 +348,11 @@ static int collect(const struct mount_plan *plan, struct entry **out, size_t *n_
 			ward_err_set(err, EINVAL, "data: no data directory given");
 			goto fail;
 		}
-		v[n] = (struct entry){
-		    .kind = ENTRY_DATA, .dst = fs->data, .src = plan->data_src, .tree_fd = -1};
+		v[n] = (struct entry){.kind = ENTRY_DATA,
+				      .dst = fs->data,
+				      .src = plan->data_src,
+				      .tree_fd = -1,
+				      .noexec = fs->noexec};
 		if (check_dst(fs->data, err) < 0 || open_source(&v[n++], true, err) < 0)
 			goto fail;
 	}
@@ -353,7 +360,8 @@ static int collect(const struct mount_plan *plan, struct entry **out, size_t *n_
 		v[n] = (struct entry){.kind = ENTRY_TMPFS,
 				      .dst = fs->tmpfs[i].path,
 				      .size = fs->tmpfs[i].size,
-				      .tree_fd = -1};
+				      .tree_fd = -1,
+				      .noexec = fs->noexec};
 		if (check_dst(v[n++].dst, err) < 0)
 			goto fail;
 	}
@@ -392,8 +400,12 @@ static int place_entry(int root, struct entry *e, struct ward_err *err)
 		return 0;
 	}
 	case ENTRY_TMPFS:
+		/* noexec also stops the dynamic loader: mmap(PROT_EXEC) of a file
+		 * on a noexec mount fails, so `ld.so /tmp/x` runs nothing. */
 		return mount_tmpfs_at(root, e->dst, e->size, "1777",
-				      MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err);
+				      MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+					  (e->noexec ? MOUNT_ATTR_NOEXEC : 0),
+				      err);
 	case ENTRY_BIND_RO:
 	case ENTRY_BIND_RW:
 	case ENTRY_DATA:

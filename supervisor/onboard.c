@@ -12,12 +12,13 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -1596,51 +1597,130 @@ static int child_watch(struct offboard *o, pid_t pid, int err_r, struct ward_err
 	return 0;
 }
 
-/* /bin/tar writing the data directory to the archive fd. */
+/* ---- the archive's size, checked against the room it has ---- */
+
+/* What tar writes for one file beyond its data: its header block, and a pax
+ * extended header (a header and a data block) for long names, large or
+ * precise values and sparse maps. Sparse files add their map's block. */
+#define TAR_BLOCK           512ULL
+#define TAR_PER_FILE        (3 * TAR_BLOCK)
+#define TAR_PER_SPARSE_FILE TAR_BLOCK
+#define TAR_END             (20 * TAR_BLOCK) /* two zero blocks, padded to a 10 KiB record */
+#define MEASURE_FD_MAX      64
+
+/* nftw has no user pointer: the walk runs in a child of its own. */
+static unsigned long long measure_bytes;
+static unsigned long long measure_files;
+
+/* The bytes tar --sparse writes for one entry: the blocks a file has
+ * allocated, not its apparent size (a tenant's 8 GiB hole costs nothing),
+ * but never more than its size rounded up to tar's blocks. */
+static int measure_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)path;
+	(void)ftw;
+	measure_bytes += TAR_PER_FILE;
+	measure_files++;
+	if (type == FTW_F && S_ISREG(st->st_mode)) {
+		unsigned long long size = (unsigned long long)st->st_size;
+		unsigned long long whole = (size + TAR_BLOCK - 1) / TAR_BLOCK * TAR_BLOCK;
+		unsigned long long alloc = (unsigned long long)st->st_blocks * 512ULL;
+
+		if (alloc < whole)
+			measure_bytes += alloc + TAR_PER_SPARSE_FILE;
+		else
+			measure_bytes += whole;
+	}
+	return 0;
+}
+
+/* Child side: 0 when the archive of root/name fits in the free space of
+ * the file system that archive_fd is on, else -1 with the reason on
+ * stderr. The walk stays on one file system and follows no symlink, as
+ * tar (--one-file-system) does. */
+static int archive_fits(const char *root, const char *name, int archive_fd)
+{
+	char path[PATH_MAX];
+	struct statvfs vfs;
+	unsigned long long avail;
+
+	if (snprintf(path, sizeof(path), "%s/%s", root, name) >= (int)sizeof(path))
+		return dprintf(2, "%s/%s: name too long\n", root, name), -1;
+	if (nftw(path, measure_one, MEASURE_FD_MAX, FTW_PHYS | FTW_MOUNT) != 0)
+		return dprintf(2, "measuring %s: %s\n", path, strerror(errno)), -1;
+	measure_bytes += TAR_END;
+	if (fstatvfs(archive_fd, &vfs) < 0)
+		return dprintf(2, "free space of the archive's file system: %s\n", strerror(errno)),
+		       -1;
+	/* f_bavail: what an unprivileged writer may use; wardd is root, but the
+	 * reserve is the host's, not the archive's. */
+	avail = (unsigned long long)vfs.f_bavail * (unsigned long long)vfs.f_frsize;
+	if (measure_bytes > avail)
+		return dprintf(2,
+			       "the archive needs about %llu bytes (%llu files, allocated size) "
+			       "and its file system has %llu bytes free: not starting tar\n",
+			       measure_bytes, measure_files, avail),
+		       -1;
+	return 0;
+}
+
+/* A child that checks the archive will fit, then becomes /bin/tar writing
+ * the data directory to the archive fd. */
 static int tar_spawn(struct offboard *o, struct ward_err *err)
 {
 	const char *root = o->ob->cfg->data_dir;
-	char *argv[] = {(char *)TAR_PATH,
-			(char *)"--create",
-			(char *)"--file=-",
-			(char *)"--format=pax",
-			(char *)"--numeric-owner",
-			(char *)"--one-file-system",
-			(char *)"--directory",
-			(char *)root,
-			(char *)"--",
-			o->name,
-			NULL};
-	char *envp[] = {(char *)"PATH=/usr/bin:/bin", (char *)"LC_ALL=C", NULL};
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, all;
 	int pipefd[2];
 	pid_t pid;
-	int r;
 
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return ward_err_set(err, errno, "pipe for tar");
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&attr);
-	/* wardd blocks the signals it takes through signalfd: tar must not
-	 * inherit that, nor SIGPIPE ignored. */
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, o->archive_fd, 1);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
-	r = posix_spawn(&pid, TAR_PATH, &fa, &attr, argv, envp);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	close(pipefd[1]);
-	if (r != 0) {
+	pid = fork();
+	if (pid < 0) {
+		int e = errno;
+
 		close(pipefd[0]);
-		return ward_err_set(err, r, "starting %s", TAR_PATH);
+		close(pipefd[1]);
+		return ward_err_set(err, e, "fork for tar");
 	}
+	if (pid == 0) {
+		sigset_t none;
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		/* --sparse: holes are stored as holes (GNU tar finds them with
+		 * SEEK_DATA/SEEK_HOLE; pax format 1.0 maps), so a tenant's sparse
+		 * files cannot blow the archive up to their apparent size. */
+		char *argv[] = {(char *)TAR_PATH,
+				(char *)"--create",
+				(char *)"--file=-",
+				(char *)"--format=pax",
+				(char *)"--sparse",
+				(char *)"--numeric-owner",
+				(char *)"--one-file-system",
+				(char *)"--directory",
+				(char *)root,
+				(char *)"--",
+				o->name,
+				NULL};
+		char *envp[] = {(char *)"PATH=/usr/bin:/bin", (char *)"LC_ALL=C", NULL};
+
+		/* wardd blocks the signals it takes through signalfd: tar must
+		 * not inherit that, nor SIGPIPE ignored. */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		(void)signal(SIGPIPE, SIG_DFL);
+		if (null < 0 || dup2(null, 0) < 0 || dup2(o->archive_fd, 1) < 0 ||
+		    dup2(pipefd[1], 2) < 0)
+			_exit(2);
+		/* Nothing of wardd's (sockets, its lock) stays open in here. */
+		closefrom(3);
+		/* Before a byte is written: an archive that cannot fit is
+		 * refused, not left to fail half-way. */
+		if (archive_fits(root, o->name, 1) < 0)
+			_exit(3);
+		execve(TAR_PATH, argv, envp);
+		dprintf(2, "starting %s: %s\n", TAR_PATH, strerror(errno));
+		_exit(126);
+	}
+	close(pipefd[1]);
 	return child_watch(o, pid, pipefd[0], err);
 }
 
@@ -1791,6 +1871,13 @@ static void offboard_child_done(struct offboard *o, int status)
 		child_status(status, o->step == STEP_ARCHIVING ? "tar" : "the removal", what,
 			     sizeof(what));
 	if (o->step == STEP_ARCHIVING) {
+		if (status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 3) {
+			/* The size check refused (tar's own codes are 0-2): tar never ran. */
+			message_set(msg, sizeof(msg), "archiving %s/%s refused: %s",
+				    o->ob->cfg->data_dir, o->name, o->child_err);
+			offboard_undo(o, msg, true);
+			return;
+		}
 		if (status != 0) {
 			message_set(msg, sizeof(msg), "archiving %s/%s failed: %s%s%s",
 				    o->ob->cfg->data_dir, o->name, what,

@@ -33,7 +33,7 @@
  * schema's descriptions document the same values. */
 static const char policy_defaults[] =
     "{\"filesystem\": {\"ro\": [], \"rw\": [], \"tmpfs\": {}, \"hide\": [],"
-    "  \"proc_subset\": \"all\"},"
+    "  \"proc_subset\": \"all\", \"noexec\": false},"
     " \"seccomp\": {\"default\": \"errno\", \"allow\": [\"@system-service\"],"
     "  \"deny\": [\"@clock\", \"@cpu-emulation\", \"@debug\", \"@module\", \"@mount\","
     "   \"@obsolete\", \"@privileged\", \"@raw-io\", \"@reboot\", \"@swap\"],"
@@ -911,8 +911,8 @@ static void tmpfs_read(struct loader *L, json_t *v, const struct jsonpos_entry *
 static void filesystem_read(struct loader *L, json_t *v, const struct jsonpos_entry *at,
 			    struct ward_filesystem *fs)
 {
-	static const char *const keys[] = {"ro",   "rw",          "data", "tmpfs",
-					   "hide", "proc_subset", NULL};
+	static const char *const keys[] = {"ro",   "rw",          "data",   "tmpfs",
+					   "hide", "proc_subset", "noexec", NULL};
 	static const char *const subsets[] = {"all", "pid", NULL};
 	json_t *m;
 
@@ -930,6 +930,8 @@ static void filesystem_read(struct loader *L, json_t *v, const struct jsonpos_en
 		strv_read(L, m, AT_KEY(L, v, "hide"), false, item_mask, &fs->hide, &fs->n_hide);
 	if ((m = json_object_get(v, "proc_subset")))
 		fs->proc_pid_only = get_enum(L, m, AT_KEY(L, v, "proc_subset"), subsets) == 1;
+	if ((m = json_object_get(v, "noexec")))
+		get_bool(L, m, AT_KEY(L, v, "noexec"), &fs->noexec);
 }
 
 /* ["unix", "inet", ...]: only these; ["any"]: no restriction. */

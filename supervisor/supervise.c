@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include "ward/launch.h"
 #include "ward/logs.h"
 #include "ward/network.h"
+#include "ward/quota.h"
 #include "ward/seccomp.h"
 
 enum stop_by { STOP_BY_OPERATOR, STOP_BY_SHUTDOWN, STOP_BY_RELOAD };
@@ -58,7 +60,7 @@ struct svc {
 	struct loop_timer *timer; /* restart delay or stop timeout */
 	enum stop_by stop_by;
 	enum after_stop after_stop;
-	char last_exit[80];
+	char last_exit[128];
 
 	/* Network (tenants with a `network` section): the address and host
 	 * link of the current (or last) sandbox, whether the firewall has the
@@ -445,6 +447,27 @@ static void on_sync(struct loop *l, int fd, uint32_t events, void *ud)
 static void svc_schedule_restart(struct svc *v);
 static void svc_enter_failed(struct svc *v, const char *reason);
 
+/* The service's drop counter, read while its element is still in the
+ * table, into the audit log ("service-drops"): its refused connections stay
+ * on record once the counter is gone with the service. */
+static void svc_audit_drops(struct svc *v)
+{
+	struct tenant_rt *t = v->tenant;
+	size_t i = (size_t)(v->def - t->profile->services);
+	_cleanup_(json_decrefp) json_t *drops = NULL;
+	json_t *d;
+	char a[16];
+
+	if (!v->fw_installed || !t->sup->net || !tenant_has_net(t) || i >= t->net.n)
+		return;
+	drops = network_drops(t->sup->net);
+	d = drops ? json_object_get(drops, t->net.ifnames[i]) : NULL;
+	network_addr_string(t->net.addrs[i], a);
+	audit_svc(v, "service-drops",
+		  json_pack("{s:s, s:s, s:o}", "address", a, "link", t->net.ifnames[i], "drops",
+			    d ? json_incref(d) : json_null()));
+}
+
 /* The sandbox is gone (its init exited): decide what comes next. */
 static void svc_sandbox_gone(struct svc *v, int init_status)
 {
@@ -452,7 +475,7 @@ static void svc_sandbox_gone(struct svc *v, int init_status)
 	int st = v->exit_seen ? v->exit_status : init_status;
 	bool start_failed = !v->exit_seen && v->start_error[0];
 	bool was_stopping = v->state == SERVICE_STOPPING;
-	bool oom = false;
+	uint64_t oom_kills = 0; /* OOM kills in the cgroup during this run */
 
 	svc_cancel_timer(v);
 	if (v->h.sync_fd >= 0)
@@ -475,7 +498,8 @@ static void svc_sandbox_gone(struct svc *v, int init_status)
 		    cgroup_kill(v->cg, &err) < 0)
 			fprintf(stderr, "wardd: %s/%s: %s\n", v->tenant->profile->name,
 				v->def->name, err.msg);
-		oom = cs.oom_kills > v->oom_base;
+		if (cs.oom_kills > v->oom_base)
+			oom_kills = cs.oom_kills - v->oom_base;
 	}
 	if (start_failed) {
 		(void)snprintf(v->last_exit, sizeof(v->last_exit), "start failed");
@@ -488,24 +512,42 @@ static void svc_sandbox_gone(struct svc *v, int init_status)
 		 * start): no service ran, so there is no exit to record. */
 		(void)snprintf(v->last_exit, sizeof(v->last_exit), "stopped while starting");
 	} else {
+		int real = st; /* what the main process did, for the record */
+
 		exit_reason(st, v->last_exit, sizeof(v->last_exit));
-		if (oom) {
-			/* An OOM kill is a failure whatever the signal says. */
-			(void)snprintf(v->last_exit, sizeof(v->last_exit),
-				       "killed by the OOM killer (memory limit)");
+		if (oom_kills) {
+			if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) {
+				(void)snprintf(v->last_exit, sizeof(v->last_exit),
+					       "killed by the OOM killer (memory limit)");
+			} else {
+				char how[32];
+
+				memcpy(how, v->last_exit, sizeof(how) - 1);
+				how[sizeof(how) - 1] = '\0';
+				(void)snprintf(v->last_exit, sizeof(v->last_exit),
+					       "%s after the OOM killer killed %" PRIu64
+					       " of its processes (memory limit)",
+					       how, oom_kills);
+			}
+			/* An OOM kill is a failure whatever the main process did:
+			 * the verdict (restart policy, "clean") counts it as a kill,
+			 * the record keeps the exit as it was, not a SIGKILL the
+			 * main process never got. */
 			if (exit_is_clean(st))
 				st = SIGKILL;
 		}
 		audit_svc(v, "service-exit",
-			  json_pack("{s:i, s:s, s:o, s:o, s:b, s:b}", "pid", (int)v->service_pid,
-				    "status", v->last_exit, "code",
-				    WIFEXITED(st) ? json_integer(WEXITSTATUS(st)) : json_null(),
+			  json_pack("{s:i, s:s, s:o, s:o, s:b, s:b, s:I}", "pid",
+				    (int)v->service_pid, "status", v->last_exit, "code",
+				    WIFEXITED(real) ? json_integer(WEXITSTATUS(real)) : json_null(),
 				    "signal",
-				    WIFSIGNALED(st) ? json_integer(WTERMSIG(st)) : json_null(),
-				    "core_dumped", WIFSIGNALED(st) && WCOREDUMP(st), "clean",
-				    exit_is_clean(st)));
-		if (oom)
-			audit_svc(v, "service-oom", json_pack("{s:i}", "pid", (int)v->service_pid));
+				    WIFSIGNALED(real) ? json_integer(WTERMSIG(real)) : json_null(),
+				    "core_dumped", WIFSIGNALED(real) && WCOREDUMP(real), "clean",
+				    exit_is_clean(st), "oom_kills", (json_int_t)oom_kills));
+		if (oom_kills)
+			audit_svc(v, "service-oom",
+				  json_pack("{s:i, s:I}", "pid", (int)v->service_pid, "oom_kills",
+					    (json_int_t)oom_kills));
 	}
 	v->service_pid = 0;
 	v->exit_seen = false;
@@ -532,6 +574,9 @@ static void svc_sandbox_gone(struct svc *v, int init_status)
 	/* Kept through a backoff; gone once the service is down for good. */
 	if (v->state == SERVICE_STOPPED || v->state == SERVICE_FAILED) {
 		svc_drop_cgroup(v);
+		/* Before its elements can go (here, with its tenant, or with
+		 * the table at shutdown): the counter is the evidence. */
+		svc_audit_drops(v);
 		if ((!v->want_running && v->after_stop != AFTER_STOP_START) ||
 		    v->state == SERVICE_FAILED)
 			svc_fw_uninstall(v);
@@ -1253,6 +1298,33 @@ static void tenant_apply_cap(const struct ward_tenant *p)
 		fprintf(stderr, "wardd: %s: tenant limits: %s\n", p->name, err.msg);
 }
 
+/* The practice's disk quota (settings "quota.data") on its data directory,
+ * project id = its first uid (ranges never overlap, so neither do ids).
+ * Said on stderr and in the audit log either way: a data volume without
+ * project quotas leaves practices unlimited, and that must not be silent. */
+static void tenant_apply_quota(struct supervisor *s, const struct ward_tenant *p)
+{
+	struct ward_err err = {0};
+	char dir[PATH_MAX];
+	int r;
+
+	if (!s->cfg->data_quota)
+		return;
+	if (snprintf(dir, sizeof(dir), "%s/%s", s->cfg->data_dir, p->name) >= (int)sizeof(dir))
+		r = ward_err_set(&err, ENAMETOOLONG, "%s/%s", s->cfg->data_dir, p->name);
+	else
+		r = quota_apply(dir, p->ids.uid, s->cfg->data_quota, &err);
+	if (r < 0)
+		fprintf(stderr, "wardd: %s: disk quota not applied, its data is NOT limited: %s\n",
+			p->name, err.msg);
+	if (s->audit)
+		(void)audit_event(s->audit, "tenant-quota",
+				  json_pack("{s:s, s:I, s:I, s:b, s:s?}", "tenant", p->name,
+					    "project", (json_int_t)p->ids.uid, "limit",
+					    (json_int_t)s->cfg->data_quota, "applied", r == 0,
+					    "error", r < 0 ? err.msg : NULL));
+}
+
 /* Takes profile and *net. */
 static void tenant_add(struct supervisor *s, struct ward_tenant *profile, struct tenant_net *net)
 {
@@ -1260,6 +1332,7 @@ static void tenant_add(struct supervisor *s, struct ward_tenant *profile, struct
 	struct tenant_rt **tail = &s->tenants;
 
 	tenant_apply_cap(profile);
+	tenant_apply_quota(s, profile);
 	t = tenant_rt_new(s, profile);
 	if (!t) {
 		fprintf(stderr, "wardd: %s: out of memory\n", profile->name);

@@ -51,6 +51,9 @@ struct ward_config {
 	 * 60 s); the rest counted in one summary record per window. */
 	uint32_t audit_refused_burst;
 	uint32_t audit_refused_window_s;
+	/* "quota": {"data": SIZE}: the project quota of each tenant's data
+	 * directory (project id: the tenant's first uid); 0 (default): none. */
+	uint64_t data_quota;
 };
 
 /* Defaults, then the file (a missing file is fine only when it is the

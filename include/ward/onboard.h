@@ -54,7 +54,9 @@ json_t *onboard_tenant(struct onboarding *ob, const char *name, const char *tmpl
 /* Called once offboarding is over: report, or NULL and the error. */
 typedef void (*offboard_done_fn)(json_t *report, const char *error, void *ud);
 /* Stops the tenant; once it is down, removes its cgroups, archives its data
- * directory to `archive` (tar, pax format, numeric owners and modes kept;
+ * directory to `archive` (tar, pax format, sparse files as holes, numeric
+ * owners and modes kept; refused, and undone, before tar starts when what
+ * the data has allocated exceeds the free space of the archive's file system;
  * created by wardd, O_EXCL, mode 0600) or removes it (purge; neither crosses
  * a mount point nor follows a symlink), releases its network allocation,
  * and deletes its profile. Its logs (LOG_DIR/NAME) are kept, renamed to

@@ -66,6 +66,11 @@ struct ward_filesystem {
 	 * holds its processes and nothing of the host's kernel; "all" (the
 	 * default): all of /proc, with the kernel's sensitive files masked. */
 	bool proc_pid_only;
+	/* "noexec": true: everything the sandbox can write (tmpfs mounts, rw
+	 * binds, the data directory) is mounted noexec, so nothing it writes
+	 * can be run, not even through the dynamic loader. /dev/shm and a
+	 * session's home always are. Default false. */
+	bool noexec;
 };
 
 struct ward_seccomp {

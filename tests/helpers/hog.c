@@ -9,6 +9,9 @@
  *   hog heartbeat MS      print "beat <CLOCK_MONOTONIC ms>" every MS ms, forever
  *   hog doublefork        leave a grandchild (its parent exits) sleeping, then
  *                         sleep: a stop must still end both
+ *   hog oomchild MB       a child allocates MB MiB (and asks to be the OOM
+ *                         killer's first pick); print "child <wait status>"
+ *                         once it is gone, then exit 0
  */
 #include <errno.h>
 #include <signal.h>
@@ -16,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static long long now_ms(void)
@@ -102,6 +106,29 @@ static int doublefork(void)
 		pause();
 }
 
+static int oomchild(long mb)
+{
+	pid_t p = fork();
+	int st = 0;
+
+	if (p < 0)
+		return 1;
+	if (p == 0) {
+		FILE *f = fopen("/proc/self/oom_score_adj", "w");
+
+		if (f) {
+			fputs("1000\n", f);
+			(void)fclose(f);
+		}
+		_exit(memory(mb));
+	}
+	while (waitpid(p, &st, 0) < 0)
+		if (errno != EINTR)
+			return 1;
+	dprintf(1, "child %d\n", st);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	long arg = argc > 2 ? strtol(argv[2], NULL, 10) : 0;
@@ -118,5 +145,7 @@ int main(int argc, char **argv)
 		return heartbeat(arg);
 	if (strcmp(argv[1], "doublefork") == 0)
 		return doublefork();
+	if (strcmp(argv[1], "oomchild") == 0)
+		return oomchild(arg);
 	return 2;
 }

@@ -915,6 +915,8 @@ static long sc_personality_query(void) { return syscall(SYS_personality, 0xfffff
 static long sc_personality_rie(void) { return syscall(SYS_personality, (unsigned long)(PER_LINUX | READ_IMPLIES_EXEC)); }
 static long sc_personality_norandom(void) { return syscall(SYS_personality, (unsigned long)(PER_LINUX | ADDR_NO_RANDOMIZE)); }
 static long sc_tiocsetd(void) { int d = 0 /* N_TTY */; return ioctl(0, TIOCSETD, &d); }
+static long sc_ptrace_attach_1(void) { return syscall(SYS_ptrace, PTRACE_ATTACH, 1, 0, 0); }
+static long sc_ptrace_attach_2(void) { return syscall(SYS_ptrace, PTRACE_ATTACH, 2, 0, 0); }
 /* clang-format on */
 
 static const struct {
@@ -962,6 +964,8 @@ static const struct {
     {"personality-rie", sc_personality_rie},
     {"personality-norandom", sc_personality_norandom},
     {"tiocsetd", sc_tiocsetd},
+    {"ptrace-attach-1", sc_ptrace_attach_1},
+    {"ptrace-attach-2", sc_ptrace_attach_2},
 };
 
 struct child_result {

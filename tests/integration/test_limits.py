@@ -7,8 +7,11 @@ The tenants run tests/helpers/hog.c (see its header for the modes)."""
 
 import os
 import re
+import subprocess
 import time
 from pathlib import Path
+
+import pytest
 
 from daemon_fixture import PROBE_DIR, dw, daemon_built, wait_for  # noqa: F401
 
@@ -75,6 +78,94 @@ def test_memory_hog_oom_killed_reported_and_restarted(dw):
     # It never got past its limit.
     assert not any(int(l.split()[1]) > 32 for l in log_lines(dw, t) if l.startswith("allocated")), \
         log_lines(dw, t)[-5:]
+
+
+def test_oom_killed_child_main_exits_0_recorded_as_it_happened(dw):
+    """Issue 18, finding 7: the main process exits 0 after the OOM killer
+    killed one of its children. The record says exit 0 (no signal the main
+    process never got) and how many OOM kills its cgroup saw, and the
+    verdict stays a failure: the service restarts (restart.on failure)."""
+    t = dw.name("oomch")
+    dw.write_profile(t, {"app": dw.service(exec_=[HOG, "oomchild", "512"],
+                                           limits={"memory": "32M"}, on="failure",
+                                           delay_ms=100, max_delay_ms=100, burst=100)})
+    dw.start_daemon()
+    exits = dw.wait_audit("service-exit", count=1, tenant=t, service="app", timeout=30)
+    e = exits[0]
+    assert e["code"] == 0 and e["signal"] is None, e
+    assert e["oom_kills"] >= 1 and e["clean"] is False, e
+    assert e["status"].startswith("exited 0 after the OOM killer killed"), e
+    oom = dw.wait_audit("service-oom", count=1, tenant=t, service="app")
+    assert oom[0]["oom_kills"] >= 1, oom
+    # The failure verdict holds: it is restarted.
+    dw.wait_audit("service-restart", count=1, tenant=t, service="app", timeout=20)
+    dw.wait_audit("service-start", count=2, tenant=t, service="app", timeout=20)
+    assert any(l.startswith("child 9") for l in log_lines(dw, t)), log_lines(dw, t)[-5:]
+
+
+FILL = ("i=0; while [ $i -lt 16 ]; do head -c 1048576 /dev/zero > f$i || break; i=$((i+1)); done; "
+        "echo \"wrote $i MiB\"; sleep 300")
+
+
+def test_practice_disk_quota_on_project_quota_ext4(dw):
+    """Issue 18, finding 5: with "quota": {"data": "4M"} a practice's data
+    directory is a project (id: its first uid) limited to 4 MiB: its service
+    gets EDQUOT ("Disk quota exceeded") writing past it, on an ext4 made
+    with -O quota,project (a loop image mounted only in this test's mount
+    namespace, as the data root)."""
+    img = dw.tmp / "data.img"
+    subprocess.run(["truncate", "-s", "64M", str(img)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-O", "quota,project", "-E", "quotatype=prjquota",
+                    str(img)], check=True, capture_output=True)
+    mode = os.stat(dw.data).st_mode & 0o7777
+    # -o loop: the loop device is set up with autoclear, so it goes with the
+    # mount (at the umount below, or with this test's mount namespace).
+    m = subprocess.run(["mount", "-o", "loop", str(img), str(dw.data)], capture_output=True,
+                       text=True)
+    if m.returncode != 0:
+        pytest.fail("cannot mount an ext4 with -O quota,project here (a kernel without "
+                    "CONFIG_QFMT_V2 refuses it: see dmesg); project quotas cannot be "
+                    f"enforced on this kernel at all: {m.stderr.strip()}")
+    try:
+        os.chmod(dw.data, mode)
+        t = dw.name("quota")
+        dw.write_profile(t, {"app": dw.service(exec_=["/bin/sh", "-c", FILL], on="never")})
+        dw.write_config(quota={"data": "4M"})
+        dw.start_daemon()
+        rec = dw.wait_audit("tenant-quota", count=1, tenant=t)[0]
+        assert rec["applied"] is True and rec["error"] is None, rec
+        assert rec["project"] == dw.uid_of(t) and rec["limit"] == 4 << 20, rec
+        assert wait_for(lambda: any(l.startswith("wrote ") for l in log_lines(dw, t)),
+                        timeout=30), log_lines(dw, t)
+        lines = log_lines(dw, t)
+        wrote = int([l for l in lines if l.startswith("wrote ")][0].split()[1])
+        assert wrote < 5, lines
+        assert any("Disk quota exceeded" in l for l in lines), lines
+        # wardd is fine, and stops cleanly.
+        assert dw.service_status(t, "app")["state"] == "running"
+        assert dw.stop_daemon(dw.daemons[-1]) == 0
+    finally:
+        subprocess.run(["umount", str(dw.data)], check=False)
+
+
+def test_practice_disk_quota_unsupported_is_said(dw):
+    """Where the data volume has no project quota (this test's data root is
+    a tmpfs), wardd says so on stderr and in the audit log: never silently
+    unlimited."""
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", str(dw.data)],
+                   check=True)
+    try:
+        t = dw.name("noquota")
+        dw.write_profile(t, {"app": dw.service(exec_=["/bin/sh", "-c", "sleep 300"])})
+        dw.write_config(quota={"data": "4M"})
+        dw.start_daemon()
+        rec = dw.wait_audit("tenant-quota", count=1, tenant=t)[0]
+        assert rec["applied"] is False and "quota" in rec["error"], rec
+        assert wait_for(lambda: "NOT limited" in dw.daemons[-1].stderr(), timeout=10)
+        dw.wait_state(t, "app", "running")
+        assert dw.stop_daemon(dw.daemons[-1]) == 0
+    finally:
+        subprocess.run(["umount", str(dw.data)], check=False)
 
 
 def test_cpu_quota(dw):

@@ -821,6 +821,28 @@ def ns_holders(inodes):
     return held
 
 
+def test_a_stopped_services_drop_counter_is_audited(dw, internet):
+    """Issue 18, finding 7: the drop counter of a service goes with its
+    elements when it stops; its count is written to the audit log
+    ("service-drops") first, so the evidence of refused connections stays.
+    Also when its whole tenant goes, and at wardd's exit."""
+    w = start_world(dw, internet)
+    w.assert_blocked(("A", "web"), ("svc", "A", "db", 5432, "tcp"), ("A", "web"))
+    counted = w.drops("A", "web")
+    addr = w.address("A", "web")
+    assert counted >= 1
+    res = dw.ctl("stop", f"{w.A}/web")
+    assert res.returncode == 0, (res.stdout, res.stderr)
+    rec = dw.wait_audit("service-drops", count=1, tenant=w.A, service="web")[-1]
+    assert rec["drops"] >= counted and rec["address"] == addr, rec
+    assert rec["link"].startswith("wrd"), rec
+    # And at exit, every service still running leaves its count too.
+    assert dw.stop_daemon(dw.daemons[-1]) == 0
+    recs = dw.audit("service-drops", tenant=w.B)
+    assert {r["service"] for r in recs} == set(SERVICES), recs
+    assert all(isinstance(r["drops"], int) for r in recs), recs
+
+
 def test_exit_removes_table_links_and_namespaces(dw, internet):
     w = start_world(dw, internet)
     d = dw.daemons[-1]

@@ -653,6 +653,98 @@ def test_offboard_failure_puts_everything_back(dw):
     assert not (dw.data / a).exists()
 
 
+def small_volume(dw, name, size):
+    """A tmpfs of `size` at dw.tmp/name, mounted in the test's own mount
+    namespace; unmount it with umount_volume."""
+    d = dw.tmp / name
+    d.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(d)],
+                   check=True)
+    return d
+
+
+def umount_volume(d):
+    subprocess.run(["umount", str(d)], check=False)
+
+
+def test_offboard_archive_of_sparse_files_is_small(dw):
+    """Issue 18, finding 5: a practice's four 8 GiB sparse files (nothing
+    allocated) are archived as holes: offboarding onto a 4 MiB volume works
+    and the archive is small; the files come back with their size."""
+    setup_world(dw)
+    a = dw.name("sparse")
+    _, alloc = onboard(dw, a)
+    wait_running(dw, a)
+    uid = alloc["uid"]
+    fill_data(dw, a, uid)
+    for i in range(4):
+        f = dw.data / a / f"hole{i}.bin"
+        with open(f, "wb") as fh:
+            fh.truncate(8 << 30)
+            fh.seek((8 << 30) - 6)
+            fh.write(b"tail!\n")
+        os.chown(f, uid, uid)
+    vol = small_volume(dw, "sparsevol", "4m")
+    try:
+        res = offboard(dw, a, "--archive", str(vol / "a.tar"))
+        assert res.returncode == 0, (res.stdout, res.stderr, dw.daemons[-1].stderr())
+        size = (vol / "a.tar").stat().st_size
+        assert size < (1 << 20), size
+        listing = subprocess.run(["tar", "-tvf", str(vol / "a.tar"), "--numeric-owner"],
+                                 capture_output=True, text=True, timeout=60)
+        assert listing.returncode == 0, listing.stderr
+        for i in range(4):
+            line = [x for x in listing.stdout.splitlines() if x.endswith(f"{a}/hole{i}.bin")]
+            assert line and str(8 << 30) in line[0], listing.stdout
+        out = dw.tmp / "extract"
+        out.mkdir()
+        ext = subprocess.run(["tar", "-xf", str(vol / "a.tar"), "-C", str(out),
+                              f"{a}/hole0.bin"], capture_output=True, text=True, timeout=60)
+        assert ext.returncode == 0, ext.stderr
+        got = out / a / "hole0.bin"
+        assert got.stat().st_size == 8 << 30
+        with open(got, "rb") as fh:
+            fh.seek((8 << 30) - 6)
+            assert fh.read() == b"tail!\n"
+        got.unlink()
+    finally:
+        umount_volume(vol)
+    assert not (dw.data / a).exists()
+
+
+def test_offboard_refuses_an_archive_that_cannot_fit(dw):
+    """Issue 18, finding 5: the archive's size (what the data has allocated)
+    is checked against the archive volume's free space before tar starts:
+    refused with the sizes named, nothing written or removed, the practice
+    runs again."""
+    setup_world(dw)
+    a = dw.name("toobig")
+    _, alloc = onboard(dw, a)
+    wait_running(dw, a)
+    uid = alloc["uid"]
+    fill_data(dw, a, uid)
+    big = dw.data / a / "scan.bin"
+    big.write_bytes(os.urandom(3 << 20))
+    os.chown(big, uid, uid)
+    vol = small_volume(dw, "fullvol", "1m")
+    try:
+        res = offboard(dw, a, "--archive", str(vol / "a.tar"))
+        assert res.returncode == 1, (res.stdout, res.stderr)
+        assert "refused" in res.stderr and "needs about" in res.stderr, res.stderr
+        assert "not starting tar" in res.stderr and "nothing was removed" in res.stderr
+        assert "runs again" in res.stderr, res.stderr
+        assert os.listdir(vol) == []
+    finally:
+        umount_volume(vol)
+    assert (dw.tenants_dir / f"{a}.json").exists()
+    assert big.stat().st_size == 3 << 20
+    assert (dw.data / a / "db" / "patients.dat").exists()
+    wait_running(dw, a)
+    recs = dw.audit("offboard", tenant=a)
+    assert [r["verdict"] for r in recs] == ["started", "rolled-back"], recs
+    assert "needs about" in recs[-1]["reason"], recs[-1]
+
+
 def test_daemon_stop_during_offboard_puts_it_back(dw):
     """wardd told to stop while a practice is being offboarded: the offboard
     is undone (archive removed, profile back, data untouched), its client

@@ -67,6 +67,7 @@ static void assert_defaults(const struct ward_config *c)
 	assert_int_equal(c->id_pool_start, 1000000);
 	assert_int_equal(c->id_pool_size, 65536000);
 	assert_int_equal(c->id_count, 65536);
+	assert_int_equal(c->data_quota, 0); /* no disk limit unless asked */
 	assert_string_equal(c->socket_group, "ward");
 	assert_string_equal(c->operator_group, "ward-operators");
 	assert_string_equal(c->viewer_group, "ward-viewers");
@@ -160,7 +161,8 @@ static void test_full_file(void **state)
 		   "    'allocations': '/srv/ward/network.json'\n"
 		   "  },\n"
 		   "  'templates_dir': '/srv/ward/templates',\n"
-		   "  'ids': {'pool_start': 2000000, 'pool_size': 1048576, 'count': 4096}\n"
+		   "  'ids': {'pool_start': 2000000, 'pool_size': 1048576, 'count': 4096},\n"
+		   "  'quota': {'data': '20G'}\n"
 		   "}\n");
 	assert_int_equal(config_load(f->path, true, &c, &err), 0);
 	assert_string_equal(c.tenants_dir, "/srv/ward/tenants");
@@ -190,6 +192,7 @@ static void test_full_file(void **state)
 	assert_int_equal(c.id_pool_start, 2000000);
 	assert_int_equal(c.id_pool_size, 1048576);
 	assert_int_equal(c.id_count, 4096);
+	assert_int_equal(c.data_quota, 20ULL << 30);
 	config_free(&c);
 	assert_empty(&c);
 }
@@ -354,6 +357,9 @@ static const struct bad_case bad_cases[] = {
     {"admin_group_type", "{'control': {'admin_group': true}}",
      "1:29: control.admin_group: expected string or null, got boolean"},
     {"logs_type", "{'logs': []}", "1:10: logs: expected object, got array"},
+    {"quota_unknown", "{'quota': {'disk': '1G'}}", "1:20: quota.disk: unknown key"},
+    {"quota_size", "{'quota': {'data': '1X'}}",
+     "1:20: quota.data: invalid size \"1X\": use bytes or a number with K, M, G or T"},
     {"logs_unknown", "{'logs': {'max_size': 1}}", "1:23: logs.max_size: unknown key"},
     {"max_bytes_bad", "{'logs': {'max_bytes': '10MB'}}",
      "1:24: logs.max_bytes: invalid size \"10MB\": use bytes or a number with K, M, G or T"},

@@ -1139,6 +1139,10 @@ static void test_full_sessions(void **state)
 	assert_int_equal(s->policy.limits.pids, 32);
 	assert_int_equal(s->policy.filesystem.n_rw, 0);
 	assert_null(s->policy.filesystem.data);
+	/* Locked: nothing a session writes can be run. */
+	assert_true(s->policy.filesystem.noexec);
+	/* and a service's policy without the key: off. */
+	assert_false(t->services[0].policy.filesystem.noexec);
 	tenant_free(t);
 }
 
