@@ -624,8 +624,7 @@ static void terminate(struct session *s, const char *reason)
 	s->state = S_ENDING;
 	loop_timer_cancel(s->ss->loop, s->idle);
 	s->idle = NULL;
-	if (strcmp(reason, "idle") == 0 || strcmp(reason, "disconnected") == 0 ||
-	    strcmp(reason, "hangup") == 0) {
+	if (strcmp(reason, "idle") == 0 || strcmp(reason, "disconnected") == 0) {
 		launch_signal(&s->h, SIGHUP);
 		timer_clear(s); /* the start timeout, if it was still starting */
 		s->timer = loop_timer_add(s->ss->loop, SESSION_GRACE_MS, on_grace, s);
