@@ -563,6 +563,7 @@ static void reply(struct session *s, json_t *obj)
 /* Refuses a logon: audited first, then told to the client. */
 static void refuse(struct session *s, const char *reason)
 {
+	pass_close(s); /* the session's ends go with an "ok" only */
 	audit_logon(s, "refused", reason);
 	reply(s, json_pack("{s:b, s:s}", "ok", 0, "error", reason));
 	s->state = S_CLOSING;

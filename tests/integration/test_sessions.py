@@ -524,6 +524,41 @@ def test_interactive_program_through_a_pty(dw, staff):
     stop_cleanly(dw)
 
 
+def test_idle_terminal_sessions_are_ended(dw, staff):
+    """With a terminal too, the idle clock counts what the user types:
+    ward-session reports it, since wardd no longer sees the relay."""
+    a, _ = two_practices(dw, idle=2)
+    master, slave = os.openpty()
+
+    def take_terminal():
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    p = subprocess.Popen(session_argv(dw), stdin=slave, stdout=slave, stderr=slave,
+                         env=dict(ENV, TERM="xterm"), start_new_session=True,
+                         preexec_fn=take_terminal, **as_user("wses-alice"))
+    dw.children.append(p)
+    try:
+        read_until(master, r"\$ $")
+        t0 = time.monotonic()
+        for _ in range(8):
+            os.write(master, b":\r")
+            read_until(master, r"\$ $")
+            time.sleep(0.5)
+        assert p.poll() is None, "ended although the user was typing"
+        assert p.wait(timeout=15) == 128 + signal.SIGHUP
+        waited = time.monotonic() - t0
+        assert 5 <= waited <= 12, waited
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)
+        os.close(slave)
+    end = wait_end(dw, user="wses-alice")
+    assert end["reason"] == "idle" and end["status"] == 128 + signal.SIGHUP
+    stop_cleanly(dw)
+
+
 def test_sessions_end_with_their_service_and_the_daemon(dw, staff):
     a, b = two_practices(dw)
     # The service stops: its namespaces go, and the session with them.
