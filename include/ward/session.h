@@ -20,10 +20,11 @@
  *                    input (at most about once a second): the idle clock
  * ward-session relays between the user's terminal (or stdio) and those
  * ends, sets the pty's window size itself and puts its terminal back.
- * wardd keeps no copy of them and never reads, writes, polls or stats a
- * descriptor a client can reach: whatever a client does to them (clear
- * O_NONBLOCK, stop reading, hand in a FUSE file) stalls only itself. The
- * user's own terminal never reaches the sandbox. */
+ * wardd keeps no copy of them, and never reads, writes, polls or stats a
+ * descriptor a client can reach but its own end of the client's socket:
+ * whatever a client does to them (clear O_NONBLOCK, stop reading, hand in
+ * a FUSE file) stalls only itself. The user's own terminal never reaches
+ * the sandbox. */
 #pragma once
 
 #include <jansson.h>
