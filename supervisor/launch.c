@@ -744,7 +744,7 @@ static int join_take_fds(const struct launch_join_spec *spec, int sync)
 /* A new pty of the service's own devpts instance, so that the terminal is
  * one the session's view knows (tty(1) and ttyname(3) work), its slave
  * owned by the session's uid like a login's. The slave becomes fds 0-2;
- * the master goes to wardd, which relays it to the user's terminal. */
+ * the master goes to wardd, which hands it to ward-session to relay. */
 static int session_tty(const struct launch_join_spec *spec, int *master, const char **step)
 {
 	struct open_how how = {.flags = O_RDWR | O_NOCTTY | O_CLOEXEC,

@@ -1,7 +1,9 @@
 /* End-user sessions: the session socket, the logon decision (who the user
  * is, which practice, whether it may), the start through launch_join, the
- * relay between the user's fds and the session, idle timeout, kick, and the
- * audit of every attempt and every end. Nothing here blocks the loop but
+ * hand-over of the session's pty master or pipes to ward-session, idle
+ * timeout, kick, and the audit of every attempt and every end. wardd takes
+ * no descriptor from a client and does no I/O on anything a client can
+ * reach but the client's socket itself. Nothing here blocks the loop but
  * the short steps a logon takes (the home, the cgroup) and the kill of a
  * session's cgroup; who the user is comes from the name service through
  * userdb, off the loop. */
@@ -20,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -28,7 +29,6 @@
 #include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,12 +47,16 @@
 #define SESSION_REQUEST_MS  5000  /* a client has this long to send its request */
 #define SESSION_START_MS    30000 /* from "let in" to the program running */
 #define SESSION_GRACE_MS    2000  /* from SIGHUP to SIGKILL */
-#define SESSION_DRAIN_MS    2000  /* for the last output to reach the user */
 #define SESSION_ID_LEN      8
-#define RELAY_BUF           16384
-#define RELAY_ROUNDS        8 /* read/write rounds per event: no session starves others */
 #define QUOTE_MAX           40
-#define MAX_FDS             3
+#define MAX_PASS            3   /* fds handed to the client: the pty master, or 3 pipe ends */
+#define PTS_MAJOR           136 /* UNIX98 pty slaves (all of them, with 20-bit minors) */
+
+/* Linux 6.16: a receiver that turns it off makes the kernel refuse
+ * SCM_RIGHTS sent to it (EPERM to the sender). Not in every libc yet. */
+#ifndef SO_PASSRIGHTS
+#define SO_PASSRIGHTS 83
+#endif
 
 /* task->flags bit set as a task starts to exit (the kernel's PF_EXITING,
  * not in the uAPI headers; field 9 of /proc/PID/stat shows the flags). */
@@ -220,35 +224,16 @@ int session_parse_request(const char *line, size_t len, struct session_request *
 	return r;
 }
 
-int session_parse_winch(const char *line, size_t len, unsigned short *rows, unsigned short *cols,
-			struct ward_err *err)
+int session_parse_message(const char *line, size_t len, struct ward_err *err)
 {
 	json_t *root = load_line(line, len, SESSION_MAX_MESSAGE, err);
-	json_t *v;
-	int r = -1;
+	int r = 0;
 
 	if (!root)
 		return -1;
-	v = json_object_get(root, "winch");
-	if (!json_is_object(root) || json_object_size(root) != 1 || !json_is_array(v) ||
-	    json_array_size(v) != 2) {
-		ward_err_set(err, 0, "expected {\"winch\":[ROWS,COLS]}");
-		goto out;
-	}
-	for (size_t i = 0; i < 2; i++) {
-		json_t *d = json_array_get(v, i);
-
-		if (!json_is_integer(d) || json_integer_value(d) < 1 ||
-		    json_integer_value(d) > SESSION_MAX_DIM) {
-			ward_err_set(err, 0, "winch: sizes must be integers from 1 to %d",
-				     SESSION_MAX_DIM);
-			goto out;
-		}
-	}
-	*rows = (unsigned short)json_integer_value(json_array_get(v, 0));
-	*cols = (unsigned short)json_integer_value(json_array_get(v, 1));
-	r = 0;
-out:
+	if (!json_is_object(root) || json_object_size(root) != 1 ||
+	    !json_is_true(json_object_get(root, "input")))
+		r = ward_err_set(err, 0, "expected {\"input\":true}");
 	json_decref(root);
 	return r;
 }
@@ -308,26 +293,7 @@ enum state {
 	S_STARTING, /* let in so far; the join runs, waiting for RUNNING */
 	S_RUNNING,  /* the program runs */
 	S_ENDING,   /* being ended: waiting for its processes to go */
-	S_DRAINING, /* gone: the last output reaches the user */
 	S_CLOSING,  /* the last line reaches the client */
-};
-
-/* One direction of the relay: from one fd to another, through a buffer. */
-struct chan {
-	int from, to;
-	bool input;  /* from the user: what the idle clock counts */
-	bool eof;    /* from is done */
-	bool broken; /* to is gone */
-	bool own_to; /* to is ours to close at eof (the session's stdin pipe) */
-	size_t off, len;
-	char buf[RELAY_BUF];
-};
-
-struct endpoint {
-	int fd;
-	uint32_t events; /* what the loop watches for now */
-	bool watched;
-	bool hup; /* hung up: then watched only while something is wanted */
 };
 
 struct session {
@@ -354,10 +320,14 @@ struct session {
 	char held[128]; /* a refusal that waits for the answer (to name the user) */
 	char *in;       /* the request, then messages */
 	size_t in_len;
-	int fds[MAX_FDS];
-	size_t n_fds;
 	char *out; /* a reply line not yet taken */
 	size_t out_len;
+	/* What ward-session relays between the user and the session, sent
+	 * with the "ok" (the first line the client gets) and then closed
+	 * here: the pty's master, or the client's ends of the session's
+	 * stdin, stdout and stderr pipes. wardd never reads or writes them. */
+	int pass[MAX_PASS];
+	size_t n_pass;
 	struct loop_timer *timer; /* request or start timeout, kill grace, or drain */
 
 	struct session_request req;
@@ -370,10 +340,10 @@ struct session {
 	/* the program */
 	struct launch_handle h;
 	struct cgroup *cg;
-	int svc_pidfd; /* the service's init: when it goes, so does the session */
-	pid_t svc_pid; /* its pid: our unreaped child while svc_pidfd is unreadable */
-	pid_t pid;     /* the program, on the host */
-	int master;    /* its pty, when tty */
+	int svc_pidfd;   /* the service's init: when it goes, so does the session */
+	pid_t svc_pid;   /* its pid: our unreaped child while svc_pidfd is unreadable */
+	pid_t pid;       /* the program, on the host */
+	bool got_master; /* tty: the join sent the pty's master (in pass) */
 	bool exit_seen;
 	int exit_status;
 	bool killed;   /* we sent SIGKILL */
@@ -385,12 +355,6 @@ struct session {
 	uint64_t last_input_ms;
 	uint32_t idle_timeout_s;
 	struct loop_timer *idle;
-
-	struct chan *ch;
-	size_t n_ch;
-	int pipes[MAX_FDS]; /* our ends of the session's stdio pipes, or -1 */
-	struct endpoint ep[2 * MAX_FDS];
-	size_t n_ep;
 };
 
 struct session_server {
@@ -401,7 +365,6 @@ struct session_server {
 	struct userdb *udb;
 	int fd;
 	int devnull;
-	int probe_ep; /* an epoll fd to ask whether the user's fd can be polled */
 	char path[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
 	struct session *sessions;
 	size_t n_conns;
@@ -410,7 +373,6 @@ struct session_server {
 };
 
 static void on_sock(struct loop *l, int fd, uint32_t events, void *ud);
-static void on_relay(struct loop *l, int fd, uint32_t events, void *ud);
 static bool settle(struct session *s);
 static void terminate(struct session *s, const char *reason);
 static void timer_clear(struct session *s);
@@ -528,11 +490,41 @@ static void sock_watch(struct session *s)
 		s->sock_events = want;
 }
 
+static void pass_close(struct session *s)
+{
+	for (size_t i = 0; i < s->n_pass; i++)
+		close(s->pass[i]);
+	s->n_pass = 0;
+}
+
+/* Sends what is queued. The fds of s->pass ride on the first bytes, which
+ * are the "ok" (nothing is sent to a client before it), and are then the
+ * client's alone: our copies are closed at once, so that wardd holds no
+ * end of anything the client reads or writes. */
 static void sock_flush(struct session *s)
 {
 	while (s->out_len && !s->sock_gone && s->sock >= 0) {
-		ssize_t n = send(s->sock, s->out, s->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		union {
+			char buf[CMSG_SPACE(sizeof(int) * MAX_PASS)];
+			struct cmsghdr align;
+		} u;
+		struct iovec iov = {.iov_base = s->out, .iov_len = s->out_len};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+		ssize_t n;
 
+		if (s->n_pass) {
+			struct cmsghdr *c;
+
+			memset(&u, 0, sizeof(u));
+			mh.msg_control = u.buf;
+			mh.msg_controllen = CMSG_SPACE(s->n_pass * sizeof(int));
+			c = CMSG_FIRSTHDR(&mh);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(s->n_pass * sizeof(int));
+			memcpy(CMSG_DATA(c), s->pass, s->n_pass * sizeof(int));
+		}
+		n = sendmsg(s->sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -540,6 +532,7 @@ static void sock_flush(struct session *s)
 				s->sock_gone = true;
 			return;
 		}
+		pass_close(s); /* they went with the first byte */
 		memmove(s->out, s->out + n, s->out_len - (size_t)n);
 		s->out_len -= (size_t)n;
 	}
@@ -575,6 +568,7 @@ static void reply(struct session *s, json_t *obj)
 /* Refuses a logon: audited first, then told to the client. */
 static void refuse(struct session *s, const char *reason)
 {
+	pass_close(s); /* the session's ends go with an "ok" only */
 	audit_logon(s, "refused", reason);
 	reply(s, json_pack("{s:b, s:s}", "ok", 0, "error", reason));
 	s->state = S_CLOSING;
@@ -591,188 +585,6 @@ static void refuse_when_known(struct session *s, const char *reason)
 	(void)snprintf(s->held, sizeof(s->held), "%s", reason);
 	s->req_waiting = true;
 	timer_clear(s);
-}
-
-/* ---- the relay ---- */
-
-static struct endpoint *endpoint_of(struct session *s, int fd)
-{
-	for (size_t i = 0; i < s->n_ep; i++)
-		if (s->ep[i].fd == fd)
-			return &s->ep[i];
-	return NULL;
-}
-
-static int endpoint_add(struct session *s, int fd)
-{
-	if (fd < 0 || endpoint_of(s, fd))
-		return 0;
-	if (s->n_ep == ARRAY_SIZE(s->ep))
-		return -1;
-	s->ep[s->n_ep++] = (struct endpoint){.fd = fd};
-	return 0;
-}
-
-static void endpoint_forget(struct session *s, int fd)
-{
-	for (size_t i = 0; i < s->n_ep; i++)
-		if (s->ep[i].fd == fd) {
-			if (s->ep[i].watched)
-				loop_del_fd(s->ss->loop, fd);
-			s->ep[i] = s->ep[--s->n_ep];
-			return;
-		}
-}
-
-/* Closes one of the relay's own fds (a pipe end, the master), wherever the
- * session refers to it. */
-static void relay_close(struct session *s, int fd)
-{
-	endpoint_forget(s, fd);
-	for (size_t i = 0; i < MAX_FDS; i++)
-		if (s->pipes[i] == fd)
-			s->pipes[i] = -1;
-	if (s->master == fd)
-		s->master = -1;
-	close(fd);
-}
-
-static bool chan_can_read(const struct chan *c)
-{
-	return c->from >= 0 && !c->eof && !c->broken && c->len < RELAY_BUF;
-}
-
-static bool chan_can_write(const struct chan *c)
-{
-	return c->to >= 0 && !c->broken && c->len > c->off;
-}
-
-/* Reads into c and writes out of it until neither moves. */
-static void chan_pump(struct session *s, struct chan *c)
-{
-	for (int round = 0; round < RELAY_ROUNDS; round++) {
-		bool moved = false;
-
-		/* The user's input goes to a running session only: after it,
-		 * typeahead stays for whatever the user runs next. */
-		if (chan_can_read(c) && (!c->input || s->state == S_RUNNING)) {
-			ssize_t n;
-
-			if (c->off) {
-				memmove(c->buf, c->buf + c->off, c->len - c->off);
-				c->len -= c->off;
-				c->off = 0;
-			}
-			n = read(c->from, c->buf + c->len, RELAY_BUF - c->len);
-			if (n > 0) {
-				c->len += (size_t)n;
-				if (c->input)
-					s->last_input_ms = loop_now_ms();
-				moved = true;
-			} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-				/* EOF, or EIO from a pty master whose slave is
-				 * closed: nothing more will come. */
-				c->eof = true;
-			}
-		}
-		if (chan_can_write(c)) {
-			ssize_t n = write(c->to, c->buf + c->off, c->len - c->off);
-
-			if (n > 0) {
-				c->off += (size_t)n;
-				if (c->off == c->len)
-					c->off = c->len = 0;
-				moved = true;
-			} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-				c->broken = true;
-				c->off = c->len = 0;
-			}
-		}
-		if (!moved)
-			break;
-	}
-	/* The user's input ended: the session's stdin does too. */
-	if (c->eof && c->len == c->off && c->own_to && c->to >= 0) {
-		relay_close(s, c->to);
-		c->to = -1;
-	}
-}
-
-static bool outputs_done(const struct session *s)
-{
-	for (size_t i = 0; i < s->n_ch; i++) {
-		const struct chan *c = &s->ch[i];
-
-		if (!c->input && !c->broken && c->from >= 0 && (!c->eof || c->len > c->off))
-			return false;
-	}
-	return true;
-}
-
-static void relay_watch(struct session *s)
-{
-	for (size_t i = 0; i < s->n_ep; i++) {
-		struct endpoint *e = &s->ep[i];
-		uint32_t want = 0;
-
-		for (size_t j = 0; j < s->n_ch; j++) {
-			const struct chan *c = &s->ch[j];
-
-			if (c->from == e->fd && chan_can_read(c) &&
-			    (!c->input || s->state == S_RUNNING))
-				want |= EPOLLIN;
-			if (c->to == e->fd && chan_can_write(c))
-				want |= EPOLLOUT;
-		}
-		/* A hung-up fd reports itself for ever: watched only while
-		 * there is something to do with it. */
-		if (e->hup && !want) {
-			if (e->watched)
-				loop_del_fd(s->ss->loop, e->fd);
-			e->watched = false;
-			continue;
-		}
-		if (!e->watched) {
-			if (loop_add_fd(s->ss->loop, e->fd, want, on_relay, s) == 0) {
-				e->watched = true;
-				e->events = want;
-			}
-			continue;
-		}
-		if (want != e->events && loop_mod_fd(s->ss->loop, e->fd, want) == 0)
-			e->events = want;
-	}
-}
-
-static void relay_pump(struct session *s)
-{
-	for (size_t i = 0; i < s->n_ch; i++) {
-		struct chan *c = &s->ch[i];
-		bool was_eof = c->eof, was_broken = c->broken;
-
-		chan_pump(s, c);
-		if (s->req.tty && s->state == S_RUNNING &&
-		    ((c->input && c->eof && !was_eof) || (!c->input && c->broken && !was_broken)))
-			terminate(s, "hangup"); /* the user's terminal is gone */
-		/* Nobody reads the session's output any more: like a pipe whose
-		 * reader went, the session gets EPIPE. */
-		if (!s->req.tty && !c->input && c->broken && !was_broken && c->from >= 0) {
-			relay_close(s, c->from);
-			c->from = -1;
-		}
-	}
-}
-
-static void on_relay(struct loop *l, int fd, uint32_t events, void *ud)
-{
-	struct session *s = ud;
-	struct endpoint *e = endpoint_of(s, fd);
-
-	(void)l;
-	if (e && (events & (EPOLLHUP | EPOLLERR)))
-		e->hup = true;
-	relay_pump(s);
-	settle(s);
 }
 
 /* ---- ending ---- */
@@ -818,8 +630,7 @@ static void terminate(struct session *s, const char *reason)
 	s->state = S_ENDING;
 	loop_timer_cancel(s->ss->loop, s->idle);
 	s->idle = NULL;
-	if (strcmp(reason, "idle") == 0 || strcmp(reason, "disconnected") == 0 ||
-	    strcmp(reason, "hangup") == 0) {
+	if (strcmp(reason, "idle") == 0 || strcmp(reason, "disconnected") == 0) {
 		launch_signal(&s->h, SIGHUP);
 		timer_clear(s); /* the start timeout, if it was still starting */
 		s->timer = loop_timer_add(s->ss->loop, SESSION_GRACE_MS, on_grace, s);
@@ -828,17 +639,6 @@ static void terminate(struct session *s, const char *reason)
 	}
 	timer_clear(s);
 	kill_all(s);
-}
-
-static void on_drain_timeout(struct loop *l, void *ud)
-{
-	struct session *s = ud;
-
-	(void)l;
-	s->timer = NULL;
-	for (size_t i = 0; i < s->n_ch; i++)
-		s->ch[i].broken = true; /* the user does not take it: dropped */
-	settle(s);
 }
 
 static void send_end(struct session *s)
@@ -944,24 +744,12 @@ static void join_gone(struct session *s)
 		return;
 	}
 	audit_end(s);
-	s->state = S_DRAINING;
-	s->timer = loop_timer_add(s->ss->loop, SESSION_DRAIN_MS, on_drain_timeout, s);
-	relay_pump(s);
+	/* The session's last output is in the pipes or the pty, which the
+	 * client holds: it reads them to their end after this line. */
+	send_end(s);
 }
 
 /* ---- the join's events ---- */
-
-static void relay_add(struct session *s, int from, int to, bool input, bool own_to)
-{
-	struct chan *c = &s->ch[s->n_ch++];
-
-	c->from = from;
-	c->to = to;
-	c->input = input;
-	c->own_to = own_to;
-	(void)endpoint_add(s, from);
-	(void)endpoint_add(s, to);
-}
 
 static void on_idle(struct loop *l, void *ud)
 {
@@ -990,7 +778,6 @@ static void session_running(struct session *s)
 	if (s->idle_timeout_s)
 		s->idle =
 		    loop_timer_add(s->ss->loop, (uint64_t)s->idle_timeout_s * 1000, on_idle, s);
-	relay_pump(s);
 }
 
 static void read_events(struct session *s)
@@ -1001,17 +788,17 @@ static void read_events(struct session *s)
 		switch (ev.kind) {
 		case LAUNCH_EVENT_PID:
 			s->pid = ev.pid;
-			if (ev.fd >= 0 && (!s->req.tty || s->master >= 0)) {
+			if (ev.fd >= 0 && (!s->req.tty || s->got_master)) {
 				close(ev.fd);
 			} else if (ev.fd >= 0) {
-				s->master = ev.fd;
-				(void)fcntl(s->master, F_SETFL, O_NONBLOCK);
-				relay_add(s, s->fds[0], s->master, true, false);
-				relay_add(s, s->master, s->fds[1], false, false);
+				/* For the client, with the "ok": wardd itself
+				 * never touches it (the client owns its flags). */
+				s->pass[s->n_pass++] = ev.fd;
+				s->got_master = true;
 			}
 			break;
 		case LAUNCH_EVENT_RUNNING:
-			if (s->state == S_STARTING && (!s->req.tty || s->master >= 0))
+			if (s->state == S_STARTING && (!s->req.tty || s->got_master))
 				session_running(s);
 			break;
 		case LAUNCH_EVENT_FAILED:
@@ -1267,99 +1054,38 @@ fail:
 	return NULL;
 }
 
-static bool fd_pollable(struct session_server *ss, int fd)
-{
-	struct epoll_event ev = {.events = EPOLLIN};
-
-	if (epoll_ctl(ss->probe_ep, EPOLL_CTL_ADD, fd, &ev) < 0)
-		return false;
-	epoll_ctl(ss->probe_ep, EPOLL_CTL_DEL, fd, NULL);
-	return true;
-}
-
-/* What the client passed, checked: a terminal's 0 and 1 with tty; else 0,
- * 1 and 2, each relayed if it can be polled, given to the session as it is
- * if it is a regular file, replaced by our /dev/null if it is /dev/null.
- * Nothing else (a directory fd would open the host's tree to the session). */
-static int check_fds(struct session *s, const char **why)
-{
-	size_t want = s->req.tty ? 2 : 3;
-
-	if (s->n_fds != want)
-		return *why = s->req.tty ? "a terminal session needs fds 0 and 1 passed"
-					 : "a session needs fds 0, 1 and 2 passed",
-		       -1;
-	for (size_t i = 0; i < s->n_fds; i++) {
-		int fl = fcntl(s->fds[i], F_GETFL);
-		int acc = fl & O_ACCMODE;
-		struct stat st;
-
-		if (fl < 0 || (fl & O_PATH) || fstat(s->fds[i], &st) < 0)
-			return *why = "a passed fd is not open for reading or writing", -1;
-		if ((i == 0 && acc == O_WRONLY) || (i > 0 && acc == O_RDONLY))
-			return *why = i == 0 ? "fd 0 is not open for reading"
-					     : "fd 1 or 2 is not open for writing",
-			       -1;
-		if (s->req.tty) {
-			struct termios t;
-
-			if (!S_ISCHR(st.st_mode) || ioctl(s->fds[i], TCGETS, &t) < 0)
-				return *why = "\"tty\": true, but a passed fd is not a terminal",
-				       -1;
-			continue;
-		}
-		if (fd_pollable(s->ss, s->fds[i]))
-			continue;
-		if (S_ISREG(st.st_mode))
-			continue;
-		if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3)) {
-			if (dup3(s->ss->devnull, s->fds[i], O_CLOEXEC) < 0)
-				return *why = "out of file descriptors", -1;
-			continue;
-		}
-		return *why = "a passed fd is neither a terminal, pipe, socket, regular file nor "
-			      "/dev/null",
-		       -1;
-	}
-	return 0;
-}
-
-/* The session's stdio: fresh pipes for what is relayed, the user's fd for
- * the rest. The session's ends go into stdio[]; ours into s->pipes. */
+/* The session's stdio. With a terminal, the pty the join makes (stdio is
+ * unused: /dev/null). Without, three fresh pipes: the session gets one end
+ * of each, the client the other (sent with the "ok"), and wardd keeps
+ * none: it never reads or writes anything a client can reach, so nothing
+ * a client does to an open file (clear O_NONBLOCK, stop reading, splice
+ * from a FUSE file with the pipe's lock held) can hold up the loop. */
 static int stdio_prepare(struct session *s, int stdio[3], struct ward_err *err)
 {
 	for (int i = 0; i < 3; i++) {
 		int p[2];
 
 		stdio[i] = -1;
-		/* The user's fds we relay never block the loop. Their file
-		 * descriptions are the client's too: it restores the flag. */
 		if (s->req.tty) {
 			stdio[i] = s->ss->devnull;
-			if (i < 2)
-				(void)fcntl(s->fds[i], F_SETFL,
-					    fcntl(s->fds[i], F_GETFL) | O_NONBLOCK);
-			continue;
-		}
-		if (!fd_pollable(s->ss, s->fds[i])) {
-			stdio[i] = s->fds[i];
 			continue;
 		}
 		if (pipe2(p, O_CLOEXEC) < 0)
 			return ward_err_set(err, errno, "pipe");
-		/* stdin: we write, it reads; stdout and stderr the other way. */
-		s->pipes[i] = i == 0 ? p[1] : p[0];
+		/* stdin: the client writes, the session reads; stdout and
+		 * stderr the other way. */
+		s->pass[s->n_pass++] = i == 0 ? p[1] : p[0];
 		stdio[i] = i == 0 ? p[0] : p[1];
-		(void)fcntl(s->pipes[i], F_SETFL, O_NONBLOCK);
-		(void)fcntl(s->fds[i], F_SETFL, fcntl(s->fds[i], F_GETFL) | O_NONBLOCK);
 	}
 	return 0;
 }
 
+/* The session's ends: the join child has its own copies by now (or failed),
+ * and ours would hold the session's stdout open after it is gone. */
 static void stdio_close_theirs(struct session *s, const int stdio[3])
 {
 	for (int i = 0; i < 3; i++)
-		if (stdio[i] >= 0 && stdio[i] != s->ss->devnull && s->pipes[i] >= 0)
+		if (stdio[i] >= 0 && stdio[i] != s->ss->devnull)
 			close(stdio[i]);
 }
 
@@ -1509,11 +1235,6 @@ static int session_start(struct session *s, const struct ward_tenant *t,
 		ward_err_wrap(err, "cgroup");
 		goto out;
 	}
-	s->ch = calloc(MAX_FDS, sizeof(*s->ch));
-	if (!s->ch) {
-		ward_err_set(err, ENOMEM, "relay");
-		goto out;
-	}
 	if (stdio_prepare(s, stdio, err) < 0)
 		goto out;
 	{
@@ -1541,11 +1262,6 @@ static int session_start(struct session *s, const struct ward_tenant *t,
 	}
 	if (session_watch(s, view, err) < 0)
 		goto out;
-	if (!s->req.tty)
-		for (int i = 0; i < 3; i++)
-			if (s->pipes[i] >= 0)
-				relay_add(s, i == 0 ? s->fds[0] : s->pipes[i],
-					  i == 0 ? s->pipes[0] : s->fds[i], i == 0, i == 0);
 	s->state = S_STARTING;
 	s->timer = loop_timer_add(ss->loop, SESSION_START_MS, on_start_timeout, s);
 	s->started_ms = loop_now_ms();
@@ -1567,17 +1283,44 @@ out:
 	return r;
 }
 
+/* The user's terminal, for the audit log and `wardctl sessions`: the
+ * controlling terminal of the process that connected (SO_PEERCRED), as the
+ * kernel reports it in field 7 of /proc/PID/stat: not the client's word,
+ * and not through any fd of the client's. "" when it has none. */
 static void tty_name_of(struct session *s)
 {
-	char link[64];
+	char path[64], buf[512];
+	_cleanup_close_ int fd = -1;
+	const char *p;
+	char *end;
+	unsigned long dev;
 	ssize_t n;
 
-	if (!s->req.tty || s->n_fds < 1)
+	s->tty_name[0] = '\0';
+	if (!s->req.tty || s->peer_pid <= 0)
 		return;
-	/* The kernel's name for the fd, not the client's word for it. */
-	(void)snprintf(link, sizeof(link), "/proc/self/fd/%d", s->fds[0]);
-	n = readlink(link, s->tty_name, sizeof(s->tty_name) - 1);
-	s->tty_name[n > 0 ? n : 0] = '\0';
+	(void)snprintf(path, sizeof(path), "/proc/%d/stat", (int)s->peer_pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	/* pid (comm) state ppid pgrp session tty_nr: comm may hold anything,
+	 * so the fields count from its last ')'. */
+	p = strrchr(buf, ')');
+	for (int field = 0; p && field < 5; field++)
+		p = strchr(p + 1, ' ');
+	if (!p)
+		return;
+	errno = 0;
+	dev = strtoul(p + 1, &end, 10);
+	if (errno || end == p + 1 || *end != ' ' || dev == 0)
+		return;
+	if (major(dev) == PTS_MAJOR)
+		(void)snprintf(s->tty_name, sizeof(s->tty_name), "/dev/pts/%u", minor(dev));
+	else
+		(void)snprintf(s->tty_name, sizeof(s->tty_name), "/dev/char/%u:%u", major(dev),
+			       minor(dev));
 }
 
 static void handle_request(struct session *s, const char *line, size_t len)
@@ -1588,7 +1331,6 @@ static void handle_request(struct session *s, const char *line, size_t len)
 	struct service_view view;
 	const struct ward_service *svc;
 	struct ward_err err = {0};
-	const char *why = NULL;
 
 	timer_clear(s);
 	if (session_parse_request(line, len, &s->req, &err) < 0) {
@@ -1597,11 +1339,6 @@ static void handle_request(struct session *s, const char *line, size_t len)
 		return;
 	}
 	tty_name_of(s);
-	if (check_fds(s, &why) < 0) {
-		(void)snprintf(reason, sizeof(reason), "malformed request: %s", why);
-		refuse(s, reason);
-		return;
-	}
 	if (ss->stopping) {
 		refuse(s, "daemon stopping");
 		return;
@@ -1657,50 +1394,18 @@ static void handle_request(struct session *s, const char *line, size_t len)
 		refuse(s, reason);
 		return;
 	}
-	relay_watch(s);
 }
 
 /* ---- the client's bytes ---- */
 
-static void take_fds(struct session *s, struct msghdr *mh)
-{
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-		size_t n;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < n; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-			/* Only with the request; a fourth is one too many,
-			 * which check_fds refuses by the count. */
-			if (asking(s) && s->n_fds < MAX_FDS)
-				s->fds[s->n_fds++] = fd;
-			else {
-				close(fd);
-				if (asking(s))
-					s->n_fds = MAX_FDS + 1;
-			}
-		}
-	}
-	if (mh->msg_flags & MSG_CTRUNC)
-		s->n_fds = MAX_FDS + 1;
-}
-
-/* A line after the request: a window size, or nothing we know (ignored). */
+/* A line after the request: {"input":true} from a client that forwarded
+ * the user's input (the idle clock), or nothing we know (ignored). */
 static void handle_message(struct session *s, const char *line, size_t len)
 {
-	unsigned short rows, cols;
 	struct ward_err err = {0};
 
-	if (session_parse_winch(line, len, &rows, &cols, &err) < 0 || s->master < 0)
-		return;
-	{
-		struct winsize ws = {.ws_row = rows, .ws_col = cols};
-		(void)ioctl(s->master, TIOCSWINSZ, &ws);
-	}
+	if (session_parse_message(line, len, &err) == 0 && s->state == S_RUNNING)
+		s->last_input_ms = loop_now_ms();
 }
 
 static void take_lines(struct session *s)
@@ -1737,15 +1442,14 @@ static void sock_read(struct session *s)
 	size_t max = asking(s) ? SESSION_MAX_REQUEST : SESSION_MAX_MESSAGE;
 
 	for (int i = 0; i < 4 && !s->sock_gone && s->state != S_CLOSING; i++) {
-		union {
-			char buf[CMSG_SPACE(sizeof(int) * MAX_FDS)];
-			struct cmsghdr align;
-		} cbuf;
 		struct iovec iov;
-		struct msghdr mh = {.msg_iov = &iov,
-				    .msg_iovlen = 1,
-				    .msg_control = cbuf.buf,
-				    .msg_controllen = sizeof(cbuf.buf)};
+		/* No room for control data, on purpose: descriptors a client
+		 * attaches are never installed in our table. The kernel drops
+		 * them itself and says so with MSG_CTRUNC. Taking them only to
+		 * close them would not do: close() calls the file system's
+		 * flush, and a FUSE server can hold that for ever. (Where the
+		 * kernel has SO_PASSRIGHTS, the client cannot send them.) */
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 		ssize_t n;
 
 		if (!s->in && !(s->in = malloc(SESSION_MAX_REQUEST))) {
@@ -1769,7 +1473,7 @@ static void sock_read(struct session *s)
 		}
 		iov.iov_base = s->in + s->in_len;
 		iov.iov_len = max - s->in_len;
-		n = recvmsg(s->sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		n = recvmsg(s->sock, &mh, MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -1777,7 +1481,12 @@ static void sock_read(struct session *s)
 				s->sock_gone = true;
 			return;
 		}
-		take_fds(s, &mh);
+		if ((mh.msg_flags & MSG_CTRUNC) && asking(s)) {
+			refuse_when_known(s,
+					  "malformed request: file descriptors attached: wardd "
+					  "takes none (ward-session relays the terminal itself)");
+			return;
+		}
 		if (n == 0) {
 			s->sock_gone = true;
 			return;
@@ -1832,20 +1541,11 @@ static void session_free(struct session *s)
 	ss->n_conns--;
 	userdb_cancel(ss->udb, s->lookup);
 	free(s->gids);
-	for (size_t i = 0; i < s->n_ep; i++)
-		if (s->ep[i].watched)
-			loop_del_fd(ss->loop, s->ep[i].fd);
 	if (s->sock >= 0) {
 		loop_del_fd(ss->loop, s->sock);
 		close(s->sock);
 	}
-	for (size_t i = 0; i < s->n_fds && i < MAX_FDS; i++)
-		close(s->fds[i]);
-	for (size_t i = 0; i < MAX_FDS; i++)
-		if (s->pipes[i] >= 0)
-			close(s->pipes[i]);
-	if (s->master >= 0)
-		close(s->master);
+	pass_close(s);
 	if (s->svc_pidfd >= 0) {
 		loop_del_fd(ss->loop, s->svc_pidfd);
 		close(s->svc_pidfd);
@@ -1863,7 +1563,6 @@ static void session_free(struct session *s)
 	}
 	loop_timer_cancel(ss->loop, s->timer);
 	loop_timer_cancel(ss->loop, s->idle);
-	free(s->ch);
 	free(s->in);
 	free(s->out);
 	free(s);
@@ -1887,8 +1586,6 @@ static bool settle(struct session *s)
 	}
 	if (s->sock_gone && (s->state == S_RUNNING || s->state == S_STARTING))
 		terminate(s, "disconnected");
-	if (s->state == S_DRAINING && (outputs_done(s) || s->sock_gone))
-		send_end(s);
 	if (s->state == S_CLOSING) {
 		sock_flush(s);
 		if (!s->out_len || s->sock_gone) {
@@ -1897,7 +1594,6 @@ static bool settle(struct session *s)
 		}
 	}
 	sock_watch(s);
-	relay_watch(s);
 	return false;
 }
 
@@ -1965,10 +1661,8 @@ static void client_new(struct session_server *ss, int fd)
 	s->sock = fd;
 	s->peer_pid = cred.pid;
 	s->peer_uid = cred.uid;
-	s->svc_pidfd = s->master = -1;
+	s->svc_pidfd = -1;
 	s->h = (struct launch_handle){.pid = -1, .pidfd = -1, .sync_fd = -1};
-	for (size_t i = 0; i < MAX_FDS; i++)
-		s->pipes[i] = -1;
 	/* The number until the name service says (and if it cannot). */
 	(void)snprintf(s->user, sizeof(s->user), "%u", (unsigned)cred.uid);
 	s->lookup = userdb_lookup(ss->udb, cred.uid, true, on_user, s);
@@ -2054,6 +1748,14 @@ struct session_server *session_server_new(const struct ward_config *cfg, struct 
 		ward_err_set(err, errno, "session socket");
 		return NULL;
 	}
+	/* Clients pass no descriptors. Where the kernel knows SO_PASSRIGHTS
+	 * (6.16+; every accepted socket inherits it, also for what a client
+	 * sends before we accept), it refuses them to the sender; elsewhere
+	 * sock_read drops them without installing them. Either way no fd of a
+	 * client's ever reaches our table. */
+	if (setsockopt(fd, SOL_SOCKET, SO_PASSRIGHTS, &(int){0}, sizeof(int)) < 0 &&
+	    errno != ENOPROTOOPT && errno != EINVAL)
+		fprintf(stderr, "wardd: sessions: SO_PASSRIGHTS: %s\n", strerror(errno));
 	old_mask = umask(0177);
 	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	e = errno;
@@ -2084,16 +1786,12 @@ struct session_server *session_server_new(const struct ward_config *cfg, struct 
 				      .devnull = -1};
 	memcpy(ss->path, sa.sun_path, sizeof(ss->path));
 	ss->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	ss->probe_ep = epoll_create1(EPOLL_CLOEXEC);
-	r = ss->devnull < 0 || ss->probe_ep < 0 ? -errno
-						: loop_add_fd(loop, fd, EPOLLIN, on_accept, ss);
+	r = ss->devnull < 0 ? -errno : loop_add_fd(loop, fd, EPOLLIN, on_accept, ss);
 	if (r < 0) {
 		ward_err_set(err, -r, "sessions: watch %s", sa.sun_path);
 		unlink(sa.sun_path);
 		if (ss->devnull >= 0)
 			close(ss->devnull);
-		if (ss->probe_ep >= 0)
-			close(ss->probe_ep);
 		free(ss);
 		return NULL;
 	}
@@ -2115,10 +1813,6 @@ static void end_now(struct session *s)
 			s->h.pid = -1;
 		}
 		join_gone(s);
-	}
-	if (s->state == S_DRAINING) {
-		relay_pump(s);
-		send_end(s);
 	}
 	sock_flush(s);
 	if (s->state == S_CLOSING)
@@ -2151,8 +1845,6 @@ void session_server_free(struct session_server *ss)
 		session_free(ss->sessions);
 	if (ss->devnull >= 0)
 		close(ss->devnull);
-	if (ss->probe_ep >= 0)
-		close(ss->probe_ep);
 	free(ss);
 }
 

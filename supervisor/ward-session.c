@@ -1,9 +1,12 @@
 /* ward-session: an end user's entry point, as a login shell or an SSH
- * ForceCommand. Asks wardd for a session in the user's practice, passes it
- * the terminal (or stdin, stdout and stderr), and stays until the session
- * ends, exiting with its status. Who the user is, wardd learns from the
- * kernel; this program only sends hints (terminal size, TERM, the SSH
- * client's address). Holds only main() and what it needs. */
+ * ForceCommand. Asks wardd for a session in the user's practice, gets the
+ * session's pty master (or its stdin, stdout and stderr pipes) back, and
+ * relays between those and its own terminal (or stdio) until the session
+ * ends, exiting with its status. wardd never touches the user's fds: this
+ * process does the relaying, so whatever happens to them holds up only
+ * this session. Who the user is, wardd learns from the kernel; this
+ * program only sends hints (terminal size, TERM, the SSH client's
+ * address). Holds only main() and what it needs. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -20,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_SOCKET   "/run/ward/session.sock"
@@ -27,16 +31,21 @@
 #define LINE_MAX_BYTES   65536
 #define EXIT_FAIL        1
 #define EXIT_USAGE       2
+#define RELAY_BUF        16384
+#define DRAIN_MS         2000 /* after the end, for the last output */
+#define INPUT_EVERY_MS   1000 /* {"input":true} at most this often */
+#define MAX_FDS          3
 
 static struct {
 	bool tty;
 	bool raw;
 	struct termios saved;
-	int flags[3]; /* file status flags of fds 0-2: wardd sets O_NONBLOCK */
+	int flags[3]; /* file status flags of fds 0-2, put back at the end */
 } term;
 
-/* Puts the terminal and the fds back as they were: at the end, on a
- * refusal, and before any message (stderr may share fd 0's description). */
+/* Puts the terminal and the fds back as they were (the relay makes 0-2
+ * non-blocking: their open files may be the login shell's too): at the
+ * end, on a refusal, and before any message. */
 static void restore(void)
 {
 	if (term.raw)
@@ -142,39 +151,18 @@ static int connect_to(const char *path)
 	return fd;
 }
 
-/* The request, with our fds: the terminal's 0 and 1, or 0, 1 and 2. */
+/* The request line: nothing else goes with it (wardd takes no fds). */
 static void send_request(int sock, const char *line)
 {
-	int fds[3] = {0, 1, 2};
-	size_t n_fds = term.tty ? 2 : 3;
 	char *buf = NULL;
 	int len = asprintf(&buf, "%s\n", line);
-	union {
-		char cbuf[CMSG_SPACE(sizeof(fds))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov;
-	struct msghdr mh = {.msg_iov = &iov,
-			    .msg_iovlen = 1,
-			    .msg_control = u.cbuf,
-			    .msg_controllen = CMSG_SPACE(n_fds * sizeof(int))};
-	struct cmsghdr *c;
 	size_t off = 0;
 
 	if (len < 0)
 		die("%s", "out of memory");
-	memset(&u, 0, sizeof(u));
-	c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(n_fds * sizeof(int));
-	memcpy(CMSG_DATA(c), fds, n_fds * sizeof(int));
 	while (off < (size_t)len) {
-		ssize_t n;
+		ssize_t n = send(sock, buf + off, (size_t)len - off, MSG_NOSIGNAL);
 
-		iov.iov_base = buf + off;
-		iov.iov_len = (size_t)len - off;
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -184,8 +172,6 @@ static void send_request(int sock, const char *line)
 			die("cannot talk to wardd: %s", strerror(e));
 		}
 		off += (size_t)n;
-		mh.msg_control = NULL; /* the fds went with the first bytes */
-		mh.msg_controllen = 0;
 	}
 	free(buf);
 }
@@ -194,28 +180,98 @@ struct reader {
 	int fd;
 	char buf[LINE_MAX_BYTES];
 	size_t len;
+	int fds[MAX_FDS]; /* what came with the lines so far (the "ok") */
+	size_t n_fds;
+	bool too_many; /* more fds than any reply of wardd's carries */
 };
 
-/* The next line from wardd as JSON: NULL at EOF. Blocks up to timeout_ms
- * (-1: for ever) while forwarding signals through sfd. */
-static json_t *next_line(struct reader *r, int sfd, int sock, int timeout_ms);
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
 
-static void on_signal(int sfd, int sock)
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* One read from wardd's socket, keeping the fds that come with it.
+ * Returns what recvmsg did: > 0, 0 at EOF, -1 (errno: EAGAIN...). */
+static ssize_t reader_fill(struct reader *r)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * MAX_FDS)];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov;
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u)};
+	ssize_t n;
+
+	if (r->len == sizeof(r->buf))
+		r->len = 0; /* a line longer than any wardd sends: dropped */
+	iov.iov_base = r->buf + r->len;
+	iov.iov_len = sizeof(r->buf) - r->len;
+	n = recvmsg(r->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return -1;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		size_t k;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+			if (r->n_fds < MAX_FDS)
+				r->fds[r->n_fds++] = fd;
+			else {
+				close(fd);
+				r->too_many = true;
+			}
+		}
+	}
+	if (mh.msg_flags & MSG_CTRUNC)
+		r->too_many = true;
+	r->len += (size_t)n;
+	return n;
+}
+
+/* The next complete line as JSON, or NULL. */
+static json_t *reader_pop(struct reader *r)
+{
+	char *nl;
+
+	while ((nl = memchr(r->buf, '\n', r->len))) {
+		json_t *j = json_loadb(r->buf, (size_t)(nl - r->buf), 0, NULL);
+
+		r->len -= (size_t)(nl - r->buf) + 1;
+		memmove(r->buf, nl + 1, r->len);
+		if (j)
+			return j;
+	}
+	return NULL;
+}
+
+/* The user's window size onto the session's pty (the kernel tells the
+ * session's foreground with SIGWINCH). */
+static void copy_winsize(int master)
+{
+	struct winsize ws;
+
+	if (master >= 0 && ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col)
+		(void)ioctl(master, TIOCSWINSZ, &ws);
+}
+
+static void on_signal(int sfd, int master)
 {
 	struct signalfd_siginfo si;
 
 	if (read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
 		return;
 	if (si.ssi_signo == SIGWINCH) {
-		struct winsize ws;
-		char line[64];
-		int n;
-
-		if (!term.tty || ioctl(1, TIOCGWINSZ, &ws) < 0 || !ws.ws_row || !ws.ws_col)
-			return;
-		n = snprintf(line, sizeof(line), "{\"winch\":[%u,%u]}\n", ws.ws_row, ws.ws_col);
-		if (n > 0 && n < (int)sizeof(line))
-			(void)!send(sock, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (term.tty)
+			copy_winsize(master);
 		return;
 	}
 	/* Hung up or told to stop: leaving closes the socket, and wardd ends
@@ -224,26 +280,19 @@ static void on_signal(int sfd, int sock)
 	exit(128 + (int)si.ssi_signo);
 }
 
-static json_t *next_line(struct reader *r, int sfd, int sock, int timeout_ms)
+/* The first line from wardd (the answer to the request), waiting up to
+ * timeout_ms while handling signals. NULL at EOF. */
+static json_t *first_line(struct reader *r, int sfd, int timeout_ms)
 {
 	for (;;) {
-		char *nl = memchr(r->buf, '\n', r->len);
+		json_t *j = reader_pop(r);
 		struct pollfd p[2] = {{.fd = r->fd, .events = POLLIN},
 				      {.fd = sfd, .events = POLLIN}};
 		ssize_t n;
 		int k;
 
-		if (nl) {
-			json_t *j = json_loadb(r->buf, (size_t)(nl - r->buf), 0, NULL);
-
-			r->len -= (size_t)(nl - r->buf) + 1;
-			memmove(r->buf, nl + 1, r->len);
-			if (j)
-				return j;
-			continue;
-		}
-		if (r->len == sizeof(r->buf))
-			r->len = 0; /* a line longer than any wardd sends: dropped */
+		if (j)
+			return j;
 		k = poll(p, 2, timeout_ms);
 		if (k < 0 && errno == EINTR)
 			continue;
@@ -252,15 +301,224 @@ static json_t *next_line(struct reader *r, int sfd, int sock, int timeout_ms)
 		if (k == 0)
 			die("%s", "no answer from wardd");
 		if (p[1].revents & POLLIN)
-			on_signal(sfd, sock);
+			on_signal(sfd, -1);
 		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
-		n = read(r->fd, r->buf + r->len, sizeof(r->buf) - r->len);
-		if (n < 0 && errno == EINTR)
+		n = reader_fill(r);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0)
 			return NULL;
-		r->len += (size_t)n;
+	}
+}
+
+/* ---- the relay: between the user's fds and the session's ---- */
+
+/* One direction, from one fd to another, through a buffer. */
+struct chan {
+	int from, to;
+	bool input;  /* the user's: to the session */
+	bool eof;    /* from is done */
+	bool broken; /* to is gone */
+	size_t off, len;
+	char buf[RELAY_BUF];
+};
+
+static struct {
+	struct chan ch[3];
+	size_t n;
+	int master; /* tty: the session's pty */
+	int sock;
+	bool input_pending; /* input went to the session since the last report */
+	uint64_t input_sent_ms;
+} rl = {.master = -1};
+
+static void chan_add(int from, int to, bool input)
+{
+	struct chan *c = &rl.ch[rl.n++];
+
+	c->from = from;
+	c->to = to;
+	c->input = input;
+	(void)fcntl(from, F_SETFL, fcntl(from, F_GETFL) | O_NONBLOCK);
+	(void)fcntl(to, F_SETFL, fcntl(to, F_GETFL) | O_NONBLOCK);
+}
+
+static bool chan_can_read(const struct chan *c)
+{
+	return c->from >= 0 && !c->eof && !c->broken && c->len < RELAY_BUF;
+}
+
+static bool chan_can_write(const struct chan *c)
+{
+	return c->to >= 0 && !c->broken && c->len > c->off;
+}
+
+/* Moves what can move without blocking. Returns whether input went in. */
+static bool chan_pump(struct chan *c)
+{
+	bool went = false;
+
+	for (int round = 0; round < 64; round++) {
+		bool moved = false;
+		ssize_t n;
+
+		if (chan_can_read(c)) {
+			if (c->off) {
+				memmove(c->buf, c->buf + c->off, c->len - c->off);
+				c->len -= c->off;
+				c->off = 0;
+			}
+			n = read(c->from, c->buf + c->len, RELAY_BUF - c->len);
+			if (n > 0) {
+				c->len += (size_t)n;
+				moved = true;
+			} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+				/* EOF, or EIO from a pty master whose slave is
+				 * closed: nothing more will come. */
+				c->eof = true;
+			}
+		}
+		if (chan_can_write(c)) {
+			n = write(c->to, c->buf + c->off, c->len - c->off);
+			if (n > 0) {
+				c->off += (size_t)n;
+				if (c->off == c->len)
+					c->off = c->len = 0;
+				went = went || c->input;
+				moved = true;
+			} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+				c->broken = true;
+				c->off = c->len = 0;
+			}
+		}
+		if (!moved)
+			break;
+	}
+	if (term.tty)
+		return went;
+	/* Without a terminal, ends travel like a pipe's: the user's input
+	 * ended, so does the session's stdin; nobody reads the session's
+	 * output any more, so its writes fail with EPIPE. */
+	if (c->input && c->eof && c->len == c->off && c->to >= 0) {
+		close(c->to);
+		c->to = -1;
+	}
+	if (!c->input && c->broken && c->from >= 0) {
+		close(c->from);
+		c->from = -1;
+	}
+	return went;
+}
+
+static bool outputs_done(void)
+{
+	for (size_t i = 0; i < rl.n; i++) {
+		const struct chan *c = &rl.ch[i];
+
+		if (!c->input && !c->broken && c->from >= 0 && (!c->eof || c->len > c->off))
+			return false;
+	}
+	return true;
+}
+
+/* Tells wardd the user typed (its idle clock), at most every
+ * INPUT_EVERY_MS; what is held back goes out when that has passed. */
+static void report_input(bool force)
+{
+	static const char line[] = "{\"input\":true}\n";
+	uint64_t now = now_ms();
+
+	if (!rl.input_pending || (!force && now - rl.input_sent_ms < INPUT_EVERY_MS))
+		return;
+	(void)!send(rl.sock, line, sizeof(line) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	rl.input_sent_ms = now;
+	rl.input_pending = false;
+}
+
+/* The user's terminal is gone: so is the user. Leaving closes the socket,
+ * and wardd ends the session (audited as disconnected). */
+static void on_hangup(void) __attribute__((noreturn));
+
+static void on_hangup(void)
+{
+	restore();
+	exit(128 + SIGHUP);
+}
+
+/* Relays until wardd says the session ended, then until the session's
+ * last output is through (or DRAIN_MS). Returns the end line. */
+static json_t *relay(struct reader *r, int sfd)
+{
+	json_t *end = NULL;
+	uint64_t deadline = 0;
+
+	for (;;) {
+		struct pollfd p[2 + 2 * 3];
+		nfds_t np = 0;
+		int timeout = -1, k;
+
+		for (size_t i = 0; i < rl.n; i++) {
+			struct chan *c = &rl.ch[i];
+
+			if (end && c->input)
+				continue; /* typeahead stays for what the user runs next */
+			if (chan_pump(c) && c->input)
+				rl.input_pending = true;
+			if (term.tty && c->input && c->eof)
+				on_hangup();
+			if (term.tty && !c->input && c->broken)
+				on_hangup();
+		}
+		report_input(false);
+		if (end && (outputs_done() || now_ms() >= deadline))
+			return end;
+		if (!end && rl.input_pending)
+			timeout = (int)(INPUT_EVERY_MS - (now_ms() - rl.input_sent_ms)) + 1;
+		if (end)
+			timeout = (int)(deadline - now_ms()) + 1;
+		p[np++] = (struct pollfd){.fd = sfd, .events = POLLIN};
+		if (!end)
+			p[np++] = (struct pollfd){.fd = r->fd, .events = POLLIN};
+		for (size_t i = 0; i < rl.n; i++) {
+			const struct chan *c = &rl.ch[i];
+
+			if (end && c->input)
+				continue;
+			if (chan_can_read(c))
+				p[np++] = (struct pollfd){.fd = c->from, .events = POLLIN};
+			if (chan_can_write(c))
+				p[np++] = (struct pollfd){.fd = c->to, .events = POLLOUT};
+		}
+		k = poll(p, np, timeout < 0 ? -1 : timeout);
+		if (k < 0 && errno != EINTR)
+			die("poll: %s", strerror(errno));
+		if (k <= 0)
+			continue;
+		if (p[0].revents & POLLIN)
+			on_signal(sfd, rl.master);
+		if (end || !(p[1].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		for (;;) {
+			ssize_t n = reader_fill(r);
+			json_t *msg;
+
+			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+				die("%s", "lost the connection to wardd");
+			while ((msg = reader_pop(r))) {
+				const char *ev = json_string_value(json_object_get(msg, "event"));
+
+				if (!end && ev && strcmp(ev, "end") == 0) {
+					end = msg;
+					deadline = now_ms() + DRAIN_MS;
+					report_input(true);
+				} else {
+					json_decref(msg);
+				}
+			}
+			if (n < 0 || end)
+				break;
+		}
 	}
 }
 
@@ -287,8 +545,11 @@ int main(int argc, char **argv)
 	static struct reader r;
 	sigset_t set;
 	json_t *msg;
+	const char *reason;
+	json_t *st;
 	char *line;
-	int sock, sfd, c;
+	int sock, sfd, c, code;
+	size_t want;
 
 	for (int i = 0; i < 3; i++)
 		term.flags[i] = -1;
@@ -321,6 +582,8 @@ int main(int argc, char **argv)
 	term.tty = isatty(0) && isatty(1);
 	for (int i = 0; i < 3; i++)
 		term.flags[i] = fcntl(i, F_GETFL);
+	/* A reader of ours that went away is an error to handle, not a death. */
+	(void)signal(SIGPIPE, SIG_IGN);
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGWINCH);
@@ -334,17 +597,17 @@ int main(int argc, char **argv)
 		die("signalfd: %s", strerror(errno));
 
 	sock = connect_to(path);
-	r.fd = sock;
+	r.fd = rl.sock = sock;
 	line = request_line();
 	if (!line)
 		die("%s", "out of memory");
 	/* Raw before the session can print: the terminal is the session's
-	 * from its first byte (wardd relays it; we only wait). */
+	 * from its first byte. */
 	enter_raw();
 	send_request(sock, line);
 	free(line);
 
-	msg = next_line(&r, sfd, sock, REPLY_TIMEOUT_MS);
+	msg = first_line(&r, sfd, REPLY_TIMEOUT_MS);
 	if (!msg)
 		die("%s", "wardd closed the connection without an answer");
 	if (!json_is_true(json_object_get(msg, "ok"))) {
@@ -356,30 +619,32 @@ int main(int argc, char **argv)
 		die("refused: %s", why);
 	}
 	json_decref(msg);
-
-	for (;;) {
-		const char *ev, *reason;
-		json_t *st;
-		int code;
-
-		msg = next_line(&r, sfd, sock, -1);
-		if (!msg)
-			die("%s", "lost the connection to wardd");
-		ev = json_string_value(json_object_get(msg, "event"));
-		if (!ev || strcmp(ev, "end") != 0) {
-			json_decref(msg);
-			continue;
-		}
-		st = json_object_get(msg, "status");
-		reason = json_string_value(json_object_get(msg, "reason"));
-		code = json_is_integer(st) ? (int)json_integer_value(st) : EXIT_FAIL;
-		restore();
-		if (reason && strcmp(reason, "exited") != 0) {
-			if (term.tty)
-				fputs("\r\n", stderr);
-			fprintf(stderr, "ward-session: session ended: %s\n", reason);
-		}
-		json_decref(msg);
-		return code >= 0 && code <= 255 ? code : EXIT_FAIL;
+	/* The session's ends came with the "ok": its pty's master, or its
+	 * stdin, stdout and stderr. */
+	want = term.tty ? 1 : 3;
+	if (r.too_many || r.n_fds != want)
+		die("wardd sent %zu descriptors with the answer, expected %zu", r.n_fds, want);
+	if (term.tty) {
+		rl.master = r.fds[0];
+		copy_winsize(rl.master); /* it may have changed since the request */
+		chan_add(0, rl.master, true);
+		chan_add(rl.master, 1, false);
+	} else {
+		chan_add(0, r.fds[0], true);
+		chan_add(r.fds[1], 1, false);
+		chan_add(r.fds[2], 2, false);
 	}
+
+	msg = relay(&r, sfd);
+	st = json_object_get(msg, "status");
+	reason = json_string_value(json_object_get(msg, "reason"));
+	code = json_is_integer(st) ? (int)json_integer_value(st) : EXIT_FAIL;
+	restore();
+	if (reason && strcmp(reason, "exited") != 0) {
+		if (term.tty)
+			fputs("\r\n", stderr);
+		fprintf(stderr, "ward-session: session ended: %s\n", reason);
+	}
+	json_decref(msg);
+	return code >= 0 && code <= 255 ? code : EXIT_FAIL;
 }

@@ -5,17 +5,26 @@
  * under the session policy. Every logon attempt and session end is audited.
  *
  * The protocol, one JSON object a line:
- *   client -> wardd  the request (struct session_request), with its fds
- *                    attached (SCM_RIGHTS): its terminal's 0 and 1 when
- *                    "tty" is true, else its 0, 1 and 2
+ *   client -> wardd  the request (struct session_request), and nothing
+ *                    else: a client that attaches descriptors (SCM_RIGHTS)
+ *                    is refused, and the descriptors are never installed
  *   wardd -> client  {"ok":true,"session":ID,"tenant":T,"display_name":D}
- *                    or {"ok":false,"error":"no practice"}, then at the end
- *                    {"event":"end","status":N,"reason":R} (N null when the
- *                    program's own status is unknown: it was killed)
- *   client -> wardd  later, {"winch":[ROWS,COLS]} when its window changed
- * wardd relays between the user's fds and the session (a pty of the
- * service's devpts, or pipes), so it sees the input the idle timeout counts
- * and the user's own terminal never reaches the sandbox. */
+ *                    with the session's ends attached (SCM_RIGHTS): the
+ *                    master of its pty when "tty" is true, else the write
+ *                    end of its stdin and the read ends of its stdout and
+ *                    stderr; or {"ok":false,"error":"no practice"}; then
+ *                    at the end {"event":"end","status":N,"reason":R} (N
+ *                    null when the program's own status is unknown: it
+ *                    was killed)
+ *   client -> wardd  later, {"input":true} while it forwards the user's
+ *                    input (at most about once a second): the idle clock
+ * ward-session relays between the user's terminal (or stdio) and those
+ * ends, sets the pty's window size itself and puts its terminal back.
+ * wardd keeps no copy of them, and never reads, writes, polls or stats a
+ * descriptor a client can reach but its own end of the client's socket:
+ * whatever a client does to them (clear O_NONBLOCK, stop reading, hand in
+ * a FUSE file) stalls only itself. The user's own terminal never reaches
+ * the sandbox. */
 #pragma once
 
 #include <jansson.h>
@@ -32,7 +41,7 @@
 #include "ward/userdb.h"
 
 #define SESSION_MAX_REQUEST 4096  /* bytes of one request, newline included */
-#define SESSION_MAX_MESSAGE 256   /* bytes of a later message ({"winch":...}) */
+#define SESSION_MAX_MESSAGE 256   /* bytes of a later message ({"input":true}) */
 #define SESSION_MAX_DIM     10000 /* rows and cols of a window */
 /* A session's uid is ids.uid + SESSION_UID_OFFSET + something: never the
  * service's (ids.uid), so it can neither signal nor ptrace the service. */
@@ -43,7 +52,7 @@
  * (boolean, default false), "rows" and "cols" (0..SESSION_MAX_DIM, only with
  * tty), "term", "remote"; any other key is an error. */
 struct session_request {
-	bool tty;            /* the client passed a terminal (fds by SCM_RIGHTS) */
+	bool tty;            /* the client relays a terminal: the session gets a pty */
 	unsigned short rows; /* its window size, when tty; 0: unknown */
 	unsigned short cols;
 	char term[64];    /* TERM, [A-Za-z0-9._+-] only; "" when not given */
@@ -55,10 +64,9 @@ struct session_request {
  * request leaves *req zeroed. */
 int session_parse_request(const char *line, size_t len, struct session_request *req,
 			  struct ward_err *err);
-/* Parses a later message: {"winch":[ROWS,COLS]}, each 1..SESSION_MAX_DIM.
- * Pure; fuzzed with the request parser. Returns 0, or -1 with err. */
-int session_parse_winch(const char *line, size_t len, unsigned short *rows, unsigned short *cols,
-			struct ward_err *err);
+/* Parses a later message: {"input":true}, exactly. Pure; fuzzed with the
+ * request parser. Returns 0, or -1 with err. */
+int session_parse_message(const char *line, size_t len, struct ward_err *err);
 
 /* The uid the sessions of host user host_uid run as in a tenant:
  * ids.uid + SESSION_UID_OFFSET + host_uid mod (ids.count - SESSION_UID_OFFSET).
