@@ -564,6 +564,23 @@ static int daemon_lock(struct daemon *d)
 	return 0;
 }
 
+/* A root daemon holds only what it opened. Whatever its parent left open
+ * without O_CLOEXEC (a terminal, a socket, another user's file, a
+ * directory outside any tenant's reach) would otherwise stay open for
+ * wardd's whole life, where every child forked before its exec (helpers,
+ * tar) gets it too. wardd receives nothing from its parent but stdio: it
+ * has no socket activation (LISTEN_FDS) and every socket it serves it
+ * makes itself. So everything from 3 up goes, before anything is opened. */
+static void close_inherited(void)
+{
+	if (close_range(3, ~0U, 0) == 0)
+		return;
+	/* Kernels before 5.9: one close per possible descriptor. */
+	long max = sysconf(_SC_OPEN_MAX);
+	for (long fd = 3; fd < (max > 0 ? max : 1024); fd++)
+		(void)close((int)fd);
+}
+
 static int cmd_daemon(const struct options *o)
 {
 	struct daemon d = {.lock_fd = -1};
@@ -571,6 +588,7 @@ static int cmd_daemon(const struct options *o)
 	char audit_path[4096];
 	int code = 1, n;
 
+	close_inherited();
 	if (geteuid() != 0) {
 		fprintf(stderr, "wardd: must be started as root\n");
 		return 1;

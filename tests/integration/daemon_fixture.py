@@ -430,12 +430,12 @@ class DaemonWorld:
     def argv(self, extra=()):
         return [str(WARDD), "--config", str(self.config_path)] + list(extra)
 
-    def start_daemon(self, extra=(), wait=True):
+    def start_daemon(self, extra=(), wait=True, pass_fds=()):
         n = len(self.daemons)
         err_path = self.tmp / f"wardd-{n}.stderr"
         with open(err_path, "wb") as err:
             proc = subprocess.Popen(self.argv(extra), stdin=subprocess.DEVNULL,
-                                    stdout=err, stderr=err)
+                                    stdout=err, stderr=err, pass_fds=pass_fds)
         d = Daemon(proc, err_path)
         self.daemons.append(d)
         if wait:

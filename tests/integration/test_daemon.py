@@ -11,6 +11,7 @@ import signal
 import stat
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -532,6 +533,34 @@ def test_one_daemon_per_state_dir(dw):
     assert d1.running()
     assert dw.service_status(t, "app")["pid"] == pid
     assert len(dw.audit("service-start", tenant=t)) == 1
+
+
+def test_inherited_descriptors_are_closed(dw):
+    """A descriptor wardd's parent left open (no O_CLOEXEC) must not stay
+    open in the root daemon, nor reach what it starts."""
+    t = dw.name("fds")
+    dw.write_profile(t, {"app": dw.service(*SLEEP)})
+    secret = dw.scratch / "inherited-secret"
+    secret.write_text("not wardd's\n")
+    r, w = os.pipe()
+    f = os.open(secret, os.O_RDONLY)
+    ours = {str(secret), f"pipe:[{os.fstat(r).st_ino}]"}
+    try:
+        for fd in (r, w, f):
+            os.set_inheritable(fd, True)
+        d = dw.start_daemon(pass_fds=(r, w, f))
+        dw.wait_state(t, "app", "running")
+    finally:
+        for fd in (r, w, f):
+            os.close(fd)
+    held = {}
+    for entry in Path(f"/proc/{d.pid}/fd").iterdir():
+        try:
+            held[int(entry.name)] = os.readlink(entry)
+        except OSError:
+            continue
+    leaked = {fd: target for fd, target in held.items() if target in ours}
+    assert not leaked, f"wardd still holds inherited descriptors: {leaked} (all: {held})"
 
 
 # ---------------------------------------------------------------- reload
