@@ -678,7 +678,8 @@ static int profile_validate(struct onboarding *ob, struct onboard_job *j, const 
 			    size_t len, struct ward_tenant **out, struct ward_err *err)
 {
 	struct profile_options popts = {.policy_dirs = (const char *const *)ob->cfg->policy_dirs,
-					.n_policy_dirs = ob->cfg->n_policy_dirs};
+					.n_policy_dirs = ob->cfg->n_policy_dirs,
+					.trusted = true};
 	struct ward_diag diag = {0};
 	char msg[sizeof(err->msg)];
 	size_t o;

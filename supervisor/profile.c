@@ -9,6 +9,7 @@
 #include "ward/cleanup.h"
 #include "ward/jsonpos.h"
 #include "ward/seccomp.h"
+#include "ward/trusted.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -387,7 +388,7 @@ const struct ward_service *tenant_find_service(const struct ward_tenant *t, cons
 
 /* Why a file could not be read: a phrase, and errno when there is one. */
 struct read_error {
-	const char *what;
+	char what[256];
 	int errnum;
 };
 
@@ -1178,16 +1179,24 @@ static bool fragment_check(struct loader *L, json_t *v, const struct jsonpos_ent
  * ====================================================================== */
 
 /* A regular file of at most WARD_PROFILE_MAX_BYTES. Returns its bytes, or
- * NULL with *err saying why. */
-static char *file_read(const char *path, size_t *len, struct read_error *err)
+ * NULL with *err saying why. trusted (the daemon's loads): the file must
+ * also pass trusted.c's test (root's, not writable by group or others) and
+ * not be a symlink, as the daemon requires of profiles: a fragment decides
+ * a service's privileges as much as the profile naming it. */
+static char *file_read(const char *path, bool trusted, size_t *len, struct read_error *err)
 {
 	_cleanup_close_ int fd = -1;
 	struct stat st;
 	char *buf;
 	size_t got = 0;
 
-	/* O_NONBLOCK: opening a FIFO must not hang the loader. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	/* O_NONBLOCK: opening a FIFO must not hang the loader. The owner and
+	 * mode are checked on the opened file (fstat), the one that is read. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (trusted ? O_NOFOLLOW : 0));
+	if (fd < 0 && errno == ELOOP && trusted) {
+		*err = (struct read_error){"a symlink, not a regular file", 0};
+		return NULL;
+	}
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		*err = (struct read_error){"cannot open", errno};
 		return NULL;
@@ -1195,6 +1204,15 @@ static char *file_read(const char *path, size_t *len, struct read_error *err)
 	if (!S_ISREG(st.st_mode)) {
 		*err = (struct read_error){"not a regular file", 0};
 		return NULL;
+	}
+	if (trusted) {
+		struct ward_err why = {0};
+
+		if (trusted_stat_check(&st, &why) < 0) {
+			*err = (struct read_error){.errnum = 0};
+			(void)snprintf(err->what, sizeof(err->what), "%.200s", why.msg);
+			return NULL;
+		}
 	}
 	if (st.st_size > (off_t)WARD_PROFILE_MAX_BYTES) {
 		*err = (struct read_error){"larger than 4194304 bytes", 0};
@@ -1276,7 +1294,7 @@ static int frag_try(struct loader *L, struct frag *f, const char *dir)
 
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return 0;
-	_cleanup_free_ char *text = file_read(path, &len, &err);
+	_cleanup_free_ char *text = file_read(path, L->opts && L->opts->trusted, &len, &err);
 	if (!text) {
 		if (err.errnum == ENOENT || err.errnum == ENOTDIR)
 			return 0;
@@ -2216,7 +2234,7 @@ int profile_load(const char *path, const struct profile_options *opts, struct wa
 {
 	struct read_error err;
 	size_t len;
-	_cleanup_free_ char *data = file_read(path, &len, &err);
+	_cleanup_free_ char *data = file_read(path, opts && opts->trusted, &len, &err);
 
 	if (!data) {
 		if (diag)

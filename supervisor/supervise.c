@@ -1034,7 +1034,8 @@ static void diag_to_errors(struct loaded *l, const struct ward_diag *d)
 static void load_one(struct supervisor *s, int dirfd, const char *file, struct loaded *l)
 {
 	struct profile_options popts = {.policy_dirs = (const char *const *)s->cfg->policy_dirs,
-					.n_policy_dirs = s->cfg->n_policy_dirs};
+					.n_policy_dirs = s->cfg->n_policy_dirs,
+					.trusted = true};
 	struct ward_diag diag = {0};
 	struct ward_err err = {0};
 	size_t len = strlen(file) - 5;

@@ -209,6 +209,11 @@ struct profile_options {
 	 * (PROFILE_DIR/../policies) and the shipped WARD_POLICY_DIR. */
 	const char *const *policy_dirs;
 	size_t n_policy_dirs;
+	/* The daemon's loads: the profile and every fragment it names must be
+	 * root's (or the caller's), not writable by group or others, and not a
+	 * symlink (trusted.h); an untrusted fragment is an error, as a missing
+	 * one is. Off for `wardctl check` of local files. */
+	bool trusted;
 };
 
 /* Loads, merges and validates a profile. Returns 0 and sets *out, or -1 with

@@ -710,6 +710,35 @@ def test_unsafe_profile_refused_others_start(dw, kind):
     assert d.running()
 
 
+@pytest.mark.parametrize("kind", ["world-writable", "not-root-owned"])
+def test_untrusted_policy_fragment_refused(dw, kind):
+    """A fragment decides a service's privileges as much as its profile: the
+    daemon holds it to the profile's rules (root's, not group/world
+    writable); the profile naming one that is not is refused."""
+    good, bad = dw.name("good"), dw.name("bad")
+    extra = dw.tmp / "policies-extra"
+    extra.mkdir(mode=0o755)
+    frag = extra / "loose.json"
+    frag.write_text(json.dumps({"capabilities": {"keep": ["CAP_SYS_ADMIN"]}}) + "\n")
+    os.chmod(frag, 0o646 if kind == "world-writable" else 0o644)
+    if kind == "not-root-owned":
+        os.chown(frag, STRANGER, STRANGER)
+    dw.write_config(policy_dirs=[str(extra)] + dw.settings["policy_dirs"])
+    dw.write_profile(good, {"app": dw.service(*SLEEP)})
+    svc = dw.service(*SLEEP)
+    svc["policy"].insert(1, "loose")
+    dw.write_profile(bad, {"app": svc})
+    d = dw.start_daemon()
+    dw.wait_state(good, "app", "running")
+    rec = dw.wait_audit("profile-rejected", tenant=bad)[0]
+    why = ("writable by group or others (mode 646)" if kind == "world-writable"
+           else f"owned by uid {STRANGER}, must be owned by root")
+    assert any(f"{frag}: {why}" in e for e in rec["errors"]), rec
+    assert {s["tenant"] for s in dw.status()} == {good}
+    assert not dw.audit("service-start", tenant=bad)
+    assert d.running()
+
+
 def test_shutdown_with_removed_tenant_in_backoff(dw):
     """Regression (clang-analyzer): shutdown walked the tenant list while
     tenant_progress freed a tenant being removed; a reload that removes a
