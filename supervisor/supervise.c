@@ -1319,9 +1319,55 @@ static uint32_t net_addr_of(const struct ward_tenant *p, const struct tenant_net
 	return p->network.present && i < net->n ? net->addrs[i] : 0;
 }
 
+/* What a reload did, each entry "TENANT" or "TENANT/SERVICE": tenants and
+ * services added (started) and removed (stopped), services changed
+ * (restarted), and what changed in place without a restart ("TENANT:
+ * sessions", "TENANT/SERVICE: connect"). Every change is in one of them:
+ * the operator's reply and the audit record say what the reload did. */
+struct reload_report {
+	json_t *added, *removed, *changed, *updated;
+};
+
+static void report_add(json_t *list, const char *tenant, const char *service, const char *part)
+{
+	char buf[WARD_NAME_MAX * 2 + 64];
+
+	(void)snprintf(buf, sizeof(buf), "%s%s%s%s%s", tenant, service ? "/" : "",
+		       service ? service : "", part ? ": " : "", part ? part : "");
+	json_array_append_new(list, json_string(buf));
+}
+
+static bool digest_differs(const char *a, const char *b)
+{
+	return !a || !b || strcmp(a, b) != 0;
+}
+
+/* The changes a reload applies in place: the tenant's parts, and each kept
+ * service's `after` and `connect`. */
+static void report_updates(const struct ward_tenant *op, const struct ward_tenant *np,
+			   json_t *updated)
+{
+	if (!ids_equal(&op->ids, &np->ids))
+		report_add(updated, np->name, NULL, "ids");
+	for (int p = 0; p < WARD_PART_N; p++)
+		if (digest_differs(op->part_digest[p], np->part_digest[p]))
+			report_add(updated, np->name, NULL, ward_part_name((enum ward_part)p));
+	for (size_t i = 0; i < np->n_services; i++) {
+		const struct ward_service *d = &np->services[i];
+		const struct ward_service *o = tenant_find_service(op, d->name);
+
+		if (!o)
+			continue; /* added */
+		if (digest_differs(o->after_digest, d->after_digest))
+			report_add(updated, np->name, d->name, "after");
+		if (digest_differs(o->connect_digest, d->connect_digest))
+			report_add(updated, np->name, d->name, "connect");
+	}
+}
+
 /* Takes np and *net. */
 static void tenant_update(struct tenant_rt *t, struct ward_tenant *np, struct tenant_net *net,
-			  json_t *changed)
+			  struct reload_report *rep)
 {
 	bool ids_changed = !ids_equal(&t->profile->ids, &np->ids);
 	/* t->profile may go to a retiring tenant below. */
@@ -1329,6 +1375,7 @@ static void tenant_update(struct tenant_rt *t, struct ward_tenant *np, struct te
 	struct svc **nv = calloc(np->n_services ? np->n_services : 1, sizeof(*nv));
 
 	tenant_apply_cap(np);
+	report_updates(t->profile, np, rep->updated);
 
 	if (!nv) {
 		tenant_free(np);
@@ -1338,13 +1385,13 @@ static void tenant_update(struct tenant_rt *t, struct ward_tenant *np, struct te
 	for (size_t i = 0; i < np->n_services; i++) {
 		struct ward_service *def = &np->services[i];
 		struct svc *old = tenant_svc(t, def->name);
-		char target[64];
 		bool same;
 
 		if (!old) {
 			nv[i] = svc_new(t, def);
 			if (nv[i])
 				nv[i]->want_running = true;
+			report_add(rep->added, np->name, def->name, NULL);
 			continue;
 		}
 		nv[i] = old;
@@ -1354,8 +1401,7 @@ static void tenant_update(struct tenant_rt *t, struct ward_tenant *np, struct te
 		old->def = def; /* nothing of the running sandbox points into the profile */
 		if (same)
 			continue;
-		(void)snprintf(target, sizeof(target), "%s/%s", np->name, def->name); /* 2 names */
-		json_array_append_new(changed, json_string(target));
+		report_add(rep->changed, np->name, def->name, NULL);
 		seccomp_program_free(&old->prog);
 		old->prog_ready = false;
 		old->cg_stale = true;
@@ -1376,8 +1422,10 @@ static void tenant_update(struct tenant_rt *t, struct ward_tenant *np, struct te
 			bool kept = false;
 			for (size_t j = 0; j < np->n_services; j++)
 				kept |= nv[j] == t->svcs[i];
-			if (!kept)
+			if (!kept) {
 				gone[n_gone++] = t->svcs[i];
+				report_add(rep->removed, np->name, t->svcs[i]->def->name, NULL);
+			}
 		}
 		if (n_gone && ghost && gone) {
 			*ghost = (struct tenant_rt){.sup = t->sup,
@@ -1441,8 +1489,8 @@ json_t *supervisor_reload(struct supervisor *s)
 {
 	size_t n;
 	struct loaded *v = load_dir(s, &n);
-	json_t *added = json_array(), *removed = json_array(), *changed = json_array(),
-	       *rejected = json_array(), *report;
+	struct reload_report rep = {json_array(), json_array(), json_array(), json_array()};
+	json_t *added = rep.added, *removed = rep.removed, *rejected = json_array(), *report;
 
 	for (size_t i = 0; i < n; i++) {
 		struct tenant_rt *t = find_tenant(s, v[i].name);
@@ -1456,7 +1504,7 @@ json_t *supervisor_reload(struct supervisor *s)
 			json_array_append_new(added, json_string(v[i].name));
 			tenant_add(s, v[i].profile, &v[i].net);
 		} else {
-			tenant_update(t, v[i].profile, &v[i].net, changed);
+			tenant_update(t, v[i].profile, &v[i].net, &rep);
 		}
 		v[i].profile = NULL;
 	}
@@ -1475,8 +1523,8 @@ json_t *supervisor_reload(struct supervisor *s)
 		tenant_progress(t);
 	}
 	loaded_free(v, n);
-	report = json_pack("{s:o, s:o, s:o, s:o}", "added", added, "removed", removed, "changed",
-			   changed, "rejected", rejected);
+	report = json_pack("{s:o, s:o, s:o, s:o, s:o}", "added", added, "removed", removed,
+			   "changed", rep.changed, "updated", rep.updated, "rejected", rejected);
 	audit_event(s->audit, "reload", json_deep_copy(report));
 	return report;
 }

@@ -826,6 +826,7 @@ static void print_report(json_t *report)
 	n += print_names("added", json_object_get(report, "added"));
 	n += print_names("removed", json_object_get(report, "removed"));
 	n += print_names("changed", json_object_get(report, "changed"));
+	n += print_names("updated", json_object_get(report, "updated"));
 	json_array_foreach(json_object_get(report, "rejected"), i, r)
 	{
 		const char *tenant = json_string_value(json_object_get(r, "tenant"));

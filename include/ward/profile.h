@@ -175,6 +175,10 @@ struct ward_service {
 	/* Canonical JSON of everything that defines how the service runs (exec
 	 * and resolved policy): equal strings mean nothing changed on reload. */
 	char *digest;
+	/* The same of its `after` and of its `connect`, which a reload applies
+	 * without a restart (and still reports). */
+	char *after_digest;
+	char *connect_digest;
 };
 
 struct ward_sessions {
@@ -189,6 +193,18 @@ struct ward_sessions {
 	uint32_t idle_timeout_s;
 };
 
+/* The parts of a profile outside its services that a reload applies
+ * without a new sandbox (the ids restart every service). */
+enum ward_part {
+	WARD_PART_DISPLAY_NAME,
+	WARD_PART_LIMITS,
+	WARD_PART_NETWORK,
+	WARD_PART_SESSIONS,
+	WARD_PART_N
+};
+/* "display_name", "limits", "network", "sessions": the profile's keys. */
+const char *ward_part_name(enum ward_part p);
+
 struct ward_tenant {
 	char *name;
 	char *display_name; /* NULL if not given */
@@ -201,6 +217,10 @@ struct ward_tenant {
 	struct ward_service *services; /* in the order of the profile */
 	size_t n_services;
 	struct ward_sessions sessions;
+	/* Canonical JSON of each part as written ("null" when absent; for
+	 * sessions with its policy resolved): equal strings mean that part is
+	 * the same, so a reload can name every change it makes. */
+	char *part_digest[WARD_PART_N];
 };
 
 struct profile_options {

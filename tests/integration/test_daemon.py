@@ -668,6 +668,62 @@ def test_reload_adds_and_removes_services_of_a_tenant(dw):
     assert wait_for(lambda: dw.service_status(t, "b") is None, timeout=5), dw.status()
     assert dw.wait_audit("service-stop", tenant=t, service="b")[0]["by"] == "reload"
     assert dw.service_status(t, "a")["pid"] == pids[(t, "a")]
+    # The reload says what it did: c started, b stopped.
+    rec = dw.wait_audit("reload")[0]
+    assert rec["added"] == [f"{t}/c"] and rec["removed"] == [f"{t}/b"], rec
+    assert rec["changed"] == [] and rec["updated"] == [], rec
+
+
+def test_reload_reports_every_change(dw):
+    """A reload that adds a service to a running tenant, removes one, adds a
+    sessions block, or changes flows, display name, limits or `after`, does
+    all of it: wardctl reload and the audit record must say so, never "no
+    changes"."""
+    t = dw.name("rep")
+    dw.write_profile(t, {"a": dw.service(*SLEEP), "b": dw.service(*SLEEP)})
+    d = dw.start_daemon()
+    pids = running_services(dw, [(t, "a"), (t, "b")])
+
+    # Nothing changed: nothing reported.
+    res = dw.ctl("reload")
+    assert res.returncode == 0 and res.stdout.strip() == "no changes", res.stdout + res.stderr
+
+    a = dw.service(*SLEEP)
+    a["connect"] = ["c:8080"]
+    c = dw.service(*SLEEP, after=["a"])
+    doc = dw.profile_doc(t, {"a": a, "c": c})
+    doc["display_name"] = "Renamed Practice"
+    doc["limits"] = {"pids": 512}
+    doc["sessions"] = {"groups": ["staff"], "service": "a", "exec": ["/bin/sh"],
+                       "policy": ["session-locked"], "max": 2}
+    dw.write_profile(t, doc=doc)
+    res = dw.ctl("reload")
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out
+    assert "no changes" not in out, out
+    want = {f"added: {t}/c", f"removed: {t}/b", f"updated: {t}: sessions",
+            f"updated: {t}: display_name", f"updated: {t}: limits",
+            f"updated: {t}/a: connect"}
+    assert want <= set(out.splitlines()), out
+    rec = dw.wait_audit("reload")[-1]
+    assert rec["added"] == [f"{t}/c"] and rec["removed"] == [f"{t}/b"], rec
+    assert rec["changed"] == [], rec
+    assert sorted(rec["updated"]) == sorted([f"{t}: display_name", f"{t}: limits",
+                                             f"{t}: sessions", f"{t}/a: connect"]), rec
+    dw.wait_state(t, "c", "running")
+    assert wait_for(lambda: dw.service_status(t, "b") is None, timeout=5), dw.status()
+    assert dw.service_status(t, "a")["pid"] == pids[(t, "a")]
+
+    # The sessions block goes, `after` changes: both reported too.
+    doc.pop("sessions")
+    doc["services"]["c"]["after"] = []
+    dw.write_profile(t, doc=doc)
+    d.proc.send_signal(signal.SIGHUP)
+    rec = wait_for(lambda: (lambda r: r[2] if len(r) > 2 else None)(dw.audit("reload")))
+    assert rec, dw.audit("reload")
+    assert sorted(rec["updated"]) == sorted([f"{t}: sessions", f"{t}/c: after"]), rec
+    assert rec["added"] == [] and rec["removed"] == [] and rec["changed"] == [], rec
+    assert d.running()
 
 
 # ---------------------------------------------------------------- profile checks
