@@ -23,6 +23,7 @@
 #include "ward/logs.h"
 #include "ward/network.h"
 #include "ward/seccomp.h"
+#include "ward/subid.h"
 
 enum stop_by { STOP_BY_OPERATOR, STOP_BY_SHUTDOWN, STOP_BY_RELOAD };
 enum after_stop { AFTER_STOP_NOTHING, AFTER_STOP_START, AFTER_STOP_REMOVE };
@@ -1106,6 +1107,34 @@ static void reject_overlaps(struct supervisor *s, struct loaded *v, size_t n)
 				reject_overlap(s, &v[i], v[j].name, &v[j].profile->ids);
 }
 
+/* A tenant range that shares an id with a host user's subordinate ids
+ * (subid.h) is refused: that user could become the tenant's uids in a user
+ * namespace of its own. Files that cannot be read refuse every profile
+ * (fail closed: the ranges cannot be known). Read once per load. */
+static void reject_subids(struct supervisor *s, struct loaded *v, size_t n)
+{
+	struct subids ids;
+	struct ward_err err = {0};
+	bool ok = subids_load(s->cfg->subuid_file, s->cfg->subgid_file, &ids, &err) == 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct loaded *l = &v[i];
+		struct ward_err why = {0};
+
+		if (!l->profile || (ok && subids_check(&ids, "ids: uid range", l->profile->ids.uid,
+						       l->profile->ids.count, &why) == 0))
+			continue;
+		if (ok)
+			reject(s, l, "%s: %s", l->path, why.msg);
+		else
+			reject(s, l, "%s: ids: cannot check the host's subordinate ids: %s",
+			       l->path, err.msg);
+		tenant_free(l->profile);
+		l->profile = NULL;
+	}
+	subids_free(&ids);
+}
+
 /* Is a running tenant's profile kept (its new file refused), so that the
  * loaded ones must not collide with it? */
 static bool keeps_old_profile(const struct loaded *v, size_t n, const char *name)
@@ -1165,7 +1194,8 @@ static void reject_network(struct supervisor *s, struct loaded *v, size_t n)
 }
 
 /* Reads every TENANT.json of the tenants dir, sorted by name, refusing
- * overlapping uid ranges (reject_overlaps) and networks (reject_network). */
+ * uid ranges of the host's subordinate ids (reject_subids), overlapping uid
+ * ranges (reject_overlaps) and networks (reject_network). */
 static struct loaded *load_dir(struct supervisor *s, size_t *n_out)
 {
 	DIR *d = opendir(s->cfg->tenants_dir);
@@ -1211,6 +1241,7 @@ static struct loaded *load_dir(struct supervisor *s, size_t *n_out)
 	closedir(d);
 	if (n > 1) /* v is NULL for an empty directory: not for qsort */
 		qsort(v, n, sizeof(*v), loaded_cmp);
+	reject_subids(s, v, n);
 	reject_overlaps(s, v, n);
 	reject_network(s, v, n);
 	*n_out = n;
@@ -1671,6 +1702,32 @@ static void svc_net_status(struct svc *v, json_t *o, json_t *drops)
 	json_object_set_new(o, "drops", d ? json_incref(d) : json_integer(0));
 }
 
+/* Whether a process is stopped by a signal (SIGSTOP, SIGTSTP...: state T
+ * in /proc/PID/stat) or held by a tracer (t). A stopped service keeps its
+ * pid and its cgroup and does nothing: "running" alone would hide that
+ * someone froze it. The state follows the last ')' (the name may hold
+ * any). */
+static bool proc_stopped(pid_t pid)
+{
+	char path[32], buf[512];
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
+	const char *p;
+
+	if (pid <= 0 ||
+	    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid) >= (int)sizeof(path))
+		return false;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return false; /* gone: its exit is on its way */
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't');
+}
+
 static json_t *svc_status(struct svc *v, uint64_t now, json_t *drops)
 {
 	struct cgroup_stats cs = {0};
@@ -1690,6 +1747,9 @@ static json_t *svc_status(struct svc *v, uint64_t now, json_t *drops)
 	    (json_int_t)cs.pids_current, "cpu_s", (double)cs.cpu_usec / 1e6, "oom_kills",
 	    (json_int_t)cs.oom_kills);
 	svc_net_status(v, o, drops);
+	json_object_set_new(
+	    o, "stopped_by_signal",
+	    json_boolean(v->state == SERVICE_RUNNING && proc_stopped(v->service_pid)));
 	return o;
 }
 

@@ -29,6 +29,7 @@
 #include "ward/profile.h"
 #include "ward/seccomp.h"
 #include "ward/session.h"
+#include "ward/subid.h"
 #include "ward/supervise.h"
 #include "ward/userdb.h"
 
@@ -678,6 +679,19 @@ static int cmd_daemon(const struct options *o)
 		goto out;
 	if (!d.cfg.audit_fsync_each)
 		loop_set_turn_hook(d.loop, on_turn, &d);
+	/* Onboarding checks the pool against the host's subordinate ids each
+	 * time (and refuses it); the operator hears of it now too. */
+	{
+		struct subids sub = {0};
+
+		if (subids_load(d.cfg.subuid_file, d.cfg.subgid_file, &sub, &err) < 0 ||
+		    subids_check(&sub, "the uid pool (ids.pool_start+ids.pool_size)",
+				 d.cfg.id_pool_start, d.cfg.id_pool_size, &err) < 0)
+			fprintf(stderr,
+				"wardd: warning: %s: onboarding is refused until it is not\n",
+				err.msg);
+		subids_free(&sub);
+	}
 	n = supervisor_load_all(d.sup);
 	audit_event(d.audit, "daemon-start",
 		    json_pack("{s:i, s:s, s:i}", "pid", (int)getpid(), "version", WARD_VERSION,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROBE_DIR, descendants, proc_comm, wait_for
+from conftest import ID_COUNT, POLICIES, PROBE_DIR, descendants, proc_comm, wait_for
 from daemon_fixture import (GID_STAFF, STRANGER, WARDD, Snapshot, cgroup_dirs_named,  # noqa: F401
                             daemon_built, dw, ms_between, mountpoints, net_links, proc_alive,
                             proc_stat, proc_uid)
@@ -563,6 +563,34 @@ def test_inherited_descriptors_are_closed(dw):
     assert not leaked, f"wardd still holds inherited descriptors: {leaked} (all: {held})"
 
 
+def test_status_shows_a_service_stopped_by_signal(dw):
+    """A service someone SIGSTOPped (a host user with the tenant's uid in a
+    user namespace of its own did, in the review) holds its pid and does
+    nothing: status must not show it as plainly running."""
+    t = dw.name("frozen")
+    dw.write_profile(t, {"app": dw.service(*SLEEP), "other": dw.service(*SLEEP)})
+    dw.start_daemon()
+    pid = dw.wait_state(t, "app", "running")["pid"]
+    dw.wait_state(t, "other", "running")
+    assert dw.service_status(t, "app")["stopped_by_signal"] is False
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        st = wait_for(lambda: (lambda s: s if s and s["stopped_by_signal"] else None)(
+            dw.service_status(t, "app")), timeout=10)
+        assert st and st["state"] == "running" and st["pid"] == pid, dw.status()
+        assert dw.service_status(t, "other")["stopped_by_signal"] is False
+        res = dw.ctl("status", t)
+        assert res.returncode == 0, res.stderr
+        rows = {line.split()[1]: line for line in res.stdout.splitlines()[1:]}
+        assert "running (stopped by signal)" in rows["app"], res.stdout
+        assert "stopped by signal" not in rows["other"], res.stdout
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    st = wait_for(lambda: (lambda s: s if s and not s["stopped_by_signal"] else None)(
+        dw.service_status(t, "app")), timeout=10)
+    assert st and st["pid"] == pid, dw.status()
+
+
 # ---------------------------------------------------------------- reload
 
 
@@ -793,6 +821,66 @@ def test_untrusted_policy_fragment_refused(dw, kind):
     assert {s["tenant"] for s in dw.status()} == {good}
     assert not dw.audit("service-start", tenant=bad)
     assert d.running()
+
+
+@pytest.mark.parametrize("which", ["subuid", "subgid"])
+def test_profile_overlapping_subordinate_ids_refused(dw, which):
+    """A host user whose subordinate ids (/etc/subuid, /etc/subgid) share an
+    id with a tenant's range can map it into a user namespace of its own
+    (newuidmap) and be the tenant there: such a profile is refused at load,
+    the file and line named; a reload that finds a new such line refuses
+    the profile too (the running tenant keeps its old one, as with any
+    refused profile), and `wardctl check --config` says the same."""
+    good, bad = dw.name("good"), dw.name("bad")
+    dw.write_profile(good, {"app": dw.service(*SLEEP)})
+    bad_path = dw.write_profile(bad, {"app": dw.service(*SLEEP)})
+    path = dw.subuid if which == "subuid" else dw.subgid
+    start = dw.uid_of(bad) + ID_COUNT - 1  # shares the tenant's last id
+    path.write_text(f"alice:100000:65536\n# a comment line\nmallory:{start}:65536\n")
+    where = f"{path}:3 (mallory: {start}+65536)"
+    d = dw.start_daemon()
+    dw.wait_state(good, "app", "running")
+    rec = dw.wait_audit("profile-rejected", tenant=bad)[0]
+    assert any(f"ids: uid range {dw.uid_of(bad)}+{ID_COUNT} overlaps {where}" in e
+               for e in rec["errors"]), rec
+    assert {s["tenant"] for s in dw.status()} == {good}
+    assert not dw.audit("service-start", tenant=bad)
+    assert f"overlaps {where}" in d.stderr()
+
+    res = dw.ctl("check", "--config", dw.config_path, "--policies", POLICIES, bad_path)
+    assert res.returncode == 2 and where in res.stderr, res.stdout + res.stderr
+    res = dw.ctl("check", "--policies", POLICIES, bad_path)  # no settings: no host check
+    assert res.returncode == 0, res.stdout + res.stderr
+
+    # The line gone, a reload starts the tenant; a new line refuses the
+    # profile again.
+    path.write_text("alice:100000:65536\n")
+    d.proc.send_signal(signal.SIGHUP)
+    dw.wait_state(bad, "app", "running")
+    path.write_text("alice:100000:65536\nbroken line\n")
+    res = dw.ctl("reload")
+    assert f"{path}:2: not a subordinate id range" in res.stdout, res.stdout + res.stderr
+    assert d.running()
+
+
+def test_check_refuses_a_pool_overlapping_subordinate_ids(dw):
+    dw.subgid.write_text(f"mallory:{dw.uid_block}:65536\n")
+    dw.write_config(ids={"pool_start": dw.uid_block, "pool_size": 16 * ID_COUNT})
+    t = dw.name("chk")
+    profile = dw.write_profile(t, {"app": dw.service(*SLEEP)})
+    res = dw.ctl("check", "--config", dw.config_path, "--policies", POLICIES, profile)
+    out = res.stdout + res.stderr
+    assert res.returncode == 2, out
+    assert (f"{dw.config_path}: ids: the uid pool (pool_start+pool_size) "
+            f"{dw.uid_block}+{16 * ID_COUNT} overlaps {dw.subgid}:1 (mallory: "
+            f"{dw.uid_block}+65536)") in res.stderr, out
+    # The profile (the pool's first range) is named too.
+    assert f"{profile}: ids: uid range {dw.uid_of(t)}+{ID_COUNT} overlaps" in res.stderr, out
+    # A malformed line: named, and nothing is taken as checked.
+    dw.subgid.write_text("mallory:1:2:3\n")
+    res = dw.ctl("check", "--config", dw.config_path, "--policies", POLICIES, profile)
+    assert res.returncode == 2 and f"{dw.subgid}:1: not a subordinate id range" in res.stderr, \
+        res.stdout + res.stderr
 
 
 def test_shutdown_with_removed_tenant_in_backoff(dw):
