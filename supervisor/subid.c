@@ -52,7 +52,7 @@ static int line_parse(const char *s, const char *end, struct subid_range *r)
 	if (owner >= sizeof(r->owner))
 		owner = sizeof(r->owner) - 1;
 	for (size_t i = 0; i < owner; i++) /* it goes into messages */
-		r->owner[i] = (s[i] > 0x20 && s[i] < 0x7f) ? s[i] : '?';
+		r->owner[i] = (s[i] > 0x20 && s[i] < 0x7f) ? s[i] : (char)'?';
 	r->owner[owner] = '\0';
 	return 1;
 }
@@ -74,9 +74,12 @@ static int file_load(struct subids *out, const char *path, struct ward_err *err)
 	for (const char *p = text, *end = text + len; p < end;) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *eol = nl ? nl : end;
-		struct subid_range r = {.file = path, .line = ++line};
-		int k = line_parse(p, eol, &r);
+		struct subid_range r = {.file = path};
 		bool comment = *p == '#';
+		int k;
+
+		r.line = ++line;
+		k = line_parse(p, eol, &r);
 
 		p = nl ? nl + 1 : end;
 		/* shadow knows no comments: a "#..." line that reads as a range

@@ -364,6 +364,22 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 		fprintf(stderr, "wardd: %s: `wardd run` needs \"ids\" in the profile\n", argv[0]);
 		goto out;
 	}
+	/* As the daemon does (subid.h): never as uids a host user can map. The
+	 * files are the settings' (ids.subuid, ids.subgid) with --config. */
+	{
+		struct ward_config cfg = {0};
+		struct subids sub = {0};
+		bool ok = config_load(o->config, o->config_given, &cfg, &err) == 0 &&
+			  subids_load(cfg.subuid_file, cfg.subgid_file, &sub, &err) == 0 &&
+			  subids_check(&sub, "ids: uid range", t->ids.uid, t->ids.count, &err) == 0;
+
+		subids_free(&sub);
+		config_free(&cfg);
+		if (!ok) {
+			fprintf(stderr, "wardd: %s: %s\n", argv[0], err.msg);
+			goto out;
+		}
+	}
 	if (snprintf(data_dir, sizeof(data_dir), "%s/%s", o->data_dir, t->name) >=
 	    (int)sizeof(data_dir)) {
 		fprintf(stderr, "wardd: data directory path too long\n");
