@@ -51,8 +51,12 @@ static int line_parse(const char *s, const char *end, struct subid_range *r)
 		return -1;
 	if (owner >= sizeof(r->owner))
 		owner = sizeof(r->owner) - 1;
-	for (size_t i = 0; i < owner; i++) /* it goes into messages */
-		r->owner[i] = (s[i] > 0x20 && s[i] < 0x7f) ? s[i] : (char)'?';
+	for (size_t i = 0; i < owner; i++) { /* it goes into messages */
+		if (s[i] > 0x20 && s[i] < 0x7f)
+			r->owner[i] = s[i];
+		else
+			r->owner[i] = '?';
+	}
 	r->owner[owner] = '\0';
 	return 1;
 }
