@@ -34,11 +34,15 @@
 #define IFNAME_RULE             "[A-Za-z0-9_.-]{1,15}"
 
 /* The uid pool: what a profile's "ids" may hold (profile.c), and enough
- * for 1000 tenants of 65536 uids by default, above the host's accounts. */
+ * for 1000 tenants of 65536 uids by default, above the host's accounts and
+ * above where Debian's useradd hands out subordinate ids (login.defs:
+ * SUB_UID_MIN 100000 .. SUB_UID_MAX 600100000, 65536 a user): a host user
+ * with one of those ranges in /etc/subuid can become each of its uids in a
+ * user namespace of its own (newuidmap). subid.c checks the files too. */
 #define ID_MIN                65536u      /* below: host users and system accounts */
 #define ID_MAX                4294967294u /* (uid_t)-1 is "no uid" */
 #define ID_COUNT_MAX          (1u << 24)
-#define ID_POOL_START_DEFAULT 1000000u
+#define ID_POOL_START_DEFAULT 700000000u
 #define ID_COUNT_DEFAULT      65536u
 #define ID_POOL_SIZE_DEFAULT  (1000ull * ID_COUNT_DEFAULT)
 
@@ -489,12 +493,21 @@ static int count_read(struct cload *C, json_t *v, const struct jsonpos_entry *at
 static int ids_read(struct cload *C, json_t *v, const struct jsonpos_entry *at,
 		    struct ward_config *cfg)
 {
-	static const char *const keys[] = {"pool_start", "pool_size", "count", NULL};
+	static const char *const keys[] = {"pool_start", "pool_size", "count",
+					   "subuid",     "subgid",    NULL};
 	json_t *start = json_object_get(v, "pool_start"), *size = json_object_get(v, "pool_size");
-	json_t *count = json_object_get(v, "count");
+	json_t *count = json_object_get(v, "count"), *m;
 	uint64_t x = 0;
 
 	if (check_object(C, v, at, keys) < 0)
+		return -1;
+	/* Where the host's subordinate ids are: other paths only for tests
+	 * and hosts that keep them elsewhere; never none. */
+	if ((m = json_object_get(v, "subuid")) &&
+	    path_read(C, m, AT(C, v, "subuid"), &cfg->subuid_file) < 0)
+		return -1;
+	if ((m = json_object_get(v, "subgid")) &&
+	    path_read(C, m, AT(C, v, "subgid"), &cfg->subgid_file) < 0)
 		return -1;
 	if (start) {
 		if (count_read(C, start, AT(C, v, "pool_start"), ID_MIN, ID_MAX, &x) < 0)
@@ -597,7 +610,9 @@ static int defaults_set(struct ward_config *cfg)
 	    config_set(&cfg->operator_group, "ward-operators") < 0 ||
 	    config_set(&cfg->viewer_group, "ward-viewers") < 0 ||
 	    config_set(&cfg->admin_group, "ward-admins") < 0 ||
-	    config_set(&cfg->cgroup_parent, "ward") < 0)
+	    config_set(&cfg->cgroup_parent, "ward") < 0 ||
+	    config_set(&cfg->subuid_file, "/etc/subuid") < 0 ||
+	    config_set(&cfg->subgid_file, "/etc/subgid") < 0)
 		return -1;
 	return 0;
 }
@@ -677,6 +692,8 @@ void config_free(struct ward_config *cfg)
 	free(cfg->cgroup_parent);
 	free(cfg->net_uplink);
 	free(cfg->net_allocations);
+	free(cfg->subuid_file);
+	free(cfg->subgid_file);
 	*cfg = (struct ward_config){0};
 }
 

@@ -29,6 +29,7 @@
 #include "ward/cleanup.h"
 #include "ward/trusted.h"
 #include "ward/profile.h"
+#include "ward/subid.h"
 
 #define PLACEHOLDER      "{tenant}"
 #define PROFILE_SUFFIX   ".json"
@@ -419,8 +420,16 @@ static int ids_pick(struct onboarding *ob, struct onboard_job *j, struct ward_er
 	const struct ward_config *cfg = ob->cfg;
 	uint64_t ranges = cfg->id_pool_size / cfg->id_count;
 	struct in_use u = {0};
+	struct subids sub = {0};
 	int r = -1;
 
+	/* No range of a pool that meets a host user's subordinate ids is
+	 * handed out: the pool is refused whole, with the line that says so
+	 * (the files are read now: useradd may have added one since start). */
+	if (subids_load(cfg->subuid_file, cfg->subgid_file, &sub, err) < 0 ||
+	    subids_check(&sub, "the uid pool (ids.pool_start, ids.pool_size in wardd.json)",
+			 cfg->id_pool_start, cfg->id_pool_size, err) < 0)
+		goto out;
 	if (in_use_scan_profiles(ob, &u, err) < 0)
 		goto out;
 	if (supervisor_each_tenant(ob->sup, in_use_add_tenant, &u) != 0) {
@@ -452,6 +461,7 @@ static int ids_pick(struct onboarding *ob, struct onboard_job *j, struct ward_er
 		     "(ids.pool_start, ids.pool_size, ids.count in wardd.json)",
 		     ranges, cfg->id_count, cfg->id_pool_start);
 out:
+	subids_free(&sub);
 	in_use_free(&u);
 	return r;
 }
@@ -679,7 +689,8 @@ static int profile_validate(struct onboarding *ob, struct onboard_job *j, const 
 			    size_t len, struct ward_tenant **out, struct ward_err *err)
 {
 	struct profile_options popts = {.policy_dirs = (const char *const *)ob->cfg->policy_dirs,
-					.n_policy_dirs = ob->cfg->n_policy_dirs};
+					.n_policy_dirs = ob->cfg->n_policy_dirs,
+					.trusted = true};
 	struct ward_diag diag = {0};
 	char msg[sizeof(err->msg)];
 	size_t o;

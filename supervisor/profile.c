@@ -9,6 +9,7 @@
 #include "ward/cleanup.h"
 #include "ward/jsonpos.h"
 #include "ward/seccomp.h"
+#include "ward/trusted.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -345,6 +346,8 @@ static void service_free(struct ward_service *s)
 	free(s->connect);
 	policy_free(&s->policy);
 	free(s->digest);
+	free(s->after_digest);
+	free(s->connect_digest);
 }
 
 void tenant_free(struct ward_tenant *t)
@@ -370,7 +373,20 @@ void tenant_free(struct ward_tenant *t)
 	free(t->sessions.service);
 	strv_free(t->sessions.exec, t->sessions.n_exec);
 	policy_free(&t->sessions.policy);
+	for (size_t i = 0; i < WARD_PART_N; i++)
+		free(t->part_digest[i]);
 	free(t);
+}
+
+const char *ward_part_name(enum ward_part p)
+{
+	static const char *const names[WARD_PART_N] = {
+	    [WARD_PART_DISPLAY_NAME] = "display_name",
+	    [WARD_PART_LIMITS] = "limits",
+	    [WARD_PART_NETWORK] = "network",
+	    [WARD_PART_SESSIONS] = "sessions",
+	};
+	return p < WARD_PART_N ? names[p] : "?";
 }
 
 const struct ward_service *tenant_find_service(const struct ward_tenant *t, const char *name)
@@ -387,7 +403,7 @@ const struct ward_service *tenant_find_service(const struct ward_tenant *t, cons
 
 /* Why a file could not be read: a phrase, and errno when there is one. */
 struct read_error {
-	const char *what;
+	char what[256];
 	int errnum;
 };
 
@@ -1180,16 +1196,24 @@ static bool fragment_check(struct loader *L, json_t *v, const struct jsonpos_ent
  * ====================================================================== */
 
 /* A regular file of at most WARD_PROFILE_MAX_BYTES. Returns its bytes, or
- * NULL with *err saying why. */
-static char *file_read(const char *path, size_t *len, struct read_error *err)
+ * NULL with *err saying why. trusted (the daemon's loads): the file must
+ * also pass trusted.c's test (root's, not writable by group or others) and
+ * not be a symlink, as the daemon requires of profiles: a fragment decides
+ * a service's privileges as much as the profile naming it. */
+static char *file_read(const char *path, bool trusted, size_t *len, struct read_error *err)
 {
 	_cleanup_close_ int fd = -1;
 	struct stat st;
 	char *buf;
 	size_t got = 0;
 
-	/* O_NONBLOCK: opening a FIFO must not hang the loader. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	/* O_NONBLOCK: opening a FIFO must not hang the loader. The owner and
+	 * mode are checked on the opened file (fstat), the one that is read. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (trusted ? O_NOFOLLOW : 0));
+	if (fd < 0 && errno == ELOOP && trusted) {
+		*err = (struct read_error){"a symlink, not a regular file", 0};
+		return NULL;
+	}
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		*err = (struct read_error){"cannot open", errno};
 		return NULL;
@@ -1197,6 +1221,15 @@ static char *file_read(const char *path, size_t *len, struct read_error *err)
 	if (!S_ISREG(st.st_mode)) {
 		*err = (struct read_error){"not a regular file", 0};
 		return NULL;
+	}
+	if (trusted) {
+		struct ward_err why = {0};
+
+		if (trusted_stat_check(&st, &why) < 0) {
+			*err = (struct read_error){.errnum = 0};
+			(void)snprintf(err->what, sizeof(err->what), "%.200s", why.msg);
+			return NULL;
+		}
 	}
 	if (st.st_size > (off_t)WARD_PROFILE_MAX_BYTES) {
 		*err = (struct read_error){"larger than 4194304 bytes", 0};
@@ -1278,7 +1311,7 @@ static int frag_try(struct loader *L, struct frag *f, const char *dir)
 
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return 0;
-	_cleanup_free_ char *text = file_read(path, &len, &err);
+	_cleanup_free_ char *text = file_read(path, L->opts && L->opts->trusted, &len, &err);
 	if (!text) {
 		if (err.errnum == ENOENT || err.errnum == ENOTDIR)
 			return 0;
@@ -1483,6 +1516,16 @@ static char *digest_make(struct loader *L, json_t *exec, json_t *merged)
 	return s;
 }
 
+/* Canonical JSON of one value as written; "null" for none. */
+static char *canon(struct loader *L, json_t *v)
+{
+	char *s = json_dumps(v ? v : json_null(), JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
+
+	if (!s)
+		L->oom = true;
+	return s;
+}
+
 /* ======================================================================
  * The tenant: services, network, sessions
  * ====================================================================== */
@@ -1587,6 +1630,8 @@ static void service_read(struct loader *L, const char *name, json_t *v,
 	merged = policy_resolve(L, m, m ? AT_KEY(L, v, "policy") : NULL, &s->policy);
 	if (merged)
 		s->digest = digest_make(L, json_object_get(v, "exec"), merged);
+	s->after_digest = canon(L, json_object_get(v, "after"));
+	s->connect_digest = canon(L, json_object_get(v, "connect"));
 }
 
 /* ---- dependency cycles among `after` ---- */
@@ -1947,8 +1992,9 @@ static void network_read(struct loader *L, json_t *v, const struct jsonpos_entry
 		ingresses_read(L, m, AT_KEY(L, v, "ingress"), net);
 }
 
-static void sessions_read(struct loader *L, json_t *v, const struct jsonpos_entry *at,
-			  struct ward_sessions *s)
+/* Returns the session policy, resolved (borrowed), or NULL. */
+static json_t *sessions_read(struct loader *L, json_t *v, const struct jsonpos_entry *at,
+			     struct ward_sessions *s)
 {
 	static const char *const keys[] = {"groups", "service",        "exec", "policy",
 					   "max",    "idle_timeout_s", NULL};
@@ -1959,7 +2005,7 @@ static void sessions_read(struct loader *L, json_t *v, const struct jsonpos_entr
 	s->idle_timeout_s = 0;
 	policy_init(&s->policy);
 	if (!check_object(L, v, at, keys, required))
-		return;
+		return NULL;
 	s->present = true;
 	if ((m = json_object_get(v, "groups")))
 		strv_read(L, m, AT_KEY(L, v, "groups"), true, item_group, &s->groups, &s->n_groups);
@@ -1974,7 +2020,26 @@ static void sessions_read(struct loader *L, json_t *v, const struct jsonpos_entr
 	if ((m = json_object_get(v, "idle_timeout_s")))
 		get_u32(L, m, AT_KEY(L, v, "idle_timeout_s"), 0, 86400, &s->idle_timeout_s);
 	m = json_object_get(v, "policy");
-	policy_resolve(L, m, m ? AT_KEY(L, v, "policy") : NULL, &s->policy);
+	return policy_resolve(L, m, m ? AT_KEY(L, v, "policy") : NULL, &s->policy);
+}
+
+/* The sessions block with its policy resolved: a fragment it names that
+ * changed changes the sessions. */
+static char *sessions_digest(struct loader *L, json_t *v, json_t *merged)
+{
+	json_t *c;
+	char *s;
+
+	if (!v || !json_is_object(v))
+		return canon(L, v);
+	if (!(c = json_copy(v)) || (merged && json_object_set(c, "policy", merged) < 0)) {
+		json_decref(c);
+		L->oom = true;
+		return NULL;
+	}
+	s = canon(L, c);
+	json_decref(c);
+	return s;
 }
 
 /* A session's /proc is its service's (its view is a copy of the service's
@@ -2056,9 +2121,16 @@ static struct ward_tenant *tenant_read(struct loader *L, const struct doc *d)
 		network_read(L, m, AT_KEY(L, root, "network"), &t->network);
 	t->sessions.max = 10;
 	if ((m = json_object_get(root, "sessions"))) {
-		sessions_read(L, m, AT_KEY(L, root, "sessions"), &t->sessions);
+		json_t *merged = sessions_read(L, m, AT_KEY(L, root, "sessions"), &t->sessions);
+
 		sessions_proc_check(L, m, t);
+		t->part_digest[WARD_PART_SESSIONS] = sessions_digest(L, m, merged);
+	} else {
+		t->part_digest[WARD_PART_SESSIONS] = canon(L, NULL);
 	}
+	t->part_digest[WARD_PART_DISPLAY_NAME] = canon(L, json_object_get(root, "display_name"));
+	t->part_digest[WARD_PART_LIMITS] = canon(L, json_object_get(root, "limits"));
+	t->part_digest[WARD_PART_NETWORK] = canon(L, json_object_get(root, "network"));
 	return t;
 }
 
@@ -2218,7 +2290,7 @@ int profile_load(const char *path, const struct profile_options *opts, struct wa
 {
 	struct read_error err;
 	size_t len;
-	_cleanup_free_ char *data = file_read(path, &len, &err);
+	_cleanup_free_ char *data = file_read(path, opts && opts->trusted, &len, &err);
 
 	if (!data) {
 		if (diag)

@@ -25,6 +25,7 @@
 #include "ward/network.h"
 #include "ward/quota.h"
 #include "ward/seccomp.h"
+#include "ward/subid.h"
 
 enum stop_by { STOP_BY_OPERATOR, STOP_BY_SHUTDOWN, STOP_BY_RELOAD };
 enum after_stop { AFTER_STOP_NOTHING, AFTER_STOP_START, AFTER_STOP_REMOVE };
@@ -1079,7 +1080,8 @@ static void diag_to_errors(struct loaded *l, const struct ward_diag *d)
 static void load_one(struct supervisor *s, int dirfd, const char *file, struct loaded *l)
 {
 	struct profile_options popts = {.policy_dirs = (const char *const *)s->cfg->policy_dirs,
-					.n_policy_dirs = s->cfg->n_policy_dirs};
+					.n_policy_dirs = s->cfg->n_policy_dirs,
+					.trusted = true};
 	struct ward_diag diag = {0};
 	struct ward_err err = {0};
 	size_t len = strlen(file) - 5;
@@ -1150,6 +1152,34 @@ static void reject_overlaps(struct supervisor *s, struct loaded *v, size_t n)
 				reject_overlap(s, &v[i], v[j].name, &v[j].profile->ids);
 }
 
+/* A tenant range that shares an id with a host user's subordinate ids
+ * (subid.h) is refused: that user could become the tenant's uids in a user
+ * namespace of its own. Files that cannot be read refuse every profile
+ * (fail closed: the ranges cannot be known). Read once per load. */
+static void reject_subids(struct supervisor *s, struct loaded *v, size_t n)
+{
+	struct subids ids;
+	struct ward_err err = {0};
+	bool ok = subids_load(s->cfg->subuid_file, s->cfg->subgid_file, &ids, &err) == 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct loaded *l = &v[i];
+		struct ward_err why = {0};
+
+		if (!l->profile || (ok && subids_check(&ids, "ids: uid range", l->profile->ids.uid,
+						       l->profile->ids.count, &why) == 0))
+			continue;
+		if (ok)
+			reject(s, l, "%s: %s", l->path, why.msg);
+		else
+			reject(s, l, "%s: ids: cannot check the host's subordinate ids: %s",
+			       l->path, err.msg);
+		tenant_free(l->profile);
+		l->profile = NULL;
+	}
+	subids_free(&ids);
+}
+
 /* Is a running tenant's profile kept (its new file refused), so that the
  * loaded ones must not collide with it? */
 static bool keeps_old_profile(const struct loaded *v, size_t n, const char *name)
@@ -1209,7 +1239,8 @@ static void reject_network(struct supervisor *s, struct loaded *v, size_t n)
 }
 
 /* Reads every TENANT.json of the tenants dir, sorted by name, refusing
- * overlapping uid ranges (reject_overlaps) and networks (reject_network). */
+ * uid ranges of the host's subordinate ids (reject_subids), overlapping uid
+ * ranges (reject_overlaps) and networks (reject_network). */
 static struct loaded *load_dir(struct supervisor *s, size_t *n_out)
 {
 	DIR *d = opendir(s->cfg->tenants_dir);
@@ -1255,6 +1286,7 @@ static struct loaded *load_dir(struct supervisor *s, size_t *n_out)
 	closedir(d);
 	if (n > 1) /* v is NULL for an empty directory: not for qsort */
 		qsort(v, n, sizeof(*v), loaded_cmp);
+	reject_subids(s, v, n);
 	reject_overlaps(s, v, n);
 	reject_network(s, v, n);
 	*n_out = n;
@@ -1391,9 +1423,55 @@ static uint32_t net_addr_of(const struct ward_tenant *p, const struct tenant_net
 	return p->network.present && i < net->n ? net->addrs[i] : 0;
 }
 
+/* What a reload did, each entry "TENANT" or "TENANT/SERVICE": tenants and
+ * services added (started) and removed (stopped), services changed
+ * (restarted), and what changed in place without a restart ("TENANT:
+ * sessions", "TENANT/SERVICE: connect"). Every change is in one of them:
+ * the operator's reply and the audit record say what the reload did. */
+struct reload_report {
+	json_t *added, *removed, *changed, *updated;
+};
+
+static void report_add(json_t *list, const char *tenant, const char *service, const char *part)
+{
+	char buf[WARD_NAME_MAX * 2 + 64];
+
+	(void)snprintf(buf, sizeof(buf), "%s%s%s%s%s", tenant, service ? "/" : "",
+		       service ? service : "", part ? ": " : "", part ? part : "");
+	json_array_append_new(list, json_string(buf));
+}
+
+static bool digest_differs(const char *a, const char *b)
+{
+	return !a || !b || strcmp(a, b) != 0;
+}
+
+/* The changes a reload applies in place: the tenant's parts, and each kept
+ * service's `after` and `connect`. */
+static void report_updates(const struct ward_tenant *op, const struct ward_tenant *np,
+			   json_t *updated)
+{
+	if (!ids_equal(&op->ids, &np->ids))
+		report_add(updated, np->name, NULL, "ids");
+	for (int p = 0; p < WARD_PART_N; p++)
+		if (digest_differs(op->part_digest[p], np->part_digest[p]))
+			report_add(updated, np->name, NULL, ward_part_name((enum ward_part)p));
+	for (size_t i = 0; i < np->n_services; i++) {
+		const struct ward_service *d = &np->services[i];
+		const struct ward_service *o = tenant_find_service(op, d->name);
+
+		if (!o)
+			continue; /* added */
+		if (digest_differs(o->after_digest, d->after_digest))
+			report_add(updated, np->name, d->name, "after");
+		if (digest_differs(o->connect_digest, d->connect_digest))
+			report_add(updated, np->name, d->name, "connect");
+	}
+}
+
 /* Takes np and *net. */
 static void tenant_update(struct tenant_rt *t, struct ward_tenant *np, struct tenant_net *net,
-			  json_t *changed)
+			  struct reload_report *rep)
 {
 	bool ids_changed = !ids_equal(&t->profile->ids, &np->ids);
 	/* t->profile may go to a retiring tenant below. */
@@ -1401,6 +1479,7 @@ static void tenant_update(struct tenant_rt *t, struct ward_tenant *np, struct te
 	struct svc **nv = calloc(np->n_services ? np->n_services : 1, sizeof(*nv));
 
 	tenant_apply_cap(np);
+	report_updates(t->profile, np, rep->updated);
 
 	if (!nv) {
 		tenant_free(np);
@@ -1410,13 +1489,13 @@ static void tenant_update(struct tenant_rt *t, struct ward_tenant *np, struct te
 	for (size_t i = 0; i < np->n_services; i++) {
 		struct ward_service *def = &np->services[i];
 		struct svc *old = tenant_svc(t, def->name);
-		char target[64];
 		bool same;
 
 		if (!old) {
 			nv[i] = svc_new(t, def);
 			if (nv[i])
 				nv[i]->want_running = true;
+			report_add(rep->added, np->name, def->name, NULL);
 			continue;
 		}
 		nv[i] = old;
@@ -1426,8 +1505,7 @@ static void tenant_update(struct tenant_rt *t, struct ward_tenant *np, struct te
 		old->def = def; /* nothing of the running sandbox points into the profile */
 		if (same)
 			continue;
-		(void)snprintf(target, sizeof(target), "%s/%s", np->name, def->name); /* 2 names */
-		json_array_append_new(changed, json_string(target));
+		report_add(rep->changed, np->name, def->name, NULL);
 		seccomp_program_free(&old->prog);
 		old->prog_ready = false;
 		old->cg_stale = true;
@@ -1448,8 +1526,10 @@ static void tenant_update(struct tenant_rt *t, struct ward_tenant *np, struct te
 			bool kept = false;
 			for (size_t j = 0; j < np->n_services; j++)
 				kept |= nv[j] == t->svcs[i];
-			if (!kept)
+			if (!kept) {
 				gone[n_gone++] = t->svcs[i];
+				report_add(rep->removed, np->name, t->svcs[i]->def->name, NULL);
+			}
 		}
 		if (n_gone && ghost && gone) {
 			*ghost = (struct tenant_rt){.sup = t->sup,
@@ -1513,8 +1593,8 @@ json_t *supervisor_reload(struct supervisor *s)
 {
 	size_t n;
 	struct loaded *v = load_dir(s, &n);
-	json_t *added = json_array(), *removed = json_array(), *changed = json_array(),
-	       *rejected = json_array(), *report;
+	struct reload_report rep = {json_array(), json_array(), json_array(), json_array()};
+	json_t *added = rep.added, *removed = rep.removed, *rejected = json_array(), *report;
 
 	for (size_t i = 0; i < n; i++) {
 		struct tenant_rt *t = find_tenant(s, v[i].name);
@@ -1528,7 +1608,7 @@ json_t *supervisor_reload(struct supervisor *s)
 			json_array_append_new(added, json_string(v[i].name));
 			tenant_add(s, v[i].profile, &v[i].net);
 		} else {
-			tenant_update(t, v[i].profile, &v[i].net, changed);
+			tenant_update(t, v[i].profile, &v[i].net, &rep);
 		}
 		v[i].profile = NULL;
 	}
@@ -1547,8 +1627,8 @@ json_t *supervisor_reload(struct supervisor *s)
 		tenant_progress(t);
 	}
 	loaded_free(v, n);
-	report = json_pack("{s:o, s:o, s:o, s:o}", "added", added, "removed", removed, "changed",
-			   changed, "rejected", rejected);
+	report = json_pack("{s:o, s:o, s:o, s:o, s:o}", "added", added, "removed", removed,
+			   "changed", rep.changed, "updated", rep.updated, "rejected", rejected);
 	audit_event(s->audit, "reload", json_deep_copy(report));
 	return report;
 }
@@ -1695,6 +1775,32 @@ static void svc_net_status(struct svc *v, json_t *o, json_t *drops)
 	json_object_set_new(o, "drops", d ? json_incref(d) : json_integer(0));
 }
 
+/* Whether a process is stopped by a signal (SIGSTOP, SIGTSTP...: state T
+ * in /proc/PID/stat) or held by a tracer (t). A stopped service keeps its
+ * pid and its cgroup and does nothing: "running" alone would hide that
+ * someone froze it. The state follows the last ')' (the name may hold
+ * any). */
+static bool proc_stopped(pid_t pid)
+{
+	char path[32], buf[512];
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
+	const char *p;
+
+	if (pid <= 0 ||
+	    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid) >= (int)sizeof(path))
+		return false;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return false; /* gone: its exit is on its way */
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't');
+}
+
 static json_t *svc_status(struct svc *v, uint64_t now, json_t *drops)
 {
 	struct cgroup_stats cs = {0};
@@ -1714,6 +1820,9 @@ static json_t *svc_status(struct svc *v, uint64_t now, json_t *drops)
 	    (json_int_t)cs.pids_current, "cpu_s", (double)cs.cpu_usec / 1e6, "oom_kills",
 	    (json_int_t)cs.oom_kills);
 	svc_net_status(v, o, drops);
+	json_object_set_new(
+	    o, "stopped_by_signal",
+	    json_boolean(v->state == SERVICE_RUNNING && proc_stopped(v->service_pid)));
 	return o;
 }
 

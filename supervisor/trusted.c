@@ -12,6 +12,19 @@
 
 #include "ward/cleanup.h"
 
+int trusted_stat_check(const struct stat *st, struct ward_err *err)
+{
+	if (!S_ISREG(st->st_mode))
+		return ward_err_set(err, 0, "not a regular file");
+	if (st->st_uid != 0 && st->st_uid != geteuid())
+		return ward_err_set(err, 0, "owned by uid %u, must be owned by root",
+				    (unsigned)st->st_uid);
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
+		return ward_err_set(err, 0, "writable by group or others (mode %03o)",
+				    (unsigned)(st->st_mode & 0777));
+	return 0;
+}
+
 char *trusted_file_read(int dirfd, const char *name, const char *path, bool nofollow, size_t max,
 			size_t *len, struct ward_err *err)
 {
@@ -27,16 +40,8 @@ char *trusted_file_read(int dirfd, const char *name, const char *path, bool nofo
 		       NULL;
 	if (fstat(fd, &st) < 0)
 		return ward_err_set(err, errno, "%s: cannot stat", path), NULL;
-	if (!S_ISREG(st.st_mode))
-		return ward_err_set(err, 0, "%s: not a regular file", path), NULL;
-	if (st.st_uid != 0 && st.st_uid != geteuid())
-		return ward_err_set(err, 0, "%s: owned by uid %u, must be owned by root", path,
-				    (unsigned)st.st_uid),
-		       NULL;
-	if (st.st_mode & (S_IWGRP | S_IWOTH))
-		return ward_err_set(err, 0, "%s: writable by group or others (mode %03o)", path,
-				    (unsigned)(st.st_mode & 0777)),
-		       NULL;
+	if (trusted_stat_check(&st, err) < 0)
+		return ward_err_wrap(err, "%s", path), NULL;
 	if ((uint64_t)st.st_size > max)
 		return ward_err_set(err, 0, "%s: larger than %zu bytes", path, max), NULL;
 	_cleanup_free_ char *buf = malloc((size_t)st.st_size + 1);

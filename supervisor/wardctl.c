@@ -2,8 +2,10 @@
  * function per subcommand; `check` validates profiles offline, the others
  * send one request to wardd over its control socket. */
 #include "config.h"
+#include "ward/config.h"
 #include "ward/onboard.h"
 #include "ward/profile.h"
+#include "ward/subid.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -64,11 +66,15 @@ static void usage(FILE *out)
 static void check_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: wardctl check [--policies DIR]... PROFILE...\n"
+		"usage: wardctl check [--config FILE] [--policies DIR]... PROFILE...\n"
 		"\n"
 		"Loads each tenant profile with its policy fragments and checks every\n"
 		"field. Prints each error as FILE:LINE:COL: PATH: MESSAGE on stderr.\n"
 		"\n"
+		"  --config FILE   also check against the daemon's settings (wardd.json):\n"
+		"                  the settings themselves, and that neither the uid pool\n"
+		"                  nor any profile's ids overlap the host's subordinate ids\n"
+		"                  (ids.subuid, ids.subgid: /etc/subuid, /etc/subgid)\n"
 		"  --policies DIR  look for policy fragments in DIR first (repeatable);\n"
 		"                  then PROFILE_DIR/../policies, then %s\n"
 		"  -h, --help      show this help\n"
@@ -77,14 +83,22 @@ static void check_usage(FILE *out)
 		WARD_POLICY_DIR);
 }
 
-static int check_one(const char *path, const struct profile_options *opts)
+/* sub: the host's subordinate ids when settings were given, else NULL. */
+static int check_one(const char *path, const struct profile_options *opts, const struct subids *sub)
 {
 	struct ward_diag diag = {0};
 	struct ward_tenant *t = NULL;
+	struct ward_err err = {0};
 
 	if (profile_load(path, opts, &t, &diag) < 0) {
 		diag_print(&diag, stderr);
 		diag_free(&diag);
+		return -1;
+	}
+	if (sub && t->ids.set &&
+	    subids_check(sub, "ids: uid range", t->ids.uid, t->ids.count, &err) < 0) {
+		fprintf(stderr, "%s: %s\n", path, err.msg);
+		tenant_free(t);
 		return -1;
 	}
 	printf("%s: ok: tenant %s, %zu service%s%s\n", path, t->name, t->n_services,
@@ -97,16 +111,24 @@ static int check_one(const char *path, const struct profile_options *opts)
 static int cmd_check(int argc, char **argv)
 {
 	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, 'c'},
 	    {"policies", required_argument, NULL, 'P'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
 	const char *dirs[MAX_POLICY_DIRS];
 	struct profile_options opts = {.policy_dirs = dirs};
+	const char *config = NULL;
+	struct ward_config cfg = {0};
+	struct subids sub = {0};
+	struct ward_err err = {0};
 	int c, failed = 0;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'c':
+			config = optarg;
+			break;
 		case 'P':
 			if (opts.n_policy_dirs == MAX_POLICY_DIRS) {
 				fprintf(stderr, "wardctl check: at most %d --policies\n",
@@ -128,10 +150,27 @@ static int cmd_check(int argc, char **argv)
 		check_usage(stderr);
 		return EXIT_INVALID;
 	}
+	/* The settings as the daemon reads them, then the host's subordinate
+	 * ids as the daemon and onboarding check them (subid.h). */
+	if (config) {
+		if (config_load(config, true, &cfg, &err) < 0 ||
+		    subids_load(cfg.subuid_file, cfg.subgid_file, &sub, &err) < 0) {
+			fprintf(stderr, "%s\n", err.msg);
+			config_free(&cfg);
+			return EXIT_INVALID;
+		}
+		if (subids_check(&sub, "ids: the uid pool (pool_start+pool_size)",
+				 cfg.id_pool_start, cfg.id_pool_size, &err) < 0) {
+			fprintf(stderr, "%s: %s\n", config, err.msg);
+			failed = 1;
+		}
+	}
 	/* Every profile is checked, so one run shows every error. */
 	for (int i = optind; i < argc; i++)
-		if (check_one(argv[i], &opts) < 0)
+		if (check_one(argv[i], &opts, config ? &sub : NULL) < 0)
 			failed = 1;
+	subids_free(&sub);
+	config_free(&cfg);
 	return failed ? EXIT_INVALID : 0;
 }
 
@@ -490,7 +529,12 @@ static void status_row_fill(struct status_row *r, json_t *svc)
 
 	set_cell(r->cell[COL_TENANT], json_string_value(json_object_get(svc, "tenant")));
 	set_cell(r->cell[COL_SERVICE], json_string_value(json_object_get(svc, "service")));
-	set_cell(r->cell[COL_STATE], state);
+	/* Its pid and cgroup are there, but it does nothing: say so. */
+	if (state && strcmp(state, "running") == 0 &&
+	    json_is_true(json_object_get(svc, "stopped_by_signal")))
+		set_cell(r->cell[COL_STATE], "running (stopped by signal)");
+	else
+		set_cell(r->cell[COL_STATE], state);
 	(void)snprintf(num, sizeof(num), "%lld", (long long)pid);
 	set_cell(r->cell[COL_PID], pid > 0 ? num : NULL);
 	set_cell(r->cell[COL_ADDRESS], json_string_value(json_object_get(svc, "address")));
@@ -851,6 +895,7 @@ static void print_report(json_t *report)
 	n += print_names("added", json_object_get(report, "added"));
 	n += print_names("removed", json_object_get(report, "removed"));
 	n += print_names("changed", json_object_get(report, "changed"));
+	n += print_names("updated", json_object_get(report, "updated"));
 	json_array_foreach(json_object_get(report, "rejected"), i, r)
 	{
 		const char *tenant = json_string_value(json_object_get(r, "tenant"));
@@ -1474,7 +1519,8 @@ static const struct command command_table[] = {
     {"offboard", "NAME (--archive FILE | --purge)", "stop and remove a practice", cmd_offboard},
     {"sessions", "[TENANT] [--json]", "list live end-user sessions", cmd_sessions},
     {"kick", "SESSION", "end an end-user session", cmd_kick},
-    {"check", "[--policies DIR]... PROFILE...", "validate tenant profiles offline", cmd_check},
+    {"check", "[--config FILE] [--policies DIR]... PROFILE...", "validate tenant profiles offline",
+     cmd_check},
     {0},
 };
 

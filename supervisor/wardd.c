@@ -29,6 +29,7 @@
 #include "ward/profile.h"
 #include "ward/seccomp.h"
 #include "ward/session.h"
+#include "ward/subid.h"
 #include "ward/supervise.h"
 #include "ward/userdb.h"
 
@@ -364,6 +365,22 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 		fprintf(stderr, "wardd: %s: `wardd run` needs \"ids\" in the profile\n", argv[0]);
 		goto out;
 	}
+	/* As the daemon does (subid.h): never as uids a host user can map. The
+	 * files are the settings' (ids.subuid, ids.subgid) with --config. */
+	{
+		struct ward_config cfg = {0};
+		struct subids sub = {0};
+		bool ok = config_load(o->config, o->config_given, &cfg, &err) == 0 &&
+			  subids_load(cfg.subuid_file, cfg.subgid_file, &sub, &err) == 0 &&
+			  subids_check(&sub, "ids: uid range", t->ids.uid, t->ids.count, &err) == 0;
+
+		subids_free(&sub);
+		config_free(&cfg);
+		if (!ok) {
+			fprintf(stderr, "wardd: %s: %s\n", argv[0], err.msg);
+			goto out;
+		}
+	}
 	if (snprintf(data_dir, sizeof(data_dir), "%s/%s", o->data_dir, t->name) >=
 	    (int)sizeof(data_dir)) {
 		fprintf(stderr, "wardd: data directory path too long\n");
@@ -573,6 +590,23 @@ static int daemon_lock(struct daemon *d)
 	return 0;
 }
 
+/* A root daemon holds only what it opened. Whatever its parent left open
+ * without O_CLOEXEC (a terminal, a socket, another user's file, a
+ * directory outside any tenant's reach) would otherwise stay open for
+ * wardd's whole life, where every child forked before its exec (helpers,
+ * tar) gets it too. wardd receives nothing from its parent but stdio: it
+ * has no socket activation (LISTEN_FDS) and every socket it serves it
+ * makes itself. So everything from 3 up goes, before anything is opened. */
+static void close_inherited(void)
+{
+	if (close_range(3, ~0U, 0) == 0)
+		return;
+	/* Kernels before 5.9: one close per possible descriptor. */
+	long max = sysconf(_SC_OPEN_MAX);
+	for (long fd = 3; fd < (max > 0 ? max : 1024); fd++)
+		(void)close((int)fd);
+}
+
 static int cmd_daemon(const struct options *o)
 {
 	struct daemon d = {.lock_fd = -1};
@@ -580,6 +614,7 @@ static int cmd_daemon(const struct options *o)
 	char audit_path[4096];
 	int code = 1, n;
 
+	close_inherited();
 	if (geteuid() != 0) {
 		fprintf(stderr, "wardd: must be started as root\n");
 		return 1;
@@ -673,6 +708,19 @@ static int cmd_daemon(const struct options *o)
 		goto out;
 	if (!d.cfg.audit_fsync_each)
 		loop_set_turn_hook(d.loop, on_turn, &d);
+	/* Onboarding checks the pool against the host's subordinate ids each
+	 * time (and refuses it); the operator hears of it now too. */
+	{
+		struct subids sub = {0};
+
+		if (subids_load(d.cfg.subuid_file, d.cfg.subgid_file, &sub, &err) < 0 ||
+		    subids_check(&sub, "the uid pool (ids.pool_start+ids.pool_size)",
+				 d.cfg.id_pool_start, d.cfg.id_pool_size, &err) < 0)
+			fprintf(stderr,
+				"wardd: warning: %s: onboarding is refused until it is not\n",
+				err.msg);
+		subids_free(&sub);
+	}
 	n = supervisor_load_all(d.sup);
 	audit_event(d.audit, "daemon-start",
 		    json_pack("{s:i, s:s, s:i}", "pid", (int)getpid(), "version", WARD_VERSION,

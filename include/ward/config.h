@@ -39,9 +39,13 @@ struct ward_config {
 	/* "ids": the uid pool onboarding takes tenant ranges from: the ranges
 	 * id_pool_start + k * id_count (k = 0, 1, ...) that fit in the pool's
 	 * id_pool_size uids. A range is also the tenant's gid range. */
-	uint32_t id_pool_start; /* first uid of the pool, >= 65536; default 1000000 */
+	uint32_t id_pool_start; /* first uid of the pool, >= 65536; default 700000000 */
 	uint64_t id_pool_size;  /* uids in the pool; default 65536000 (1000 ranges) */
 	uint32_t id_count;      /* uids per tenant; default 65536 */
+	/* The host's subordinate ids (subid.h): no tenant range and no part of
+	 * the pool may overlap them. Default /etc/subuid and /etc/subgid. */
+	char *subuid_file;
+	char *subgid_file;
 
 	uint64_t log_max_bytes;   /* rotate a service log past this size; default 10M */
 	uint32_t log_keep;        /* rotated files kept: SERVICE.log.1 .. .N; default 5 */

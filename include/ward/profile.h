@@ -180,6 +180,10 @@ struct ward_service {
 	/* Canonical JSON of everything that defines how the service runs (exec
 	 * and resolved policy): equal strings mean nothing changed on reload. */
 	char *digest;
+	/* The same of its `after` and of its `connect`, which a reload applies
+	 * without a restart (and still reports). */
+	char *after_digest;
+	char *connect_digest;
 };
 
 struct ward_sessions {
@@ -194,6 +198,18 @@ struct ward_sessions {
 	uint32_t idle_timeout_s;
 };
 
+/* The parts of a profile outside its services that a reload applies
+ * without a new sandbox (the ids restart every service). */
+enum ward_part {
+	WARD_PART_DISPLAY_NAME,
+	WARD_PART_LIMITS,
+	WARD_PART_NETWORK,
+	WARD_PART_SESSIONS,
+	WARD_PART_N
+};
+/* "display_name", "limits", "network", "sessions": the profile's keys. */
+const char *ward_part_name(enum ward_part p);
+
 struct ward_tenant {
 	char *name;
 	char *display_name; /* NULL if not given */
@@ -206,6 +222,10 @@ struct ward_tenant {
 	struct ward_service *services; /* in the order of the profile */
 	size_t n_services;
 	struct ward_sessions sessions;
+	/* Canonical JSON of each part as written ("null" when absent; for
+	 * sessions with its policy resolved): equal strings mean that part is
+	 * the same, so a reload can name every change it makes. */
+	char *part_digest[WARD_PART_N];
 };
 
 struct profile_options {
@@ -214,6 +234,11 @@ struct profile_options {
 	 * (PROFILE_DIR/../policies) and the shipped WARD_POLICY_DIR. */
 	const char *const *policy_dirs;
 	size_t n_policy_dirs;
+	/* The daemon's loads: the profile and every fragment it names must be
+	 * root's (or the caller's), not writable by group or others, and not a
+	 * symlink (trusted.h); an untrusted fragment is an error, as a missing
+	 * one is. Off for `wardctl check` of local files. */
+	bool trusted;
 };
 
 /* Loads, merges and validates a profile. Returns 0 and sets *out, or -1 with

@@ -4,8 +4,15 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 
 #include "ward/error.h"
+
+/* The test trusted_file_read makes of a file it opened: a regular file,
+ * root's (or ours), not writable by group or others. Returns 0, or -1 with
+ * err saying why ("owned by uid 1000, must be owned by root"), without the
+ * file's name. */
+int trusted_stat_check(const struct stat *st, struct ward_err *err);
 
 /* Reads name (relative to dirfd, or AT_FDCWD) if it is a regular file, root's
  * (or ours), not writable by group or others, and at most max bytes; a

@@ -333,7 +333,15 @@ class DaemonWorld:
             "cgroup": {"parent": f"ward-t-{self.suffix}"},
             # Never the host's /var/lib/ward.
             "network": {"allocations": str(tmp / "state" / "network.json")},
+            # The host's subordinate ids are the host's business: a test
+            # daemon reads its own files (empty unless a test writes them),
+            # so the host's users never decide which test tenants start.
+            "ids": {"subuid": str(tmp / "subuid"), "subgid": str(tmp / "subgid")},
         }
+        self.subuid, self.subgid = tmp / "subuid", tmp / "subgid"
+        for f in (self.subuid, self.subgid):
+            f.write_text("")
+            os.chmod(f, 0o644)
         self.write_config()
 
     # -- names and settings --
@@ -430,12 +438,12 @@ class DaemonWorld:
     def argv(self, extra=()):
         return [str(WARDD), "--config", str(self.config_path)] + list(extra)
 
-    def start_daemon(self, extra=(), wait=True):
+    def start_daemon(self, extra=(), wait=True, pass_fds=()):
         n = len(self.daemons)
         err_path = self.tmp / f"wardd-{n}.stderr"
         with open(err_path, "wb") as err:
             proc = subprocess.Popen(self.argv(extra), stdin=subprocess.DEVNULL,
-                                    stdout=err, stderr=err)
+                                    stdout=err, stderr=err, pass_fds=pass_fds)
         d = Daemon(proc, err_path)
         self.daemons.append(d)
         if wait:

@@ -11,10 +11,11 @@ import signal
 import stat
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
-from conftest import PROBE_DIR, descendants, proc_comm, wait_for
+from conftest import ID_COUNT, POLICIES, PROBE_DIR, descendants, proc_comm, wait_for
 from daemon_fixture import (GID_STAFF, STRANGER, WARDD, Snapshot, cgroup_dirs_named,  # noqa: F401
                             daemon_built, dw, ms_between, mountpoints, net_links, proc_alive,
                             proc_stat, proc_uid)
@@ -534,6 +535,62 @@ def test_one_daemon_per_state_dir(dw):
     assert len(dw.audit("service-start", tenant=t)) == 1
 
 
+def test_inherited_descriptors_are_closed(dw):
+    """A descriptor wardd's parent left open (no O_CLOEXEC) must not stay
+    open in the root daemon, nor reach what it starts."""
+    t = dw.name("fds")
+    dw.write_profile(t, {"app": dw.service(*SLEEP)})
+    secret = dw.scratch / "inherited-secret"
+    secret.write_text("not wardd's\n")
+    r, w = os.pipe()
+    f = os.open(secret, os.O_RDONLY)
+    ours = {str(secret), f"pipe:[{os.fstat(r).st_ino}]"}
+    try:
+        for fd in (r, w, f):
+            os.set_inheritable(fd, True)
+        d = dw.start_daemon(pass_fds=(r, w, f))
+        dw.wait_state(t, "app", "running")
+    finally:
+        for fd in (r, w, f):
+            os.close(fd)
+    held = {}
+    for entry in Path(f"/proc/{d.pid}/fd").iterdir():
+        try:
+            held[int(entry.name)] = os.readlink(entry)
+        except OSError:
+            continue
+    leaked = {fd: target for fd, target in held.items() if target in ours}
+    assert not leaked, f"wardd still holds inherited descriptors: {leaked} (all: {held})"
+
+
+def test_status_shows_a_service_stopped_by_signal(dw):
+    """A service someone SIGSTOPped (a host user with the tenant's uid in a
+    user namespace of its own did, in the review) holds its pid and does
+    nothing: status must not show it as plainly running."""
+    t = dw.name("frozen")
+    dw.write_profile(t, {"app": dw.service(*SLEEP), "other": dw.service(*SLEEP)})
+    dw.start_daemon()
+    pid = dw.wait_state(t, "app", "running")["pid"]
+    dw.wait_state(t, "other", "running")
+    assert dw.service_status(t, "app")["stopped_by_signal"] is False
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        st = wait_for(lambda: (lambda s: s if s and s["stopped_by_signal"] else None)(
+            dw.service_status(t, "app")), timeout=10)
+        assert st and st["state"] == "running" and st["pid"] == pid, dw.status()
+        assert dw.service_status(t, "other")["stopped_by_signal"] is False
+        res = dw.ctl("status", t)
+        assert res.returncode == 0, res.stderr
+        rows = {line.split()[1]: line for line in res.stdout.splitlines()[1:]}
+        assert "running (stopped by signal)" in rows["app"], res.stdout
+        assert "stopped by signal" not in rows["other"], res.stdout
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    st = wait_for(lambda: (lambda s: s if s and not s["stopped_by_signal"] else None)(
+        dw.service_status(t, "app")), timeout=10)
+    assert st and st["pid"] == pid, dw.status()
+
+
 # ---------------------------------------------------------------- reload
 
 
@@ -639,6 +696,62 @@ def test_reload_adds_and_removes_services_of_a_tenant(dw):
     assert wait_for(lambda: dw.service_status(t, "b") is None, timeout=5), dw.status()
     assert dw.wait_audit("service-stop", tenant=t, service="b")[0]["by"] == "reload"
     assert dw.service_status(t, "a")["pid"] == pids[(t, "a")]
+    # The reload says what it did: c started, b stopped.
+    rec = dw.wait_audit("reload")[0]
+    assert rec["added"] == [f"{t}/c"] and rec["removed"] == [f"{t}/b"], rec
+    assert rec["changed"] == [] and rec["updated"] == [], rec
+
+
+def test_reload_reports_every_change(dw):
+    """A reload that adds a service to a running tenant, removes one, adds a
+    sessions block, or changes flows, display name, limits or `after`, does
+    all of it: wardctl reload and the audit record must say so, never "no
+    changes"."""
+    t = dw.name("rep")
+    dw.write_profile(t, {"a": dw.service(*SLEEP), "b": dw.service(*SLEEP)})
+    d = dw.start_daemon()
+    pids = running_services(dw, [(t, "a"), (t, "b")])
+
+    # Nothing changed: nothing reported.
+    res = dw.ctl("reload")
+    assert res.returncode == 0 and res.stdout.strip() == "no changes", res.stdout + res.stderr
+
+    a = dw.service(*SLEEP)
+    a["connect"] = ["c:8080"]
+    c = dw.service(*SLEEP, after=["a"])
+    doc = dw.profile_doc(t, {"a": a, "c": c})
+    doc["display_name"] = "Renamed Practice"
+    doc["limits"] = {"pids": 512}
+    doc["sessions"] = {"groups": ["staff"], "service": "a", "exec": ["/bin/sh"],
+                       "policy": ["session-locked"], "max": 2}
+    dw.write_profile(t, doc=doc)
+    res = dw.ctl("reload")
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out
+    assert "no changes" not in out, out
+    want = {f"added: {t}/c", f"removed: {t}/b", f"updated: {t}: sessions",
+            f"updated: {t}: display_name", f"updated: {t}: limits",
+            f"updated: {t}/a: connect"}
+    assert want <= set(out.splitlines()), out
+    rec = dw.wait_audit("reload")[-1]
+    assert rec["added"] == [f"{t}/c"] and rec["removed"] == [f"{t}/b"], rec
+    assert rec["changed"] == [], rec
+    assert sorted(rec["updated"]) == sorted([f"{t}: display_name", f"{t}: limits",
+                                             f"{t}: sessions", f"{t}/a: connect"]), rec
+    dw.wait_state(t, "c", "running")
+    assert wait_for(lambda: dw.service_status(t, "b") is None, timeout=5), dw.status()
+    assert dw.service_status(t, "a")["pid"] == pids[(t, "a")]
+
+    # The sessions block goes, `after` changes: both reported too.
+    doc.pop("sessions")
+    doc["services"]["c"]["after"] = []
+    dw.write_profile(t, doc=doc)
+    d.proc.send_signal(signal.SIGHUP)
+    rec = wait_for(lambda: (lambda r: r[2] if len(r) > 2 else None)(dw.audit("reload")))
+    assert rec, dw.audit("reload")
+    assert sorted(rec["updated"]) == sorted([f"{t}: sessions", f"{t}/c: after"]), rec
+    assert rec["added"] == [] and rec["removed"] == [] and rec["changed"] == [], rec
+    assert d.running()
 
 
 # ---------------------------------------------------------------- profile checks
@@ -679,6 +792,95 @@ def test_unsafe_profile_refused_others_start(dw, kind):
     assert names == {good}, names
     assert not dw.audit("service-start", tenant=bad)
     assert d.running()
+
+
+@pytest.mark.parametrize("kind", ["world-writable", "not-root-owned"])
+def test_untrusted_policy_fragment_refused(dw, kind):
+    """A fragment decides a service's privileges as much as its profile: the
+    daemon holds it to the profile's rules (root's, not group/world
+    writable); the profile naming one that is not is refused."""
+    good, bad = dw.name("good"), dw.name("bad")
+    extra = dw.tmp / "policies-extra"
+    extra.mkdir(mode=0o755)
+    frag = extra / "loose.json"
+    frag.write_text(json.dumps({"capabilities": {"keep": ["CAP_SYS_ADMIN"]}}) + "\n")
+    os.chmod(frag, 0o646 if kind == "world-writable" else 0o644)
+    if kind == "not-root-owned":
+        os.chown(frag, STRANGER, STRANGER)
+    dw.write_config(policy_dirs=[str(extra)] + dw.settings["policy_dirs"])
+    dw.write_profile(good, {"app": dw.service(*SLEEP)})
+    svc = dw.service(*SLEEP)
+    svc["policy"].insert(1, "loose")
+    dw.write_profile(bad, {"app": svc})
+    d = dw.start_daemon()
+    dw.wait_state(good, "app", "running")
+    rec = dw.wait_audit("profile-rejected", tenant=bad)[0]
+    why = ("writable by group or others (mode 646)" if kind == "world-writable"
+           else f"owned by uid {STRANGER}, must be owned by root")
+    assert any(f"{frag}: {why}" in e for e in rec["errors"]), rec
+    assert {s["tenant"] for s in dw.status()} == {good}
+    assert not dw.audit("service-start", tenant=bad)
+    assert d.running()
+
+
+@pytest.mark.parametrize("which", ["subuid", "subgid"])
+def test_profile_overlapping_subordinate_ids_refused(dw, which):
+    """A host user whose subordinate ids (/etc/subuid, /etc/subgid) share an
+    id with a tenant's range can map it into a user namespace of its own
+    (newuidmap) and be the tenant there: such a profile is refused at load,
+    the file and line named; a reload that finds a new such line refuses
+    the profile too (the running tenant keeps its old one, as with any
+    refused profile), and `wardctl check --config` says the same."""
+    good, bad = dw.name("good"), dw.name("bad")
+    dw.write_profile(good, {"app": dw.service(*SLEEP)})
+    bad_path = dw.write_profile(bad, {"app": dw.service(*SLEEP)})
+    path = dw.subuid if which == "subuid" else dw.subgid
+    start = dw.uid_of(bad) + ID_COUNT - 1  # shares the tenant's last id
+    path.write_text(f"alice:100000:65536\n# a comment line\nmallory:{start}:65536\n")
+    where = f"{path}:3 (mallory: {start}+65536)"
+    d = dw.start_daemon()
+    dw.wait_state(good, "app", "running")
+    rec = dw.wait_audit("profile-rejected", tenant=bad)[0]
+    assert any(f"ids: uid range {dw.uid_of(bad)}+{ID_COUNT} overlaps {where}" in e
+               for e in rec["errors"]), rec
+    assert {s["tenant"] for s in dw.status()} == {good}
+    assert not dw.audit("service-start", tenant=bad)
+    assert f"overlaps {where}" in d.stderr()
+
+    res = dw.ctl("check", "--config", dw.config_path, "--policies", POLICIES, bad_path)
+    assert res.returncode == 2 and where in res.stderr, res.stdout + res.stderr
+    res = dw.ctl("check", "--policies", POLICIES, bad_path)  # no settings: no host check
+    assert res.returncode == 0, res.stdout + res.stderr
+
+    # The line gone, a reload starts the tenant; a new line refuses the
+    # profile again.
+    path.write_text("alice:100000:65536\n")
+    d.proc.send_signal(signal.SIGHUP)
+    dw.wait_state(bad, "app", "running")
+    path.write_text("alice:100000:65536\nbroken line\n")
+    res = dw.ctl("reload")
+    assert f"{path}:2: not a subordinate id range" in res.stdout, res.stdout + res.stderr
+    assert d.running()
+
+
+def test_check_refuses_a_pool_overlapping_subordinate_ids(dw):
+    dw.subgid.write_text(f"mallory:{dw.uid_block}:65536\n")
+    dw.write_config(ids={"pool_start": dw.uid_block, "pool_size": 16 * ID_COUNT})
+    t = dw.name("chk")
+    profile = dw.write_profile(t, {"app": dw.service(*SLEEP)})
+    res = dw.ctl("check", "--config", dw.config_path, "--policies", POLICIES, profile)
+    out = res.stdout + res.stderr
+    assert res.returncode == 2, out
+    assert (f"{dw.config_path}: ids: the uid pool (pool_start+pool_size) "
+            f"{dw.uid_block}+{16 * ID_COUNT} overlaps {dw.subgid}:1 (mallory: "
+            f"{dw.uid_block}+65536)") in res.stderr, out
+    # The profile (the pool's first range) is named too.
+    assert f"{profile}: ids: uid range {dw.uid_of(t)}+{ID_COUNT} overlaps" in res.stderr, out
+    # A malformed line: named, and nothing is taken as checked.
+    dw.subgid.write_text("mallory:1:2:3\n")
+    res = dw.ctl("check", "--config", dw.config_path, "--policies", POLICIES, profile)
+    assert res.returncode == 2 and f"{dw.subgid}:1: not a subordinate id range" in res.stderr, \
+        res.stdout + res.stderr
 
 
 def test_shutdown_with_removed_tenant_in_backoff(dw):

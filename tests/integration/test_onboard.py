@@ -379,6 +379,32 @@ def test_uid_pool_exhausted(dw):
     assert len(recs) == 1 and "uid pool exhausted" in recs[0]["reason"]
 
 
+@pytest.mark.parametrize("which", ["subuid", "subgid"])
+def test_pool_overlapping_subordinate_ids_refused(dw, which):
+    """A host user with a subordinate id range inside the pool (Debian's
+    useradd hands them out from 100000 up to 600100000) could become an
+    onboarded tenant's uids with newuidmap: onboarding refuses the pool,
+    naming the file and line, and hands out nothing."""
+    setup_world(dw, ranges=4)
+    path = dw.subuid if which == "subuid" else dw.subgid
+    mallory = dw.uid_block + 2 * ID_COUNT + 100
+    path.write_text(f"alice:100000:65536\nmallory:{mallory}:65536\n")
+    t = dw.name("subid")
+    before = snapshot(dw)
+    res, _ = onboard(dw, t, check=False)
+    assert res.returncode == 1, res.stdout + res.stderr
+    where = f"{path}:2 (mallory: {mallory}+65536)"
+    assert "uid pool" in res.stderr and where in res.stderr, res.stderr
+    assert snapshot(dw) == before  # no subnet taken, no directory, no profile
+    recs = onboard_records(dw, t, "refused")
+    assert len(recs) == 1 and where in recs[0]["reason"], recs
+    # The line gone, the same pool serves again.
+    path.write_text("alice:100000:65536\n")
+    _, alloc = onboard(dw, t)
+    assert alloc["uid"] == dw.uid_block, alloc
+    wait_running(dw, t)
+
+
 def test_pool_skips_ranges_in_use(dw):
     """A hand-written profile (even one that is not loaded) and a live
     process hold their ranges: onboarding takes the next free one."""

@@ -112,6 +112,30 @@ def test_probe_baseline(ward_built):
 # ---------------------------------------------------------------- namespaces
 
 
+def test_run_refuses_ids_of_a_host_users_subordinate_range(ward):
+    """`wardd run` holds a profile to the daemon's rule: no uid a host user
+    can map with newuidmap (a line of the subuid or subgid file the settings
+    name) runs as the tenant's."""
+    profile = ward.tenant()
+    subuid, subgid = ward.tmp / "subuid", ward.tmp / "subgid"
+    subuid.write_text("")
+    subgid.write_text(f"alice:100000:65536\nmallory:{UID_ALPHA + ID_COUNT - 1}:1\n")
+    config = ward.tmp / "wardd.json"
+    config.write_text(json.dumps({"ids": {"subuid": str(subuid), "subgid": str(subgid)}}))
+    for f in (subuid, subgid, config):
+        os.chmod(f, 0o644)
+    argv = [ward.argv(profile)[0], "--config", str(config)] + ward.argv(profile)[1:]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=60,
+                         stdin=subprocess.DEVNULL)
+    assert res.returncode == 125, (res.returncode, res.stderr)
+    assert (f"ids: uid range {UID_ALPHA}+{ID_COUNT} overlaps {subgid}:2 "
+            f"(mallory: {UID_ALPHA + ID_COUNT - 1}+1)") in res.stderr, res.stderr
+    subgid.write_text("alice:100000:65536\n")
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=60,
+                         stdin=subprocess.DEVNULL)
+    assert res.returncode == 3, (res.returncode, res.stderr)  # the probe's `exit 3`
+
+
 def test_only_own_pids_visible(ward):
     profile = ward.tenant()
     r = ward.probe(profile, "pid", "pids")

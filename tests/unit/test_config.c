@@ -64,10 +64,15 @@ static void assert_defaults(const struct ward_config *c)
 	assert_string_equal(c->log_dir, "/var/log/ward");
 	assert_string_equal(c->data_dir, "/var/lib/ward/tenants");
 	assert_string_equal(c->templates_dir, WARD_TEMPLATE_DIR);
-	assert_int_equal(c->id_pool_start, 1000000);
+	assert_int_equal(c->id_pool_start, 700000000);
 	assert_int_equal(c->id_pool_size, 65536000);
 	assert_int_equal(c->id_count, 65536);
 	assert_int_equal(c->data_quota, 0); /* no disk limit unless asked */
+	/* Debian's useradd hands out subordinate ids up to SUB_UID_MAX
+	 * (600100000, login.defs): the default pool starts above them. */
+	assert_true(c->id_pool_start > 600100000u);
+	assert_string_equal(c->subuid_file, "/etc/subuid");
+	assert_string_equal(c->subgid_file, "/etc/subgid");
 	assert_string_equal(c->socket_group, "ward");
 	assert_string_equal(c->operator_group, "ward-operators");
 	assert_string_equal(c->viewer_group, "ward-viewers");
@@ -161,7 +166,8 @@ static void test_full_file(void **state)
 		   "    'allocations': '/srv/ward/network.json'\n"
 		   "  },\n"
 		   "  'templates_dir': '/srv/ward/templates',\n"
-		   "  'ids': {'pool_start': 2000000, 'pool_size': 1048576, 'count': 4096},\n"
+		   "  'ids': {'pool_start': 2000000, 'pool_size': 1048576, 'count': 4096,\n"
+		   "          'subuid': '/srv/ward/subuid', 'subgid': '/srv/ward/subgid'},\n"
 		   "  'quota': {'data': '20G'}\n"
 		   "}\n");
 	assert_int_equal(config_load(f->path, true, &c, &err), 0);
@@ -193,6 +199,8 @@ static void test_full_file(void **state)
 	assert_int_equal(c.id_pool_size, 1048576);
 	assert_int_equal(c.id_count, 4096);
 	assert_int_equal(c.data_quota, 20ULL << 30);
+	assert_string_equal(c.subuid_file, "/srv/ward/subuid");
+	assert_string_equal(c.subgid_file, "/srv/ward/subgid");
 	config_free(&c);
 	assert_empty(&c);
 }
@@ -207,7 +215,7 @@ static void test_ids_values(void **state)
 
 	write_json(f->path, "{'ids': {'count': 1}}");
 	assert_int_equal(config_load(f->path, true, &c, &err), 0);
-	assert_int_equal(c.id_pool_start, 1000000);
+	assert_int_equal(c.id_pool_start, 700000000);
 	assert_int_equal(c.id_pool_size, 65536000);
 	assert_int_equal(c.id_count, 1);
 	config_free(&c);
@@ -237,7 +245,7 @@ static void test_ids_values(void **state)
 
 	write_json(f->path, "{'ids': {}, 'templates_dir': '/t'}");
 	assert_int_equal(config_load(f->path, true, &c, &err), 0);
-	assert_int_equal(c.id_pool_start, 1000000);
+	assert_int_equal(c.id_pool_start, 700000000);
 	assert_string_equal(c.templates_dir, "/t");
 	config_free(&c);
 }
@@ -446,6 +454,9 @@ static const struct bad_case bad_cases[] = {
     {"ids_unknown", "{'ids': {'uid': 200000}}", "1:17: ids.uid: unknown key"},
     {"pool_start_low", "{'ids': {'pool_start': 65535}}",
      "1:24: ids.pool_start: must be between 65536 and 4294967294, got 65535"},
+    {"subuid_relative", "{'ids': {'subuid': 'etc/subuid'}}",
+     "1:20: ids.subuid: must be an absolute path, got \"etc/subuid\""},
+    {"subgid_null", "{'ids': {'subgid': null}}", "1:20: ids.subgid: expected string, got null"},
     {"pool_start_type", "{'ids': {'pool_start': '1000000'}}",
      "1:24: ids.pool_start: expected integer, got string"},
     {"pool_start_negative", "{'ids': {'pool_start': -1}}",

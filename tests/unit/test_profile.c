@@ -27,7 +27,7 @@
 #define PROFILE FIXTURES "/profiles/p.json"
 
 static const char *const policy_dirs[] = {FIXTURES "/policies", SHIPPED};
-static const struct profile_options opts = {policy_dirs, 2};
+static const struct profile_options opts = {.policy_dirs = policy_dirs, .n_policy_dirs = 2};
 
 /* JSON is written with single quotes here, to read well inside C strings. */
 static char *dq(const char *s)
@@ -876,7 +876,7 @@ static void test_file_unreadable_fragment(void **state)
 
 	assert_non_null(mkdtemp(dir));
 	const char *const dirs[] = {dir};
-	const struct profile_options o = {dirs, 1};
+	const struct profile_options o = {.policy_dirs = dirs, .n_policy_dirs = 1};
 	/* A hit that cannot be read ends the search: it is reported, not skipped. */
 	assert_true(snprintf(sub, sizeof(sub), "%s/odd.json", dir) < (int)sizeof(sub));
 	assert_int_equal(mkdir(sub, 0700), 0);
@@ -893,6 +893,84 @@ static void test_file_unreadable_fragment(void **state)
 	free(errors);
 	free(json);
 	rmdir(sub);
+	rmdir(dir);
+}
+
+/* The daemon's loads (trusted): a fragment anyone but root could have
+ * written decides a service's privileges as much as an untrusted profile
+ * would, and is refused as one; `wardctl check` (not trusted) reads it. */
+static void untrusted_case(const struct profile_options *o, const char *json, const char *frag,
+			   const char *why)
+{
+	struct ward_tenant *t = NULL;
+	struct profile_options trusted = *o;
+	char *errors, *want;
+
+	trusted.trusted = true;
+	errors = load_raw(json, strlen(json), o, &t);
+	assert_string_equal(errors, "");
+	assert_non_null(t);
+	tenant_free(t);
+	free(errors);
+	t = NULL;
+	errors = load_raw(json, strlen(json), &trusted, &t);
+	assert_null(t);
+	assert_true(asprintf(&want,
+			     "1:70: services.a.policy[0]: cannot read policy fragment \"frag\": "
+			     "%s: %s\n",
+			     frag, why) > 0);
+	assert_string_equal(errors, want);
+	free(want);
+	free(errors);
+}
+
+static void test_file_untrusted_fragment(void **state)
+{
+	char dir[] = "/tmp/ward-test-XXXXXX", frag[64], real[64];
+	struct ward_tenant *t = NULL;
+	char *json =
+	    dq("{'tenant': 't', 'services': {'a': {'exec': ['/bin/true'], 'policy': ['frag']}}}");
+	char *errors;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	const char *const dirs[] = {dir};
+	const struct profile_options o = {.policy_dirs = dirs, .n_policy_dirs = 1};
+	struct profile_options trusted = o;
+
+	trusted.trusted = true;
+	assert_true(snprintf(frag, sizeof(frag), "%s/frag.json", dir) < (int)sizeof(frag));
+	assert_true(snprintf(real, sizeof(real), "%s/real.json", dir) < (int)sizeof(real));
+	assert_non_null(f = fopen(real, "w"));
+	fputs("{\"stop_timeout_s\": 7}\n", f);
+	fclose(f);
+	assert_int_equal(chmod(real, 0644), 0);
+	assert_int_equal(link(real, frag), 0);
+	/* Root's, 0644: read in both modes. */
+	errors = load_raw(json, strlen(json), &trusted, &t);
+	assert_string_equal(errors, "");
+	assert_int_equal(t->services[0].policy.stop_timeout_s, 7);
+	tenant_free(t);
+	free(errors);
+
+	assert_int_equal(chmod(real, 0664), 0);
+	untrusted_case(&o, json, frag, "writable by group or others (mode 664)");
+	assert_int_equal(chmod(real, 0646), 0);
+	untrusted_case(&o, json, frag, "writable by group or others (mode 646)");
+	assert_int_equal(chmod(real, 0644), 0);
+	if (geteuid() == 0) { /* the unit tests run as root in scripts/test */
+		assert_int_equal(chown(real, 4242, 4242), 0);
+		untrusted_case(&o, json, frag, "owned by uid 4242, must be owned by root");
+		assert_int_equal(chown(real, 0, 0), 0);
+	}
+	/* A symlink is refused, as a profile that is one is. */
+	assert_int_equal(unlink(frag), 0);
+	assert_int_equal(symlink(real, frag), 0);
+	untrusted_case(&o, json, frag, "a symlink, not a regular file");
+
+	free(json);
+	unlink(frag);
+	unlink(real);
 	rmdir(dir);
 }
 
@@ -913,7 +991,7 @@ static void test_file_sibling_policies(void **state)
 static void test_file_search_order(void **state)
 {
 	static const char *const alt[] = {FIXTURES "/policies-alt"};
-	static const struct profile_options alt_opts = {alt, 1};
+	static const struct profile_options alt_opts = {.policy_dirs = alt, .n_policy_dirs = 1};
 	char *json =
 	    dq("{'tenant': 't', 'services': {'a': {'exec': ['/bin/true'], 'policy': "
 	       "['order']}, 'b': {'exec': ['/bin/true'], 'policy': ['base', 'alt-only']}}}");
@@ -1490,6 +1568,7 @@ int main(void)
 	    cmocka_unit_test(test_file_not_regular),
 	    cmocka_unit_test(test_file_too_large),
 	    cmocka_unit_test(test_file_unreadable_fragment),
+	    cmocka_unit_test(test_file_untrusted_fragment),
 	    cmocka_unit_test(test_file_sibling_policies),
 	    cmocka_unit_test(test_file_search_order),
 	    cmocka_unit_test(test_file_shipped_examples),
