@@ -30,6 +30,7 @@
 #include "ward/trusted.h"
 #include "ward/profile.h"
 #include "ward/subid.h"
+#include "ward/quota.h"
 
 #define PLACEHOLDER      "{tenant}"
 #define PROFILE_SUFFIX   ".json"
@@ -762,7 +763,8 @@ static int data_dir_make(struct onboarding *ob, struct onboard_job *j, struct wa
 		if (st.st_uid == 0 && (st.st_mode & 077) && fchmod(rfd, st.st_mode & 07700) < 0)
 			return ward_err_set(err, errno, "closing data directory %s", root);
 	}
-	if (mkdirat(rfd, j->name, DATA_DIR_MODE) < 0)
+	/* On btrfs a subvolume, so that its disk quota can be applied. */
+	if (quota_mkdirat(rfd, j->name, DATA_DIR_MODE) < 0)
 		return ward_err_set(err, errno, "creating %s", j->data_path);
 	j->data_made = true;
 	fd = openat(rfd, j->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

@@ -1337,6 +1337,7 @@ static void tenant_apply_cap(const struct ward_tenant *p)
 static void tenant_apply_quota(struct supervisor *s, const struct ward_tenant *p)
 {
 	struct ward_err err = {0};
+	const char *backend = NULL;
 	char dir[PATH_MAX];
 	int r;
 
@@ -1345,16 +1346,16 @@ static void tenant_apply_quota(struct supervisor *s, const struct ward_tenant *p
 	if (snprintf(dir, sizeof(dir), "%s/%s", s->cfg->data_dir, p->name) >= (int)sizeof(dir))
 		r = ward_err_set(&err, ENAMETOOLONG, "%s/%s", s->cfg->data_dir, p->name);
 	else
-		r = quota_apply(dir, p->ids.uid, s->cfg->data_quota, &err);
+		r = quota_apply(dir, p->ids.uid, s->cfg->data_quota, &backend, &err);
 	if (r < 0)
 		fprintf(stderr, "wardd: %s: disk quota not applied, its data is NOT limited: %s\n",
 			p->name, err.msg);
 	if (s->audit)
 		(void)audit_event(s->audit, "tenant-quota",
-				  json_pack("{s:s, s:I, s:I, s:b, s:s?}", "tenant", p->name,
+				  json_pack("{s:s, s:I, s:I, s:s?, s:b, s:s?}", "tenant", p->name,
 					    "project", (json_int_t)p->ids.uid, "limit",
-					    (json_int_t)s->cfg->data_quota, "applied", r == 0,
-					    "error", r < 0 ? err.msg : NULL));
+					    (json_int_t)s->cfg->data_quota, "backend", backend,
+					    "applied", r == 0, "error", r < 0 ? err.msg : NULL));
 }
 
 /* Takes profile and *net. */

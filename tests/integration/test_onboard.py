@@ -826,3 +826,47 @@ def test_sessions_and_kick_commands(dw):
     recs = dw.audit("control", cmd="kick")
     assert [(r["verdict"], r["session"]) for r in recs] == [("refused", "0badc0de"),
                                                             ("allowed", "0badc0de")], recs
+
+
+def test_onboarding_on_btrfs_makes_a_limited_subvolume(dw):
+    """Issue 18, finding 5: on a btrfs data root, onboarding makes the
+    practice's data directory a subvolume (BTRFS_IOC_SUBVOL_CREATE), so its
+    disk quota is a qgroup limit (applied, said in the audit log); offboard
+    --purge removes the subvolume. The data root is a btrfs loop image
+    mounted only in this test's mount namespace; the loop device is detached
+    also if the test fails."""
+    img = dw.tmp / "data.img"
+    subprocess.run(["truncate", "-s", "256M", str(img)], check=True)
+    subprocess.run(["mkfs.btrfs", "-q", "-f", str(img)], check=True, capture_output=True)
+    mode = os.stat(dw.data).st_mode & 0o7777
+    loop = subprocess.run(["losetup", "--find", "--show", str(img)], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    mounted = False
+    try:
+        subprocess.run(["mount", loop, str(dw.data)], check=True)
+        mounted = True
+        os.chmod(dw.data, mode)
+        dw.write_config(quota={"data": "8M"})
+        setup_world(dw)
+        a = dw.name("subvol")
+        _, alloc = onboard(dw, a)
+        st = os.stat(dw.data / a)
+        # 256: the root inode of every btrfs subvolume (a plain directory
+        # never has it).
+        assert st.st_ino == 256, st
+        assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (alloc["uid"], 0o700), st
+        rec = dw.wait_audit("tenant-quota", count=1, tenant=a)[0]
+        assert rec["applied"] is True and rec["backend"] == "btrfs-qgroup", rec
+        assert rec["limit"] == 8 << 20, rec
+        wait_running(dw, a)
+        res = offboard(dw, a, "--purge")
+        assert res.returncode == 0, (res.stdout, res.stderr, dw.daemons[-1].stderr())
+        assert not (dw.data / a).exists()
+        assert dw.stop_daemon(dw.daemons[-1]) == 0
+    finally:
+        for d in list(dw.daemons):
+            if d.running():
+                dw.stop_daemon(d)
+        if mounted:
+            subprocess.run(["umount", str(dw.data)], check=False)
+        subprocess.run(["losetup", "-d", loop], check=False)
