@@ -427,32 +427,48 @@ int control_parse_request(const char *line, size_t len, struct control_request *
  * Authorization
  * ====================================================================== */
 
-static bool peer_in_group(const char *name, gid_t gid, const gid_t *groups, size_t n_groups)
+static bool peer_in_group(const struct control_gids *g, int which, gid_t gid, const gid_t *groups,
+			  size_t n_groups)
 {
-	gid_t g;
-
-	if (!caps_group_gid(name, &g))
-		return false;
-	if (g == gid)
+	if (!g->known[which])
+		return false; /* a group that cannot be found grants nothing */
+	if (g->gid[which] == gid)
 		return true;
 	for (size_t i = 0; i < n_groups; i++)
-		if (groups[i] == g)
+		if (groups[i] == g->gid[which])
 			return true;
 	return false;
+}
+
+void control_resolve_groups(const struct ward_config *cfg, struct control_gids *g)
+{
+	const char *names[] = {cfg->admin_group, cfg->operator_group, cfg->viewer_group};
+
+	for (int i = 0; i < 3; i++)
+		g->known[i] = caps_group_gid(names[i], &g->gid[i]);
+}
+
+enum control_right control_gids_right(const struct control_gids *g, uid_t uid, gid_t gid,
+				      const gid_t *groups, size_t n_groups)
+{
+	if (uid == 0)
+		return RIGHT_ADMIN;
+	if (peer_in_group(g, CONTROL_GID_ADMIN, gid, groups, n_groups))
+		return RIGHT_ADMIN;
+	if (peer_in_group(g, CONTROL_GID_OPERATOR, gid, groups, n_groups))
+		return RIGHT_OPERATE;
+	if (peer_in_group(g, CONTROL_GID_VIEWER, gid, groups, n_groups))
+		return RIGHT_READ;
+	return RIGHT_NONE;
 }
 
 enum control_right control_peer_right(const struct ward_config *cfg, uid_t uid, gid_t gid,
 				      const gid_t *groups, size_t n_groups)
 {
-	if (uid == 0)
-		return RIGHT_ADMIN;
-	if (peer_in_group(cfg->admin_group, gid, groups, n_groups))
-		return RIGHT_ADMIN;
-	if (peer_in_group(cfg->operator_group, gid, groups, n_groups))
-		return RIGHT_OPERATE;
-	if (peer_in_group(cfg->viewer_group, gid, groups, n_groups))
-		return RIGHT_READ;
-	return RIGHT_NONE;
+	struct control_gids g;
+
+	control_resolve_groups(cfg, &g);
+	return control_gids_right(&g, uid, gid, groups, n_groups);
 }
 
 /* ======================================================================
@@ -690,6 +706,10 @@ struct control {
 	struct onboarding *ob;
 	struct session_server *ss;
 	struct pending *pendings;
+	/* The configured groups' gids, looked up once in control_new: never
+	 * per connection on the loop (a hung sssd or LDAP would stall every
+	 * tenant's supervision). */
+	struct control_gids gids;
 };
 
 /* ---- output memory ---- */
@@ -1692,7 +1712,7 @@ static void client_new(struct control *ctl, int fd)
 		return;
 	}
 	groups = peer_groups(fd, &n_groups);
-	right = control_peer_right(ctl->cfg, cred.uid, cred.gid, groups, n_groups);
+	right = control_gids_right(&ctl->gids, cred.uid, cred.gid, groups, n_groups);
 	if (!client_admitted(ctl, fd, cred.uid, right == RIGHT_ADMIN))
 		return;
 	c = calloc(1, sizeof(*c));
@@ -1911,6 +1931,8 @@ struct control *control_new(const struct ward_config *cfg, struct loop *loop,
 				.fd = -1,
 				.idle_ms = CONTROL_IDLE_MS};
 	memcpy(ctl->path, sa.sun_path, sizeof(ctl->path));
+	/* At start, before the loop serves anyone. */
+	control_resolve_groups(cfg, &ctl->gids);
 	r = ctl->scratch ? loop_add_fd(loop, fd, EPOLLIN, on_accept, ctl) : -ENOMEM;
 	if (r < 0) {
 		ward_err_set(err, -r, "control: watch %s", sa.sun_path);
