@@ -29,14 +29,39 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define CONTROL_MAX_CLIENTS    2000
-#define CONTROL_BACKLOG        256
-#define CONTROL_IDLE_MS        10000
-#define CONTROL_MAX_PENDING    (4u << 20) /* unsent bytes: past this a client is too slow */
+#define CONTROL_MAX_CLIENTS 2000
+/* The last CONTROL_ADMIN_RESERVE of them are for root and the admin group
+ * only, and nobody but root holds more than CONTROL_MAX_PER_UID: a viewer
+ * (or any member of the socket's group) cannot take the socket from the
+ * people who would stop it. */
+#define CONTROL_ADMIN_RESERVE 200
+#define CONTROL_MAX_PER_UID   64
+#define CONTROL_BACKLOG       256
+/* A client is dropped after this long without a request (a follower: not
+ * counted), or with output it has not taken any of (anyone, followers
+ * too: a follower that does not drain is dropped). */
+#define CONTROL_IDLE_MS 10000
+/* Output is counted as it is queued, after JSON escaping (a control byte
+ * is six), the bytes being queued included: unsent bytes of one client
+ * (past this it is too slow and dropped), and the buffers of all of them.
+ * Followers and streamed replies of clients other than root and the
+ * admin group may hold CONTROL_STREAM_BUDGET, their replies
+ * CONTROL_UNPRIV_BUDGET; root and admins the rest of CONTROL_OUTPUT_BUDGET. */
+#define CONTROL_MAX_PENDING    (4u << 20)
+#define CONTROL_OUTPUT_BUDGET  (64u << 20)
+#define CONTROL_UNPRIV_BUDGET  (48u << 20)
+#define CONTROL_STREAM_BUDGET  (32u << 20)
 #define CONTROL_LOGS_MAX_BYTES (4u << 20)
-#define CONTROL_MAX_LINES      100000
-#define CONTROL_DEFAULT_LINES  50
-#define INPUT_MIN_CAP          1024
+/* A logs reply is streamed: STREAM_CHUNK bytes of the file are read and
+ * escaped whenever less than STREAM_LOW is waiting to be sent. */
+#define STREAM_CHUNK          16384
+#define STREAM_LOW            65536
+#define STREAM_ESC_MAX        ((STREAM_CHUNK + 4) * 6 + 8)
+#define STREAM_RETRY_MS       50
+#define REFUSED_WARN_MS       10000
+#define CONTROL_MAX_LINES     100000
+#define CONTROL_DEFAULT_LINES 50
+#define INPUT_MIN_CAP         1024
 /* Per turn, so one busy client cannot starve the others. */
 #define ACCEPTS_PER_TURN 64
 #define READS_PER_TURN   16
@@ -402,32 +427,48 @@ int control_parse_request(const char *line, size_t len, struct control_request *
  * Authorization
  * ====================================================================== */
 
-static bool peer_in_group(const char *name, gid_t gid, const gid_t *groups, size_t n_groups)
+static bool peer_in_group(const struct control_gids *g, int which, gid_t gid, const gid_t *groups,
+			  size_t n_groups)
 {
-	gid_t g;
-
-	if (!caps_group_gid(name, &g))
-		return false;
-	if (g == gid)
+	if (!g->known[which])
+		return false; /* a group that cannot be found grants nothing */
+	if (g->gid[which] == gid)
 		return true;
 	for (size_t i = 0; i < n_groups; i++)
-		if (groups[i] == g)
+		if (groups[i] == g->gid[which])
 			return true;
 	return false;
+}
+
+void control_resolve_groups(const struct ward_config *cfg, struct control_gids *g)
+{
+	const char *names[] = {cfg->admin_group, cfg->operator_group, cfg->viewer_group};
+
+	for (int i = 0; i < 3; i++)
+		g->known[i] = caps_group_gid(names[i], &g->gid[i]);
+}
+
+enum control_right control_gids_right(const struct control_gids *g, uid_t uid, gid_t gid,
+				      const gid_t *groups, size_t n_groups)
+{
+	if (uid == 0)
+		return RIGHT_ADMIN;
+	if (peer_in_group(g, CONTROL_GID_ADMIN, gid, groups, n_groups))
+		return RIGHT_ADMIN;
+	if (peer_in_group(g, CONTROL_GID_OPERATOR, gid, groups, n_groups))
+		return RIGHT_OPERATE;
+	if (peer_in_group(g, CONTROL_GID_VIEWER, gid, groups, n_groups))
+		return RIGHT_READ;
+	return RIGHT_NONE;
 }
 
 enum control_right control_peer_right(const struct ward_config *cfg, uid_t uid, gid_t gid,
 				      const gid_t *groups, size_t n_groups)
 {
-	if (uid == 0)
-		return RIGHT_ADMIN;
-	if (peer_in_group(cfg->admin_group, gid, groups, n_groups))
-		return RIGHT_ADMIN;
-	if (peer_in_group(cfg->operator_group, gid, groups, n_groups))
-		return RIGHT_OPERATE;
-	if (peer_in_group(cfg->viewer_group, gid, groups, n_groups))
-		return RIGHT_READ;
-	return RIGHT_NONE;
+	struct control_gids g;
+
+	control_resolve_groups(cfg, &g);
+	return control_gids_right(&g, uid, gid, groups, n_groups);
 }
 
 /* ======================================================================
@@ -498,6 +539,89 @@ static json_t *json_string_lossy(const char *s, size_t len)
 	return json_stringn(fixed, o);
 }
 
+/* Whether the n (< 4) bytes at s can begin a UTF-8 character that the
+ * next bytes complete. */
+static bool utf8_incomplete(const unsigned char *s, size_t n)
+{
+	size_t want = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : 2;
+
+	if (s[0] < 0xc2 || s[0] > 0xf4 || n >= want)
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return false;
+	return true;
+}
+
+/* The body of a JSON string (no quotes) for len bytes of any kind, as
+ * json_string_lossy and json_dumps would write it: invalid UTF-8 becomes
+ * U+FFFD, '"', '\\' and control characters are escaped. out has room for
+ * 6 * len bytes. Unless final, a character cut at the end is left: *used
+ * says how many bytes were taken. Returns the bytes written. */
+static size_t json_escape_lossy(const char *in, size_t len, bool final, char *out, size_t *used)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *u = (const unsigned char *)in;
+	size_t o = 0, i = 0;
+
+	while (i < len) {
+		unsigned char ch = u[i];
+
+		if (ch >= 0x80) {
+			size_t n = utf8_seq_len(u + i, len - i);
+
+			if (!n && !final && len - i < 4 && utf8_incomplete(u + i, len - i))
+				break;
+			if (!n) {
+				out[o++] = (char)0xef; /* U+FFFD */
+				out[o++] = (char)0xbf;
+				out[o++] = (char)0xbd;
+				i++;
+				continue;
+			}
+			memcpy(out + o, u + i, n);
+			o += n;
+			i += n;
+			continue;
+		}
+		i++;
+		if (ch >= 0x20 && ch != '"' && ch != '\\') {
+			out[o++] = (char)ch;
+			continue;
+		}
+		out[o++] = '\\';
+		switch (ch) {
+		case '"':
+		case '\\':
+			out[o++] = (char)ch;
+			break;
+		case '\b':
+			out[o++] = 'b';
+			break;
+		case '\f':
+			out[o++] = 'f';
+			break;
+		case '\n':
+			out[o++] = 'n';
+			break;
+		case '\r':
+			out[o++] = 'r';
+			break;
+		case '\t':
+			out[o++] = 't';
+			break;
+		default:
+			out[o++] = 'u';
+			out[o++] = '0';
+			out[o++] = '0';
+			out[o++] = hex[ch >> 4];
+			out[o++] = hex[ch & 15];
+		}
+	}
+	*used = i;
+	return o;
+}
+
 /* ======================================================================
  * The server
  * ====================================================================== */
@@ -528,6 +652,18 @@ struct client {
 
 	bool following;
 	char follow_tenant[32], follow_service[32];
+	/* Root or the admin group: the reserved connections and output. */
+	bool privileged;
+	/* A logs reply being streamed: the rest of the tail, the bytes of a
+	 * UTF-8 character cut at a chunk's end, and (following) the output
+	 * that came meanwhile, queued once the reply is complete. Requests
+	 * wait unread meanwhile. */
+	struct log_reader *stream;
+	char carry[4];
+	size_t n_carry;
+	char *held;
+	size_t held_len, held_cap;
+	struct loop_timer *stream_retry;
 	bool read_closed;        /* no more requests: EOF, or a line too long */
 	bool close_when_drained; /* ... and nothing more to say after the replies */
 	bool busy;               /* its event callback is running */
@@ -560,13 +696,85 @@ struct control {
 	struct client *clients;
 	size_t n_clients;
 	struct loop_timer *accept_retry;
-	bool warned_full;
+	uint64_t warned_at; /* the last "refusing connections" message */
+	/* Output buffers' bytes: every client's, and those of clients not
+	 * privileged. */
+	size_t out_total, out_unpriv;
+	char *scratch; /* STREAM_ESC_MAX bytes, for escaping a chunk */
 	uint64_t idle_ms;
 	uint64_t next_id;
 	struct onboarding *ob;
 	struct session_server *ss;
 	struct pending *pendings;
+	/* The configured groups' gids, looked up once in control_new: never
+	 * per connection on the loop (a hung sssd or LDAP would stall every
+	 * tenant's supervision). */
+	struct control_gids gids;
 };
+
+/* ---- output memory ---- */
+
+static size_t *class_total(struct client *c)
+{
+	return c->privileged ? NULL : &c->ctl->out_unpriv;
+}
+
+/* Sets a buffer of c to cap bytes (0 frees it), keeping the totals. */
+static int buf_resize(struct client *c, char **buf, size_t *cap, size_t want)
+{
+	struct control *ctl = c->ctl;
+	size_t *cls = class_total(c);
+	char *p = NULL;
+
+	if (want) {
+		p = realloc(*buf, want);
+		if (!p)
+			return -1;
+	} else {
+		free(*buf);
+	}
+	ctl->out_total = ctl->out_total - *cap + want;
+	if (cls)
+		*cls = *cls - *cap + want;
+	*buf = p;
+	*cap = want;
+	return 0;
+}
+
+/* The capacity a buffer of cap bytes, used bytes, needs for len more. */
+static size_t cap_for(size_t cap, size_t used, size_t len)
+{
+	if (cap - used >= len)
+		return cap;
+	cap = cap ? cap : 4096;
+	while (cap - used < len) {
+		if (cap > SIZE_MAX / 2)
+			return SIZE_MAX;
+		cap *= 2;
+	}
+	return cap;
+}
+
+/* What is queued: a reply; a follower's output or a piece of a streamed
+ * reply; a short error line (outside the budgets, so that a refusal is
+ * always said). */
+enum qkind { Q_REPLY, Q_STREAM, Q_ERROR };
+
+/* Whether c may grow its buffers by growth bytes: the budget of its kind
+ * of output and of its class. Counted before anything is allocated. */
+static bool budget_admits(struct client *c, size_t growth, enum qkind kind)
+{
+	struct control *ctl = c->ctl;
+
+	if (growth == 0 || kind == Q_ERROR)
+		return true;
+	if (growth > CONTROL_OUTPUT_BUDGET || ctl->out_total > CONTROL_OUTPUT_BUDGET - growth)
+		return false;
+	if (c->privileged)
+		return true;
+	return ctl->out_unpriv + growth <=
+	       (kind == Q_STREAM ? CONTROL_STREAM_BUDGET : CONTROL_UNPRIV_BUDGET);
+}
 
 static void client_free(struct client *c)
 {
@@ -583,8 +791,11 @@ static void client_free(struct client *c)
 	loop_del_fd(ctl->loop, c->fd);
 	close(c->fd);
 	loop_timer_cancel(ctl->loop, c->idle);
+	loop_timer_cancel(ctl->loop, c->stream_retry);
+	log_reader_close(c->stream);
 	free(c->in);
-	free(c->out);
+	(void)buf_resize(c, &c->out, &c->out_cap, 0);
+	(void)buf_resize(c, &c->held, &c->held_cap, 0);
 	free(c);
 }
 
@@ -604,11 +815,20 @@ static size_t client_pending(const struct client *c)
 	return c->out_len - c->out_off;
 }
 
+static void on_stream_retry(struct loop *l, void *ud);
+
+/* What the loop watches for c now. A streamed reply always has a way on:
+ * its pending bytes (EPOLLOUT), or a timer (a flush sent everything, or
+ * the budget was short). */
 static void client_watch(struct client *c)
 {
 	uint32_t want = 0;
 
-	if (!c->read_closed && !c->waiting)
+	/* (Out of memory for the timer: its idle clock, which runs while it
+	 * streams, ends it.) */
+	if (c->stream && !client_pending(c) && !c->stream_retry)
+		c->stream_retry = loop_timer_add(c->ctl->loop, 0, on_stream_retry, c);
+	if (!c->read_closed && !c->waiting && !c->stream)
 		want |= EPOLLIN;
 	if (client_pending(c))
 		want |= EPOLLOUT;
@@ -616,9 +836,13 @@ static void client_watch(struct client *c)
 		c->events = want;
 }
 
+static void client_arm_idle(struct client *c);
+
 /* Writes what it can without blocking. -1: the client is gone (dropped). */
 static int client_flush(struct client *c)
 {
+	bool moved = false;
+
 	while (client_pending(c)) {
 		ssize_t n = send(c->fd, c->out + c->out_off, client_pending(c),
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -632,25 +856,32 @@ static int client_flush(struct client *c)
 			return -1;
 		}
 		c->out_off += (size_t)n;
+		moved = true;
 	}
 	if (!client_pending(c)) {
 		c->out_off = c->out_len = 0;
 		/* A big reply does not keep its buffer for the life of the client. */
-		if (c->out_cap > 65536) {
-			free(c->out);
-			c->out = NULL;
-			c->out_cap = 0;
-		}
+		if (c->out_cap > 65536)
+			(void)buf_resize(c, &c->out, &c->out_cap, 0);
 	}
+	/* Taking its output counts as activity; a follower with nothing left
+	 * to take has no clock. */
+	if (moved)
+		client_arm_idle(c);
 	return 0;
 }
 
-/* Queues data (a whole reply line) behind what is pending. -1: dropped. */
-static int client_queue(struct client *c, const char *data, size_t len)
+/* Queues data (a whole reply line, or a piece of a streamed one) behind
+ * what is pending. -1: dropped (too slow, or over the budget). */
+static int client_queue(struct client *c, const char *data, size_t len, enum qkind kind)
 {
+	size_t cap;
+
 	if (c->dead)
 		return -1;
-	if (client_pending(c) > CONTROL_MAX_PENDING) {
+	/* The new bytes count: one reply cannot take a client past the cap. */
+	if (len > CONTROL_MAX_PENDING ||
+	    client_pending(c) + c->held_len > CONTROL_MAX_PENDING - len) {
 		client_drop(c); /* too slow: it would make us hold everything */
 		return -1;
 	}
@@ -677,29 +908,22 @@ static int client_queue(struct client *c, const char *data, size_t len)
 		c->out_len -= c->out_off;
 		c->out_off = 0;
 	}
-	if (c->out_cap - c->out_len < len) {
-		size_t cap = c->out_cap ? c->out_cap : 4096;
-		char *p;
-
-		while (cap - c->out_len < len) {
-			if (cap > SIZE_MAX / 2) {
-				client_drop(c);
-				return -1;
-			}
-			cap *= 2;
-		}
-		p = realloc(c->out, cap);
-		if (!p) {
-			client_drop(c);
-			return -1;
-		}
-		c->out = p;
-		c->out_cap = cap;
+	cap = cap_for(c->out_cap, c->out_len, len);
+	if (cap != c->out_cap && (cap == SIZE_MAX || !budget_admits(c, cap - c->out_cap, kind) ||
+				  buf_resize(c, &c->out, &c->out_cap, cap) < 0)) {
+		client_drop(c);
+		return -1;
+	}
+	if (!c->out) { /* cannot be: cap_for gave room */
+		client_drop(c);
+		return -1;
 	}
 	memcpy(c->out + c->out_len, data, len);
 	c->out_len += len;
 	if (!c->busy)
 		client_watch(c);
+	if (!c->idle)
+		client_arm_idle(c); /* a follower's clock starts */
 	return 0;
 }
 
@@ -731,28 +955,47 @@ static char *json_line(json_t *obj, size_t *len)
 	return s;
 }
 
+static int client_reply_error(struct client *c, const char *msg);
+
 static int client_reply(struct client *c, json_t *obj)
 {
-	size_t len = 0;
+	size_t len = 0, cap;
 	_cleanup_free_ char *line = json_line(obj, &len);
 
 	if (!line) {
 		client_drop(c); /* out of memory: the peer would wait for ever */
 		return -1;
 	}
+	/* A reply that cannot be held is refused, not half sent; the client
+	 * stays. */
+	if (len > CONTROL_MAX_PENDING / 2)
+		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): line is _cleanup_free_ */
+		return client_reply_error(c, "reply too large");
+	cap = cap_for(c->out_cap, client_pending(c), len);
+	if (cap > c->out_cap && !budget_admits(c, cap - c->out_cap, Q_REPLY))
+		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): line is _cleanup_free_ */
+		return client_reply_error(c, "wardd is short of output memory: try again");
 	/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): line is _cleanup_free_ */
-	return client_queue(c, line, len);
+	return client_queue(c, line, len, Q_REPLY);
 }
 
 static int client_reply_error(struct client *c, const char *msg)
 {
 	json_t *o = json_object();
+	size_t len = 0;
+	_cleanup_free_ char *line = NULL;
 
 	if (o) {
 		json_object_set_new(o, "ok", json_false());
 		json_object_set_new(o, "error", json_string_lossy(msg, strlen(msg)));
 	}
-	return client_reply(c, o);
+	line = json_line(o, &len);
+	if (!line) {
+		client_drop(c);
+		return -1;
+	}
+	/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): line is _cleanup_free_ */
+	return client_queue(c, line, len, Q_ERROR);
 }
 
 static void client_idle(struct loop *l, void *ud)
@@ -763,11 +1006,14 @@ static void client_idle(struct loop *l, void *ud)
 	client_drop(c);
 }
 
+/* (Re)starts the client's clock: idle_ms without a request, or without
+ * taking any of its output, and it is dropped. No clock while it waits
+ * for a deferred reply, or follows with nothing left to take. */
 static void client_arm_idle(struct client *c)
 {
 	loop_timer_cancel(c->ctl->loop, c->idle);
 	c->idle = NULL;
-	if (c->following || c->waiting)
+	if (c->waiting || c->dead || (c->following && !c->stream && !client_pending(c)))
 		return;
 	c->idle = loop_timer_add(c->ctl->loop, c->ctl->idle_ms, client_idle, c);
 	if (!c->idle)
@@ -889,27 +1135,97 @@ static void audit_malformed(struct client *c, const char *line, size_t len, cons
 
 /* ---- dispatch ---- */
 
-static int logs_data(struct control *ctl, const struct control_request *req, json_t **data,
-		     struct ward_err *err)
+/* Opens the tail the reply streams (see client_stream_fill). */
+static int logs_open(struct client *c, const struct control_request *req, struct ward_err *err)
 {
 	char path[PATH_MAX];
-	_cleanup_free_ char *text = NULL;
-	size_t len = 0;
 
-	if (supervisor_log_path(ctl->sup, req->tenant, req->service, path, sizeof(path), err) < 0)
+	if (supervisor_log_path(c->ctl->sup, req->tenant, req->service, path, sizeof(path), err) <
+	    0)
 		return -1;
-	if (log_tail(path, req->lines, CONTROL_LOGS_MAX_BYTES, &text, &len, err) < 0) {
-		if (err->errnum != ENOENT)
-			return -1;
-		/* The service has not written anything yet. */
-		free(text);
-		text = NULL;
-		len = 0;
+	/* A missing file (the service has not written anything yet) reads as
+	 * empty. */
+	c->stream = log_reader_open(path, req->lines, CONTROL_LOGS_MAX_BYTES, err);
+	return c->stream ? 0 : -1;
+}
+
+static void client_take_lines(struct client *c);
+
+/* Moves what a follower was sent while its history streamed behind it. */
+static void client_release_held(struct client *c)
+{
+	if (c->held_len && !c->dead) {
+		/* Already counted in the budget: only this client's cap applies. */
+		size_t len = c->held_len;
+
+		c->held_len = 0;
+		client_queue(c, c->held, len, Q_ERROR);
 	}
-	*data = json_string_lossy(text ? text : "", text ? len : 0);
-	if (!*data)
-		return ward_err_set(err, ENOMEM, "logs");
-	return 0;
+	if (!c->dead)
+		(void)buf_resize(c, &c->held, &c->held_cap, 0);
+}
+
+/* Sends the next pieces of a streamed logs reply while little is waiting:
+ * at most STREAM_CHUNK bytes of the file are escaped at a time, so a
+ * reply of megabytes (six times that, escaped) is never held whole, and
+ * a client that does not read holds at most about STREAM_LOW plus a
+ * chunk. The reply ends with its closing quote; then its follow starts,
+ * and its next requests are read. */
+static void client_stream_fill(struct client *c)
+{
+	struct control *ctl = c->ctl;
+
+	/* Only ever called while c is busy (its callback, or a request it
+	 * sent): what drops it only marks it dead. clang-analyzer loses the
+	 * busy flag across the calls and sees c freed; see on_offboard_done. */
+	/* NOLINTBEGIN(clang-analyzer-unix.Malloc) */
+	while (c->stream && !c->dead && client_pending(c) < STREAM_LOW) {
+		char raw[STREAM_CHUNK + sizeof(c->carry)];
+		struct ward_err err = {0};
+		size_t used = 0, n, cap;
+		ssize_t got;
+		bool final;
+
+		cap = cap_for(c->out_cap, client_pending(c), STREAM_ESC_MAX);
+		if (cap > c->out_cap && !budget_admits(c, cap - c->out_cap, Q_STREAM)) {
+			/* Over the budget: try again shortly (its clock runs). */
+			if (!c->stream_retry)
+				c->stream_retry =
+				    loop_timer_add(ctl->loop, STREAM_RETRY_MS, on_stream_retry, c);
+			if (!c->stream_retry)
+				client_drop(c);
+			return;
+		}
+		memcpy(raw, c->carry, c->n_carry);
+		got = log_reader_read(c->stream, raw + c->n_carry, STREAM_CHUNK, &err);
+		if (got < 0) {
+			/* The reply cannot be finished: the peer sees the
+			 * connection end in the middle of it. */
+			fprintf(stderr, "wardd: control: logs: %s\n", err.msg);
+			client_drop(c);
+			return;
+		}
+		final = got == 0;
+		n = json_escape_lossy(raw, c->n_carry + (size_t)got, final, ctl->scratch, &used);
+		c->n_carry = c->n_carry + (size_t)got - used;
+		memmove(c->carry, raw + used, c->n_carry);
+		if (final) {
+			memcpy(ctl->scratch + n, "\"}\n", 3);
+			n += 3;
+			log_reader_close(c->stream);
+			c->stream = NULL;
+		}
+		if (client_queue(c, ctl->scratch, n, Q_STREAM) < 0)
+			return;
+		if (final) {
+			client_release_held(c);
+			if (!c->dead && c->read_closed && !c->following)
+				c->close_when_drained = true;
+			if (!c->dead)
+				client_arm_idle(c);
+		}
+	}
+	/* NOLINTEND(clang-analyzer-unix.Malloc) */
 }
 
 static struct client *client_by_id(struct control *ctl, uint64_t id)
@@ -1041,9 +1357,7 @@ static int dispatch(struct client *c, const struct control_request *req, json_t 
 			return ward_err_set(err, 0, "reload failed");
 		return json_object_set_new(reply, "report", v);
 	case CONTROL_LOGS:
-		if (logs_data(ctl, req, &v, err) < 0)
-			return -1;
-		return json_object_set_new(reply, "data", v);
+		return logs_open(c, req, err); /* the reply is streamed */
 	case CONTROL_NET:
 		v = supervisor_net(ctl->sup, tenant, err);
 		if (!v)
@@ -1127,14 +1441,23 @@ static void client_handle_line(struct client *c, const char *line, size_t len)
 		client_reply_error(c, err.msg);
 		return;
 	}
-	if (client_reply(c, reply) < 0)
+	if (req.cmd == CONTROL_LOGS) {
+		static const char head[] = "{\"ok\":true,\"data\":\"";
+
+		json_decref(reply);
+		/* Following from now: what the service writes after the tail
+		 * was opened is held until the reply is complete. */
+		if (req.follow) {
+			c->following = true;
+			memcpy(c->follow_tenant, req.tenant, sizeof(c->follow_tenant));
+			memcpy(c->follow_service, req.service, sizeof(c->follow_service));
+		}
+		if (client_queue(c, head, sizeof(head) - 1, Q_STREAM) < 0)
+			return;
+		client_stream_fill(c);
 		return;
-	if (req.cmd == CONTROL_LOGS && req.follow) {
-		c->following = true;
-		memcpy(c->follow_tenant, req.tenant, sizeof(c->follow_tenant));
-		memcpy(c->follow_service, req.service, sizeof(c->follow_service));
-		client_arm_idle(c); /* cancels it: a follower may stay silent */
 	}
+	client_reply(c, reply);
 }
 
 static void client_line_too_long(struct client *c)
@@ -1156,7 +1479,7 @@ static void client_take_lines(struct client *c)
 {
 	size_t start = 0;
 
-	while (!c->read_closed && !c->dead && !c->waiting) {
+	while (!c->read_closed && !c->dead && !c->waiting && !c->stream) {
 		char *nl = memchr(c->in + c->in_scanned, '\n', c->in_len - c->in_scanned);
 
 		if (!nl) {
@@ -1196,7 +1519,8 @@ static void client_eof(struct client *c)
 
 static void client_read(struct client *c)
 {
-	for (int i = 0; i < READS_PER_TURN && !c->read_closed && !c->dead && !c->waiting; i++) {
+	for (int i = 0;
+	     i < READS_PER_TURN && !c->read_closed && !c->dead && !c->waiting && !c->stream; i++) {
 		ssize_t n;
 
 		if (c->in_len == CONTROL_MAX_REQUEST) {
@@ -1238,12 +1562,19 @@ static void client_event(struct loop *l, int fd, uint32_t events, void *ud)
 {
 	struct client *c = ud;
 
-	/* While busy, a drop only marks the client dead: it is freed below. */
+	/* While busy, a drop only marks the client dead: it is freed below
+	 * (clang-analyzer loses the flag: see on_offboard_done). */
+	/* NOLINTBEGIN(clang-analyzer-unix.Malloc) */
 	c->busy = true;
 	if (events & EPOLLERR)
 		c->dead = true;
 	if (!c->dead && (events & EPOLLOUT))
 		client_flush(c);
+	if (!c->dead && c->stream)
+		client_stream_fill(c);
+	/* A streamed reply done: the requests that came behind it. */
+	if (!c->dead && !c->stream && !c->read_closed && !c->waiting && c->in_len)
+		client_take_lines(c);
 	if (!c->dead && !c->read_closed && (events & (EPOLLIN | EPOLLHUP)))
 		client_read(c);
 	/* Both directions shut: nobody will read a reply. */
@@ -1261,6 +1592,30 @@ static void client_event(struct loop *l, int fd, uint32_t events, void *ud)
 		return;
 	}
 	client_watch(c);
+	/* NOLINTEND(clang-analyzer-unix.Malloc) */
+}
+
+static void on_stream_retry(struct loop *l, void *ud)
+{
+	struct client *c = ud;
+
+	(void)l;
+	c->stream_retry = NULL; /* the loop frees a timer that fired */
+	/* Busy as in client_event (clang-analyzer loses the flag). */
+	/* NOLINTBEGIN(clang-analyzer-unix.Malloc) */
+	c->busy = true;
+	client_stream_fill(c);
+	if (!c->dead && !c->stream && !c->read_closed && !c->waiting && c->in_len)
+		client_take_lines(c);
+	if (!c->dead)
+		client_flush(c);
+	c->busy = false;
+	if (c->dead || (c->close_when_drained && !client_pending(c) && !c->waiting)) {
+		client_free(c);
+		return;
+	}
+	client_watch(c);
+	/* NOLINTEND(clang-analyzer-unix.Malloc) */
 }
 
 /* ---- accepting ---- */
@@ -1314,12 +1669,56 @@ static void on_peer_user(const struct userdb_answer *a, void *ud)
 	/* NOLINTEND(clang-analyzer-unix.Malloc) */
 }
 
+static size_t clients_of(const struct control *ctl, uid_t uid)
+{
+	size_t n = 0;
+
+	for (const struct client *c = ctl->clients; c; c = c->next)
+		n++, n -= c->peer.uid != uid;
+	return n;
+}
+
+/* Whether a new connection may stay: within the limit of all connections,
+ * outside the admins' reserve unless privileged, and within its uid's
+ * share unless root. Else it is told why and closed (it is not audited:
+ * that would let anyone who may connect write to the audit log at will). */
+static bool client_admitted(struct control *ctl, int fd, uid_t uid, bool privileged)
+{
+	char why[112], line[160];
+	int n;
+
+	if (ctl->n_clients >= CONTROL_MAX_CLIENTS)
+		(void)snprintf(why, sizeof(why), "too many connections (%d)", CONTROL_MAX_CLIENTS);
+	else if (!privileged && ctl->n_clients >= CONTROL_MAX_CLIENTS - CONTROL_ADMIN_RESERVE)
+		(void)snprintf(why, sizeof(why),
+			       "too many connections: the last %d are kept for root and the admin "
+			       "group",
+			       CONTROL_ADMIN_RESERVE);
+	else if (uid != 0 && clients_of(ctl, uid) >= CONTROL_MAX_PER_UID)
+		(void)snprintf(why, sizeof(why), "too many connections from uid %u (at most %d)",
+			       (unsigned)uid, CONTROL_MAX_PER_UID);
+	else
+		return true;
+	n = snprintf(line, sizeof(line), "{\"ok\":false,\"error\":\"%s\"}\n", why);
+	/* Best effort, never waiting: the peer may not read. */
+	if (n > 0 && (size_t)n < sizeof(line))
+		(void)send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+	if (!ctl->warned_at || loop_now_ms() - ctl->warned_at >= REFUSED_WARN_MS) {
+		ctl->warned_at = loop_now_ms();
+		fprintf(stderr, "wardd: control: refusing a connection from uid %u: %s\n",
+			(unsigned)uid, why);
+	}
+	return false;
+}
+
 static void client_new(struct control *ctl, int fd)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	_cleanup_free_ gid_t *groups = NULL;
 	size_t n_groups = 0;
+	enum control_right right;
 	struct client *c;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof(cred)) {
@@ -1327,6 +1726,9 @@ static void client_new(struct control *ctl, int fd)
 		return;
 	}
 	groups = peer_groups(fd, &n_groups);
+	right = control_gids_right(&ctl->gids, cred.uid, cred.gid, groups, n_groups);
+	if (!client_admitted(ctl, fd, cred.uid, right == RIGHT_ADMIN))
+		return;
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		close(fd);
@@ -1336,7 +1738,8 @@ static void client_new(struct control *ctl, int fd)
 	c->id = ++ctl->next_id;
 	c->peer = (struct peer_info){.pid = cred.pid, .uid = cred.uid, .gid = cred.gid};
 	(void)snprintf(c->peer.user, sizeof(c->peer.user), "%u", (unsigned)cred.uid);
-	c->right = control_peer_right(ctl->cfg, cred.uid, cred.gid, groups, n_groups);
+	c->right = right;
+	c->privileged = right == RIGHT_ADMIN;
 	/* Its requests wait (unread) for the name: every audit record of
 	 * them names the user. Only a hang-up is watched meanwhile. */
 	c->lookup = userdb_lookup(ctl->udb, cred.uid, false, on_peer_user, c);
@@ -1389,21 +1792,33 @@ static void on_accept(struct loop *l, int fd, uint32_t events, void *ud)
 			}
 			return;
 		}
-		if (ctl->n_clients >= CONTROL_MAX_CLIENTS) {
-			close(cfd);
-			if (!ctl->warned_full)
-				fprintf(stderr,
-					"wardd: control: %d clients connected, refusing more\n",
-					CONTROL_MAX_CLIENTS);
-			ctl->warned_full = true;
-			continue;
-		}
-		ctl->warned_full = false;
 		client_new(ctl, cfd);
 	}
 }
 
 /* ---- followers ---- */
+
+/* A follower's output while its history still streams: kept for after
+ * it, within the same cap and budget as output queued. */
+static void client_hold(struct client *c, const char *line, size_t len)
+{
+	size_t cap;
+
+	if (len > CONTROL_MAX_PENDING ||
+	    client_pending(c) + c->held_len > CONTROL_MAX_PENDING - len) {
+		client_drop(c);
+		return;
+	}
+	cap = cap_for(c->held_cap, c->held_len, len);
+	if (cap != c->held_cap &&
+	    (cap == SIZE_MAX || !budget_admits(c, cap - c->held_cap, Q_STREAM) ||
+	     buf_resize(c, &c->held, &c->held_cap, cap) < 0)) {
+		client_drop(c);
+		return;
+	}
+	memcpy(c->held + c->held_len, line, len);
+	c->held_len += len;
+}
 
 static void on_output(const char *tenant, const char *service, const char *data, size_t len,
 		      void *ud)
@@ -1427,7 +1842,10 @@ static void on_output(const char *tenant, const char *service, const char *data,
 			if (!line)
 				return;
 		}
-		client_queue(c, line, line_len);
+		if (c->stream)
+			client_hold(c, line, line_len);
+		else
+			client_queue(c, line, line_len, Q_STREAM);
 	}
 	/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): line is _cleanup_free_ */
 }
@@ -1519,6 +1937,7 @@ struct control *control_new(const struct ward_config *cfg, struct loop *loop,
 		return NULL;
 	}
 	*ctl = (struct control){.cfg = cfg,
+				.scratch = malloc(STREAM_ESC_MAX),
 				.loop = loop,
 				.sup = sup,
 				.audit = audit,
@@ -1526,10 +1945,13 @@ struct control *control_new(const struct ward_config *cfg, struct loop *loop,
 				.fd = -1,
 				.idle_ms = CONTROL_IDLE_MS};
 	memcpy(ctl->path, sa.sun_path, sizeof(ctl->path));
-	r = loop_add_fd(loop, fd, EPOLLIN, on_accept, ctl);
+	/* At start, before the loop serves anyone. */
+	control_resolve_groups(cfg, &ctl->gids);
+	r = ctl->scratch ? loop_add_fd(loop, fd, EPOLLIN, on_accept, ctl) : -ENOMEM;
 	if (r < 0) {
 		ward_err_set(err, -r, "control: watch %s", sa.sun_path);
 		unlink(sa.sun_path);
+		free(ctl->scratch);
 		free(ctl);
 		return NULL;
 	}
@@ -1576,5 +1998,6 @@ void control_free(struct control *c)
 	loop_del_fd(c->loop, c->fd);
 	close(c->fd);
 	unlink(c->path);
+	free(c->scratch);
 	free(c);
 }

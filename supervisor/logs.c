@@ -300,63 +300,125 @@ static int tail_start(struct tail_file f[2], uint64_t end, size_t lines, uint64_
 	return 0;
 }
 
+struct log_reader {
+	struct tail_file f[2]; /* [0] SERVICE.log.1, [1] SERVICE.log */
+	char path[PATH_MAX], old[PATH_MAX];
+	uint64_t pos, end; /* stream positions (0 = start of .1) */
+};
+
+void log_reader_close(struct log_reader *r)
+{
+	if (!r)
+		return;
+	for (int i = 0; i < 2; i++)
+		if (r->f[i].fd >= 0)
+			close(r->f[i].fd);
+	free(r);
+}
+
+struct log_reader *log_reader_open(const char *path, size_t lines, uint64_t max_bytes,
+				   struct ward_err *err)
+{
+	struct log_reader *r = calloc(1, sizeof(*r));
+	uint64_t start = 0;
+
+	if (!r) {
+		ward_err_set(err, ENOMEM, "%s", path);
+		return NULL;
+	}
+	r->f[0].fd = r->f[1].fd = -1;
+	if (strlen(path) >= sizeof(r->path) || rotated_name(r->old, sizeof(r->old), path, 1) < 0) {
+		free(r);
+		ward_err_set(err, ENAMETOOLONG, "%s", path);
+		return NULL;
+	}
+	memcpy(r->path, path, strlen(path) + 1);
+	if (tail_file_open(r->old, &r->f[0], err) < 0 || tail_file_open(path, &r->f[1], err) < 0)
+		goto fail;
+	r->end = r->f[0].size + r->f[1].size;
+	if (lines == 0 || max_bytes == 0)
+		start = r->end;
+	else if (tail_start(r->f, r->end, lines, max_bytes, &start) < 0) {
+		ward_err_set(err, errno, "read %s", path);
+		goto fail;
+	}
+	/* Cut by the byte limit: start on a whole UTF-8 character. */
+	if (r->end - start == max_bytes && start > 0) {
+		for (int i = 0; i < 3 && start < r->end; i++) {
+			const struct tail_file *f = start < r->f[0].size ? &r->f[0] : &r->f[1];
+			uint64_t off = start < r->f[0].size ? start : start - r->f[0].size;
+			char c;
+
+			if (read_at(f, &c, 1, off) < 0) {
+				ward_err_set(err, errno, "read %s", path);
+				goto fail;
+			}
+			if (((unsigned char)c & 0xC0) != 0x80)
+				break;
+			start++;
+		}
+	}
+	r->pos = start;
+	return r;
+fail:
+	log_reader_close(r);
+	return NULL;
+}
+
+uint64_t log_reader_left(const struct log_reader *r)
+{
+	return r->end - r->pos;
+}
+
+ssize_t log_reader_read(struct log_reader *r, char *buf, size_t len, struct ward_err *err)
+{
+	bool in_old = r->pos < r->f[0].size;
+	const struct tail_file *f = in_old ? &r->f[0] : &r->f[1];
+	uint64_t off = in_old ? r->pos : r->pos - r->f[0].size;
+	uint64_t left = (in_old ? r->f[0].size : r->end) - r->pos; /* never across the files */
+
+	if (len > left)
+		len = (size_t)left;
+	if (len == 0)
+		return 0;
+	if (read_at(f, buf, len, off) < 0)
+		return ward_err_set(err, errno, "read %s", in_old ? r->old : r->path);
+	r->pos += len;
+	return (ssize_t)len;
+}
+
 int log_tail(const char *path, size_t lines, size_t max_bytes, char **out, size_t *len,
 	     struct ward_err *err)
 {
-	char old[PATH_MAX];
-	struct tail_file f[2]; /* [0] SERVICE.log.1, [1] SERVICE.log */
-	uint64_t start = 0, end;
+	struct log_reader *r = log_reader_open(path, lines, max_bytes, err);
 	char *buf = NULL;
-	int r = -1;
+	size_t got = 0, size;
 
 	*out = NULL;
 	*len = 0;
-	if (rotated_name(old, sizeof(old), path, 1) < 0)
-		return ward_err_set(err, ENAMETOOLONG, "%s", path);
-	if (tail_file_open(old, &f[0], err) < 0)
+	if (!r)
 		return -1;
-	if (tail_file_open(path, &f[1], err) < 0)
-		goto out;
-	end = f[0].size + f[1].size;
-	if (lines == 0 || max_bytes == 0)
-		start = end;
-	else if (tail_start(f, end, lines, max_bytes, &start) < 0) {
-		ward_err_set(err, errno, "read %s", path);
-		goto out;
+	/* At most max_bytes: the buffer is bounded by the caller. */
+	size = (size_t)log_reader_left(r);
+	if (!(buf = malloc(size + 1))) {
+		log_reader_close(r);
+		return ward_err_set(err, ENOMEM, "%s", path);
 	}
-	/* end - start <= max_bytes: the buffer is bounded by the caller. */
-	if (!(buf = malloc((size_t)(end - start) + 1))) {
-		ward_err_set(err, ENOMEM, "%s", path);
-		goto out;
-	}
-	size_t got = 0;
-	if (start < f[0].size) {
-		got = (size_t)(f[0].size - start);
-		if (read_at(&f[0], buf, got, start) < 0) {
-			ward_err_set(err, errno, "read %s", old);
-			goto out;
+	while (got < size) {
+		ssize_t n = log_reader_read(r, buf + got, size - got, err);
+
+		if (n <= 0) {
+			if (n == 0)
+				ward_err_set(err, EIO, "read %s: truncated", path);
+			free(buf);
+			log_reader_close(r);
+			return -1;
 		}
+		got += (size_t)n;
 	}
-	if (read_at(&f[1], buf + got, (size_t)(end - start) - got,
-		    start > f[0].size ? start - f[0].size : 0) < 0) {
-		ward_err_set(err, errno, "read %s", path);
-		goto out;
-	}
-	got = (size_t)(end - start);
-	/* Cut by the byte limit: start on a whole UTF-8 character. */
-	size_t skip = 0;
-	if (end - start == max_bytes && start > 0)
-		while (skip < got && ((unsigned char)buf[skip] & 0xC0) == 0x80)
-			skip++;
-	memmove(buf, buf + skip, got - skip);
-	buf[got - skip] = '\0';
-	*out = TAKE_PTR(buf);
-	*len = got - skip;
-	r = 0;
-out:
-	free(buf);
-	for (int i = 0; i < 2; i++)
-		if (f[i].fd >= 0)
-			close(f[i].fd);
-	return r;
+	log_reader_close(r);
+	buf[got] = '\0';
+	*out = buf;
+	*len = got;
+	return 0;
 }

@@ -958,12 +958,15 @@ static int cmd_reload(int argc, char **argv)
 
 static void logs_usage(FILE *out)
 {
-	command_usage(out, "logs", "TENANT/SERVICE [-n N] [-f]",
+	command_usage(out, "logs", "TENANT/SERVICE [-n N] [-f] [--raw]",
 		      "Prints the last lines a service wrote to stdout and stderr.\n"
 		      "\n"
 		      "  -n, --lines N  how many lines (1 to 100000, default 50)\n"
 		      "  -f, --follow   then keep printing what the service writes, until\n"
 		      "                 interrupted or wardd closes the connection\n"
+		      "      --raw      write the bytes as the service wrote them, also to a\n"
+		      "                 terminal (by default, control characters and other\n"
+		      "                 terminal escapes are shown as \\xNN or \\uNNNN there)\n"
 		      "  -h, --help     show this help\n");
 }
 
@@ -982,16 +985,100 @@ static int parse_lines(const char *s, unsigned *out)
 	return 0;
 }
 
+/* Whether log data reaching stdout is shown escaped: a tenant's output
+ * must not drive the operator's terminal (retitle it, clear it, move the
+ * cursor, or overwrite a line with a forged one after a carriage return).
+ * Set by cmd_logs: stdout is a terminal and --raw was not given. */
+static bool escape_logs;
+
+/* The code point of the valid UTF-8 sequence at s (n bytes left), and its
+ * length; 0 for a byte that starts no valid sequence. */
+static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
+{
+	size_t len;
+
+	if (s[0] < 0x80)
+		return *cp = s[0], 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, *cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, *cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, *cp = s[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		*cp = *cp << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 3 && *cp < 0x800) || (len == 4 && *cp < 0x10000) || *cp > 0x10ffff ||
+	    (*cp >= 0xd800 && *cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/* Characters a terminal acts on rather than shows, besides newline and
+ * tab: C0 (ESC, BEL, CR, BS...), DEL, C1 (CSI, OSC as single code points),
+ * line and paragraph separators, and bidi controls (which reorder what a
+ * line appears to say). */
+static bool terminal_control(uint32_t cp)
+{
+	if (cp == '\n' || cp == '\t')
+		return false;
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x200e || cp == 0x200f ||
+	       cp == 0x2028 || cp == 0x2029 || (cp >= 0x202a && cp <= 0x202e) ||
+	       (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfeff;
+}
+
+/* Writes s to stdout with every terminal control shown as text: a byte as
+ * \xNN (also any byte that is not valid UTF-8), a code point as \uNNNN,
+ * and a backslash as \\, so that nothing the tenant writes looks like
+ * an escape wardctl made. */
+static int write_escaped(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+
+	for (size_t i = 0; i < len;) {
+		uint32_t cp = 0;
+		size_t n = utf8_next(u + i, len - i, &cp);
+		int r;
+
+		if (n == 0)
+			r = printf("\\x%02x", u[i]);
+		else if (cp == '\\')
+			r = fputs("\\\\", stdout);
+		else if (cp < 0x80 && terminal_control(cp))
+			r = printf("\\x%02x", (unsigned)cp);
+		else if (terminal_control(cp))
+			r = printf("\\u%04x", (unsigned)cp);
+		else
+			r = fwrite(u + i, 1, n, stdout) == n ? 0 : EOF;
+		if (r < 0)
+			return -1;
+		i += n ? n : 1;
+	}
+	return 0;
+}
+
 /* Prints the "data" of a message; -1 if stdout failed. */
 static int print_data(json_t *msg)
 {
 	json_t *data = json_object_get(msg, "data");
+	int r;
 
 	if (!json_is_string(data))
 		return 0;
-	if (fwrite(json_string_value(data), 1, json_string_length(data), stdout) !=
-		json_string_length(data) ||
-	    fflush(stdout) != 0) {
+	if (escape_logs)
+		r = write_escaped(json_string_value(data), json_string_length(data));
+	else
+		r = fwrite(json_string_value(data), 1, json_string_length(data), stdout) ==
+			    json_string_length(data)
+			? 0
+			: -1;
+	if (r < 0 || fflush(stdout) != 0) {
 		fprintf(stderr, "wardctl: writing the output: %s\n", strerror(errno));
 		return -1;
 	}
@@ -1023,12 +1110,13 @@ static int cmd_logs(int argc, char **argv)
 	static const struct option longopts[] = {
 	    {"lines", required_argument, NULL, 'n'},
 	    {"follow", no_argument, NULL, 'f'},
+	    {"raw", no_argument, NULL, 'R'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
 	char tenant[32], service[32];
 	unsigned lines = 50;
-	bool follow = false;
+	bool follow = false, raw = false;
 	struct conn conn;
 	json_t *req, *reply;
 	int c, code;
@@ -1045,6 +1133,9 @@ static int cmd_logs(int argc, char **argv)
 			break;
 		case 'f':
 			follow = true;
+			break;
+		case 'R':
+			raw = true;
 			break;
 		case 'h':
 			logs_usage(stdout);
@@ -1066,6 +1157,9 @@ static int cmd_logs(int argc, char **argv)
 			argv[optind], NAME_RULE);
 		return EXIT_INVALID;
 	}
+	/* A pipe or a file gets the bytes as they are (a log shipper, grep); a
+	 * terminal gets them escaped unless asked. */
+	escape_logs = !raw && isatty(STDOUT_FILENO);
 	req = new_request("logs", tenant, service);
 	if (req) {
 		json_object_set_new(req, "lines", json_integer(lines));
@@ -1512,7 +1606,8 @@ static const struct command command_table[] = {
     {"restart", "TENANT[/SERVICE]", "restart a tenant or one of its services", cmd_restart},
     {"reset", "TENANT/SERVICE", "take a service out of \"failed\"", cmd_reset},
     {"reload", "", "re-read every profile, print what changed", cmd_reload},
-    {"logs", "TENANT/SERVICE [-n N] [-f]", "print (and follow) a service's output", cmd_logs},
+    {"logs", "TENANT/SERVICE [-n N] [-f] [--raw]", "print (and follow) a service's output",
+     cmd_logs},
     {"net", "TENANT [--json]", "show a tenant's addresses, flows and drop counters", cmd_net},
     {"onboard", "NAME --template T [OPTIONS]", "create and start a practice from a template",
      cmd_onboard},

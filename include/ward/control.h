@@ -63,8 +63,23 @@ int control_parse_request(const char *line, size_t len, struct control_request *
 const char *control_cmd_to_string(enum control_cmd c);
 enum control_right control_cmd_right(enum control_cmd c);
 
+/* The gids of the admin, operator and viewer groups, as the name service
+ * had them when looked up (known false: no such group, which grants
+ * nothing). */
+enum { CONTROL_GID_ADMIN, CONTROL_GID_OPERATOR, CONTROL_GID_VIEWER };
+struct control_gids {
+	bool known[3];
+	gid_t gid[3];
+};
+/* Looks the configured group names up (NSS: may block; the daemon does it
+ * once, when the socket is made, never per connection). */
+void control_resolve_groups(const struct ward_config *cfg, struct control_gids *g);
+
 /* The rights of a peer: root everything; admin group everything;
  * operator group read+operate; viewer group read; else none. */
+enum control_right control_gids_right(const struct control_gids *g, uid_t uid, gid_t gid,
+				      const gid_t *groups, size_t n_groups);
+/* The same, looking the groups up now. */
 enum control_right control_peer_right(const struct ward_config *cfg, uid_t uid, gid_t gid,
 				      const gid_t *groups, size_t n_groups);
 

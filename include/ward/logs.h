@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "ward/error.h"
 
@@ -32,3 +33,15 @@ int log_swap(const char *path, const char *to, unsigned mode, bool noreplace, in
  * current file is short), as a malloc'd string. At most max_bytes returned. */
 int log_tail(const char *path, size_t lines, size_t max_bytes, char **out, size_t *len,
 	     struct ward_err *err);
+
+/* The same bytes as log_tail, read in pieces (a reply streamed to a slow
+ * client holds a piece at a time, not the whole tail): the tail as it is
+ * when opened; what the service writes later is not part of it. */
+struct log_reader;
+struct log_reader *log_reader_open(const char *path, size_t lines, uint64_t max_bytes,
+				   struct ward_err *err);
+/* Up to len bytes; 0 at the end; -1 with err. */
+ssize_t log_reader_read(struct log_reader *r, char *buf, size_t len, struct ward_err *err);
+/* Bytes not read yet. */
+uint64_t log_reader_left(const struct log_reader *r);
+void log_reader_close(struct log_reader *r);

@@ -29,7 +29,26 @@
 #include "ward/session.h"
 #include "hung_nss.h"
 
+#include <dlfcn.h>
+
 #define NOBODY 65534
+
+/* A group database that can be made to hang (a hung sssd or LDAP): this
+ * definition takes the place of libc's for the code under test, and
+ * sleeps hang_group_ms before asking the real one. */
+static volatile unsigned hang_group_ms;
+
+int getgrnam_r(const char *name, struct group *grp, char *buf, size_t buflen, struct group **result)
+{
+	int (*real)(const char *, struct group *, char *, size_t, struct group **);
+
+	if (hang_group_ms)
+		usleep(hang_group_ms * 1000u);
+	*(void **)&real = dlsym(RTLD_NEXT, "getgrnam_r");
+	if (!real)
+		return ENOSYS;
+	return real(name, grp, buf, buflen, result);
+}
 
 /* ======================================================================
  * control_parse_request
@@ -1259,6 +1278,34 @@ static void test_hung_name_service_never_stalls_the_loop(void **state)
 	json_decref(recs);
 }
 
+static int child_viewer(struct fixture *f);
+
+/* The group database hangs while a viewer connects: its rights come from
+ * the gids looked up when the socket was made, and the loop keeps turning
+ * (a group lookup per connection on the loop would stall it). */
+static void test_hung_group_lookup_never_stalls_the_loop(void **state)
+{
+	struct fixture *f = *state;
+	gid_t viewer = host_gid("daemon"), sock = host_gid("tty");
+	struct ward_err err = {0};
+	uint64_t start;
+
+	need_root();
+	control_free(f->ctl);
+	f->cfg.socket_group = "tty";
+	f->ctl = control_new(&f->cfg, f->loop, &f->sup, f->audit, f->udb, &err);
+	if (!f->ctl)
+		fail_msg("control_new: %s", err.msg);
+	assert_int_equal(chmod(f->dir, 0755), 0);
+	hang_group_ms = 3000;
+	start = loop_now_ms();
+	run_child_as(f, child_viewer, NOBODY, NOBODY, (gid_t[]){sock, viewer}, 2);
+	hang_group_ms = 0;
+	/* Served (as a viewer) long before one lookup's sleep would end: the
+	 * loop never waited on the group database. */
+	assert_true(loop_now_ms() - start < 2500);
+}
+
 static void test_requests(void **state)
 {
 	struct fixture *f = *state;
@@ -2028,6 +2075,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_socket_file, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_socket_group_and_stale, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_requests, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hung_group_lookup_never_stalls_the_loop, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_hung_name_service_never_stalls_the_loop, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
