@@ -53,12 +53,17 @@ static int project_apply(int fd, const char *dir, uint32_t projid, uint64_t limi
 		return why ? ward_err_set(err, 0, "%s: %s", dir, why)
 			   : ward_err_set(err, e, "%s: FS_IOC_FSGETXATTR", dir);
 	}
+	/* glibc's QCMD shifts Q_SETQUOTA (0x800008) left in an int, which
+	 * overflows (undefined behaviour; UBSan stops wardd): the same
+	 * command word, built unsigned. */
+	const int setquota = (int)((unsigned)Q_SETQUOTA << SUBCMDSHIFT | (PRJQUOTA & SUBCMDMASK));
+
 	/* The limit first, then the tag: a tagged directory is never counted
 	 * against a project without its limit. */
 	q.dqb_bhardlimit = (limit_bytes + QUOTA_BLOCK - 1) / QUOTA_BLOCK;
 	q.dqb_bsoftlimit = q.dqb_bhardlimit;
 	q.dqb_valid = QIF_BLIMITS;
-	if (syscall(SYS_quotactl_fd, fd, QCMD(Q_SETQUOTA, PRJQUOTA), (long)projid, &q) < 0) {
+	if (syscall(SYS_quotactl_fd, fd, setquota, (long)projid, &q) < 0) {
 		int e = errno;
 
 		why = why_unsupported(e);
