@@ -227,7 +227,10 @@ static int conn_open(struct conn *c)
 	return -1;
 }
 
-/* Sends req (the reference is taken) as one line. */
+/* Sends req (the reference is taken) as one line. Returns 0, -1 (said
+ * why), or 1 when wardd had already closed the connection: it may have
+ * written why first (a refused connection is told, then closed without
+ * reading), so the caller reads before it reports the broken pipe. */
 static int conn_send(struct conn *c, json_t *req)
 {
 	char *s = req ? json_dumps(req, JSON_COMPACT) : NULL;
@@ -252,6 +255,10 @@ static int conn_send(struct conn *c, json_t *req)
 
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+			free(line);
+			return 1;
+		}
 		if (n < 0) {
 			fprintf(stderr, "wardctl: sending to %s: %s\n", socket_path,
 				strerror(errno));
@@ -362,12 +369,16 @@ static json_t *conn_request(struct conn *c, json_t *req)
 {
 	json_t *reply;
 	bool eof;
+	int sent = conn_send(c, req);
 
-	if (conn_send(c, req) < 0)
+	if (sent < 0)
 		return NULL;
 	reply = conn_read_json(c, &eof);
 	if (!reply) {
-		if (eof)
+		if (eof && sent == 1)
+			fprintf(stderr, "wardctl: sending to %s: %s\n", socket_path,
+				strerror(EPIPE));
+		else if (eof)
 			fprintf(stderr, "wardctl: wardd closed the connection without a reply\n");
 		return NULL;
 	}

@@ -6,6 +6,7 @@ import json
 import os
 import pty
 import select
+import shutil
 import socket
 import subprocess
 import sys
@@ -13,8 +14,10 @@ import threading
 import time
 import tty
 
+import pytest
+
 from conftest import wait_for
-from daemon_fixture import (GID_GAMES, GID_STAFF, STRANGER, LineReader,  # noqa: F401
+from daemon_fixture import (GID_GAMES, GID_STAFF, STRANGER, WARDCTL, LineReader,  # noqa: F401
                             daemon_built, dw, fd_count, raise_nofile, restore_nofile,
                             settled)
 
@@ -259,3 +262,40 @@ def test_follower_that_never_reads_is_dropped(dw):
     assert hup, "a follower that never read was never dropped"
     # The one that reads stays.
     assert reading.poll() is None, "a follower that reads was dropped"
+
+
+def test_refusal_reaches_the_user_when_wardd_closed_before_the_request(daemon_built, tmp_path):
+    """A refused connection is told why and closed unread. When wardctl's
+    request loses that race (its send fails with EPIPE), it still reads and
+    prints the refusal instead of "Broken pipe". The race is forced: strace
+    delays wardctl's send until the stand-in daemon has answered and closed."""
+    if shutil.which("strace") is None:
+        pytest.fail("strace is not installed (scripts/bootstrap installs it)")
+    path = str(tmp_path / "control.sock")
+    refusal = b'{"ok":false,"error":"too many connections from uid 4242 (at most 64)"}\n'
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    closed = threading.Event()
+
+    def answer():
+        conn, _ = srv.accept()
+        conn.sendall(refusal)
+        conn.close()
+        closed.set()
+
+    th = threading.Thread(target=answer, daemon=True)
+    th.start()
+    try:
+        res = subprocess.run(
+            ["strace", "-f", "-qq", "-o", os.devnull,
+             "-e", "trace=sendto", "-e", "inject=sendto:delay_enter=500000",
+             str(WARDCTL), "--socket", path, "status"],
+            capture_output=True, text=True, timeout=30)
+    finally:
+        srv.close()
+        th.join(timeout=5)
+    assert closed.is_set(), "wardctl never connected"
+    assert res.returncode != 0
+    assert "too many connections from uid 4242" in res.stderr, res.stderr
+    assert "Broken pipe" not in res.stderr, res.stderr
