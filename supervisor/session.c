@@ -270,15 +270,16 @@ bool session_user_name_valid(const char *name)
 	return n <= 64;
 }
 
-bool session_in_groups(char *const *names, size_t n_names, const gid_t *gids, size_t n_gids)
+bool session_in_groups(char *const *names, size_t n_names, const char *user_groups,
+		       size_t n_user_groups)
 {
 	for (size_t i = 0; i < n_names; i++) {
-		gid_t g;
+		const char *g = user_groups;
 
-		if (!names[i] || !caps_group_gid(names[i], &g))
+		if (!names[i] || !*names[i])
 			continue;
-		for (size_t j = 0; j < n_gids; j++)
-			if (gids[j] == g)
+		for (size_t j = 0; j < n_user_groups; j++, g += strlen(g) + 1)
+			if (strcmp(g, names[i]) == 0)
 				return true;
 	}
 	return false;
@@ -315,8 +316,10 @@ struct session {
 	 * NULL once answered (lookup_err says how). */
 	int lookup_err;
 	struct userdb_query *lookup;
-	gid_t *gids; /* every group of the user, the primary one included */
-	size_t n_gids;
+	/* The names of every group of the user, the primary one included:
+	 * n_groups NUL-terminated names, as the userdb helper resolved them. */
+	char *groups;
+	size_t n_groups;
 	char held[128]; /* a refusal that waits for the answer (to name the user) */
 	char *in;       /* the request, then messages */
 	size_t in_len;
@@ -861,8 +864,8 @@ static void on_service_gone(struct loop *l, int fd, uint32_t events, void *ud)
 /* ---- the logon ---- */
 
 struct match {
-	const gid_t *gids;
-	size_t n_gids;
+	const char *groups;
+	size_t n_groups;
 	const struct ward_tenant *found;
 	size_t n_found;
 	char names[256];
@@ -874,7 +877,7 @@ static int match_tenant(const struct ward_tenant *t, void *ud)
 	size_t len = strlen(m->names);
 
 	if (!t->sessions.present ||
-	    !session_in_groups(t->sessions.groups, t->sessions.n_groups, m->gids, m->n_gids))
+	    !session_in_groups(t->sessions.groups, t->sessions.n_groups, m->groups, m->n_groups))
 		return 0;
 	if (!m->found)
 		m->found = t;
@@ -1358,8 +1361,8 @@ static void handle_request(struct session *s, const char *line, size_t len)
 		}
 		return;
 	}
-	m.gids = s->gids;
-	m.n_gids = s->n_gids;
+	m.groups = s->groups;
+	m.n_groups = s->n_groups;
 	supervisor_each_tenant(ss->sup, match_tenant, &m);
 	if (m.n_found == 0) {
 		refuse(s, "no practice");
@@ -1540,7 +1543,7 @@ static void session_free(struct session *s)
 		s->next->prev = s->prev;
 	ss->n_conns--;
 	userdb_cancel(ss->udb, s->lookup);
-	free(s->gids);
+	free(s->groups);
 	if (s->sock >= 0) {
 		loop_del_fd(ss->loop, s->sock);
 		close(s->sock);
@@ -1606,6 +1609,16 @@ static size_t pending_of(const struct session_server *ss, uid_t uid)
 	return n;
 }
 
+/* The bytes of n packed NUL-terminated names. */
+static size_t names_size(const char *names, size_t n)
+{
+	size_t len = 0;
+
+	for (size_t i = 0; i < n; i++)
+		len += strlen(names + len) + 1;
+	return len;
+}
+
 /* The name service's answer on who a client is. */
 static void on_user(const struct userdb_answer *a, void *ud)
 {
@@ -1615,13 +1628,14 @@ static void on_user(const struct userdb_answer *a, void *ud)
 	s->lookup_err = a->err;
 	if (!a->err && strlen(a->name) >= sizeof(s->user))
 		s->lookup_err = E2BIG;
-	else if (!a->err && a->n_groups && !(s->gids = malloc(a->n_groups * sizeof(gid_t))))
+	else if (!a->err && a->n_groups &&
+		 !(s->groups = malloc(names_size(a->group_names, a->n_groups))))
 		s->lookup_err = ENOMEM;
 	else if (!a->err) {
 		(void)snprintf(s->user, sizeof(s->user), "%s", a->name); /* fits: checked */
 		if (a->n_groups)
-			memcpy(s->gids, a->groups, a->n_groups * sizeof(gid_t));
-		s->n_gids = a->n_groups;
+			memcpy(s->groups, a->group_names, names_size(a->group_names, a->n_groups));
+		s->n_groups = a->n_groups;
 	}
 	if (!s->req_waiting)
 		return;

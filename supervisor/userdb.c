@@ -37,14 +37,22 @@ struct request {
 	uint32_t want_groups;
 };
 
+/* After the head: n_groups gids (aligned: the head is 20 bytes, the buffer
+ * malloc's), the user's name (name_len bytes, no NUL), then the groups'
+ * names (names_len bytes, each NUL-terminated, one per gid). */
 struct reply_head {
 	uint32_t id;
 	int32_t err;
-	uint32_t name_len; /* bytes of name after the head, no NUL */
-	uint32_t n_groups; /* gids after the name */
+	uint32_t name_len;
+	uint32_t n_groups;
+	uint32_t names_len;
 };
 
-#define REPLY_MAX (sizeof(struct reply_head) + USERDB_NAME_MAX + USERDB_MAX_GROUPS * sizeof(gid_t))
+#define REPLY_MAX                                                                                  \
+	(sizeof(struct reply_head) + USERDB_MAX_GROUPS * sizeof(gid_t) + USERDB_NAME_MAX +         \
+	 USERDB_GROUP_NAMES_MAX)
+
+_Static_assert(sizeof(struct reply_head) % _Alignof(gid_t) == 0, "gids follow the head aligned");
 
 struct userdb_query {
 	struct userdb_query *prev, *next;
@@ -80,8 +88,46 @@ static bool not_found(int r)
 	return r == 0 || r == ENOENT || r == ESRCH || r == EBADF || r == EPERM;
 }
 
-static int resolve_nss(uid_t uid, char *name, size_t size, gid_t *groups, size_t *n)
+/* The name of group gid appended to names (used bytes *len of size); a gid
+ * without a name gets "". */
+static int group_name_nss(gid_t gid, char *names, size_t size, size_t *len)
 {
+	_cleanup_free_ char *buf = NULL;
+	size_t bufsize = 1024, l;
+	struct group gr, *res = NULL;
+	const char *name;
+
+	for (;;) {
+		char *p = realloc(buf, bufsize);
+		int r;
+
+		if (!p)
+			return EIO;
+		buf = p;
+		r = getgrgid_r(gid, &gr, buf, bufsize, &res);
+		if (r == ERANGE && bufsize < (1u << 20)) {
+			bufsize *= 2;
+			continue;
+		}
+		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): buf is _cleanup_free_ */
+		if (!res && !not_found(r))
+			return EIO;
+		break;
+	}
+	name = res && res->gr_name ? res->gr_name : "";
+	l = strlen(name) + 1;
+	if (l > USERDB_NAME_MAX || size - *len < l)
+		return E2BIG;
+	memcpy(names + *len, name, l);
+	*len += l;
+	return 0;
+}
+
+static int resolve_nss(uid_t uid, char *name, size_t size, gid_t *groups, size_t *n, char *names,
+		       size_t *names_len)
+{
+	size_t names_size = names_len ? *names_len : 0;
+
 	_cleanup_free_ char *buf = NULL;
 	size_t bufsize = 1024;
 	struct passwd pw, *res = NULL;
@@ -109,20 +155,46 @@ static int resolve_nss(uid_t uid, char *name, size_t size, gid_t *groups, size_t
 	if (groups) {
 		int want = (int)*n;
 
+		if (!names || !names_len) /* asked for with groups, always */
+			return EIO;
 		if (getgrouplist(res->pw_name, res->pw_gid, groups, &want) < 0)
 			return want > (int)*n ? E2BIG : EIO;
 		*n = (size_t)want;
+		*names_len = 0;
+		for (size_t i = 0; i < *n; i++) {
+			int r = group_name_nss(groups[i], names, names_size, names_len);
+
+			if (r)
+				return r;
+		}
 	}
 	return 0;
+}
+
+/* Whether names holds exactly n NUL-terminated names, none longer than
+ * USERDB_NAME_MAX, and nothing after them. */
+static bool names_valid(const char *names, size_t len, size_t n)
+{
+	size_t at = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *nul = memchr(names + at, '\0', len - at);
+
+		if (!nul || (size_t)(nul - (names + at)) > USERDB_NAME_MAX)
+			return false;
+		at = (size_t)(nul - names) + 1;
+	}
+	return at == len;
 }
 
 static int helper_serve(int sock, userdb_resolve_fn resolve, unsigned char *out)
 {
 	static gid_t groups[USERDB_MAX_GROUPS];
+	static char names[USERDB_GROUP_NAMES_MAX];
 	struct reply_head *h = (struct reply_head *)out;
 	char name[USERDB_NAME_MAX + 1];
 	struct request rq;
-	size_t n = USERDB_MAX_GROUPS, len = sizeof(*h);
+	size_t n = USERDB_MAX_GROUPS, names_len = sizeof(names), len = sizeof(*h);
 	ssize_t got;
 
 	got = recv(sock, &rq, sizeof(rq), 0);
@@ -132,14 +204,24 @@ static int helper_serve(int sock, userdb_resolve_fn resolve, unsigned char *out)
 		return got == 0 ? 0 : -1;
 	*h = (struct reply_head){.id = rq.id};
 	name[0] = '\0';
-	h->err = resolve((uid_t)rq.uid, name, sizeof(name), rq.want_groups ? groups : NULL, &n);
+	h->err = resolve((uid_t)rq.uid, name, sizeof(name), rq.want_groups ? groups : NULL, &n,
+			 rq.want_groups ? names : NULL, rq.want_groups ? &names_len : NULL);
+	/* A resolver's mistake is the helper's failure, not a reply the
+	 * daemon would refuse and restart the helper over. */
+	if (h->err == 0 && rq.want_groups &&
+	    (n > USERDB_MAX_GROUPS || names_len > sizeof(names) ||
+	     !names_valid(names, names_len, n)))
+		h->err = EIO;
 	if (h->err == 0) {
+		h->n_groups = rq.want_groups ? (uint32_t)n : 0;
+		h->names_len = rq.want_groups ? (uint32_t)names_len : 0;
 		h->name_len = (uint32_t)strnlen(name, USERDB_NAME_MAX);
-		h->n_groups = rq.want_groups ? (uint32_t)n : 0; /* n <= USERDB_MAX_GROUPS */
-		memcpy(out + len, name, h->name_len);
-		len += h->name_len;
 		memcpy(out + len, groups, h->n_groups * sizeof(gid_t));
 		len += h->n_groups * sizeof(gid_t);
+		memcpy(out + len, name, h->name_len);
+		len += h->name_len;
+		memcpy(out + len, names, h->names_len);
+		len += h->names_len;
 	}
 	return send(sock, out, len, MSG_NOSIGNAL) == (ssize_t)len ? 1 : -1;
 }
@@ -161,6 +243,13 @@ static __attribute__((noreturn)) void helper_main(void *arg)
 	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		_exit(1);
+	{
+		/* The largest answer is one datagram; the default buffer
+		 * holds it, a host that lowered it is asked for more. */
+		int size = (int)REPLY_MAX + 4096;
+
+		(void)setsockopt(3, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+	}
 	for (;;) {
 		int r = helper_serve(3, h->resolve, h->out);
 
@@ -313,10 +402,16 @@ static bool reply_valid(const struct userdb *db, const struct reply_head *h, siz
 		return false;
 	if (h->err != 0)
 		return len == sizeof(*h) && h->err > 0;
-	return h->name_len > 0 && h->name_len <= USERDB_NAME_MAX &&
-	       h->n_groups <= USERDB_MAX_GROUPS && (q->want_groups || h->n_groups == 0) &&
-	       len == sizeof(*h) + h->name_len + h->n_groups * sizeof(gid_t) &&
-	       !memchr(db->buf + sizeof(*h), '\0', h->name_len);
+	if (h->name_len == 0 || h->name_len > USERDB_NAME_MAX || h->n_groups > USERDB_MAX_GROUPS ||
+	    h->names_len > USERDB_GROUP_NAMES_MAX || (!q->want_groups && h->n_groups) ||
+	    len != sizeof(*h) + h->n_groups * sizeof(gid_t) + h->name_len + h->names_len)
+		return false;
+	{
+		const char *name = (const char *)db->buf + sizeof(*h) + h->n_groups * sizeof(gid_t);
+
+		return !memchr(name, '\0', h->name_len) &&
+		       names_valid(name + h->name_len, h->names_len, h->n_groups);
+	}
 }
 
 static void on_reply(struct loop *l, int fd, uint32_t events, void *ud)
@@ -350,14 +445,15 @@ static void on_reply(struct loop *l, int fd, uint32_t events, void *ud)
 		struct userdb_answer a = {.uid = db->head->uid, .err = h.err};
 
 		if (h.err == 0) {
-			memcpy(name, db->buf + sizeof(h), h.name_len);
+			const unsigned char *at = db->buf + sizeof(h) + h.n_groups * sizeof(gid_t);
+
+			memcpy(name, at, h.name_len);
 			name[h.name_len] = '\0';
 			a.name = name;
-			/* To the buffer's start, which malloc aligned for gid_t. */
-			memmove(db->buf, db->buf + sizeof(h) + h.name_len,
-				h.n_groups * sizeof(gid_t));
-			a.groups = (const gid_t *)(void *)db->buf;
+			/* Aligned for gid_t: malloc'd buffer, 20-byte head. */
+			a.groups = (const gid_t *)(void *)(db->buf + sizeof(h));
 			a.n_groups = h.n_groups;
+			a.group_names = (const char *)at + h.name_len;
 		}
 		answer(db, db->head, &a);
 	}

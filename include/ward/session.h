@@ -79,10 +79,14 @@ int session_uid_for(const struct ward_ids *ids, uid_t host_uid, uid_t *out);
 /* Whether a user name can name a home directory ([A-Za-z0-9_][A-Za-z0-9_.@-]*,
  * at most 64 bytes). */
 bool session_user_name_valid(const char *name);
-/* Whether one of the groups (names, looked up in the system's group
- * database) has its gid among gids. A group that does not exist matches
- * nothing. */
-bool session_in_groups(char *const *names, size_t n_names, const gid_t *gids, size_t n_gids);
+/* Whether one of the groups (names from a profile) is among the user's
+ * groups: n_user_groups NUL-terminated names, packed, as the userdb helper
+ * gave them (the name service's name for each of the user's gids). Pure
+ * string matching, as sshd's AllowGroups: no name-service call, so it runs
+ * on the loop. A gid that has several names is matched by the one the name
+ * service gives for it; the others match nothing (refused, never let in). */
+bool session_in_groups(char *const *names, size_t n_names, const char *user_groups,
+		       size_t n_user_groups);
 
 struct session_server;
 

@@ -21,6 +21,9 @@ struct userdb_query;
 /* More groups than this: the lookup fails with E2BIG (refused). */
 #define USERDB_MAX_GROUPS 16384
 #define USERDB_NAME_MAX   256
+/* The bytes all of a user's group names may take (with their NULs): more is
+ * E2BIG, refused. One answer must fit a socket buffer of the default size. */
+#define USERDB_GROUP_NAMES_MAX (128 * 1024)
 
 struct userdb_answer {
 	uid_t uid;
@@ -31,6 +34,9 @@ struct userdb_answer {
 	const char *name;    /* with err 0 */
 	const gid_t *groups; /* with err 0 and groups asked for: every group, */
 	size_t n_groups;     /* the primary one included */
+	/* n_groups names, each NUL-terminated, in the order of groups: the
+	 * name the name service gives that gid ("" if none). */
+	const char *group_names;
 };
 
 /* Called once per lookup, from the loop (never from within userdb_lookup);
@@ -38,9 +44,15 @@ struct userdb_answer {
 typedef void (*userdb_fn)(const struct userdb_answer *a, void *ud);
 
 /* What the helper runs for a lookup: the name into name (size bytes) and,
- * when groups is not NULL, up to *n groups. Returns 0 or an errno as in
- * userdb_answer. Tests pass their own; NULL is the system's (NSS). */
-typedef int (*userdb_resolve_fn)(uid_t uid, char *name, size_t size, gid_t *groups, size_t *n);
+ * when groups is not NULL, up to *n groups and their names into names
+ * (*names_len bytes; set to the bytes used): one NUL-terminated name per
+ * gid, "" for a gid without one. Group names are resolved here, in the
+ * helper, so that the daemon matches a user's groups against profiles'
+ * group names without a name-service call of its own. Returns 0 or an
+ * errno as in userdb_answer. Tests pass their own; NULL is the system's
+ * (NSS). */
+typedef int (*userdb_resolve_fn)(uid_t uid, char *name, size_t size, gid_t *groups, size_t *n,
+				 char *names, size_t *names_len);
 
 /* timeout_ms 0: USERDB_TIMEOUT_MS. The helper starts with the first
  * lookup. */

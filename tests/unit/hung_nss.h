@@ -11,9 +11,10 @@
 #include "ward/loop.h"
 
 /* Runs in the userdb helper. */
-static inline int hung_resolve(uid_t uid, char *name, size_t size, gid_t *groups, size_t *n)
+static inline int hung_resolve(uid_t uid, char *name, size_t size, gid_t *groups, size_t *n,
+			       char *names, size_t *names_len)
 {
-	(void)uid, (void)name, (void)size, (void)groups, (void)n;
+	(void)uid, (void)name, (void)size, (void)groups, (void)n, (void)names, (void)names_len;
 	sleep(60);
 	return EIO;
 }

@@ -23,6 +23,40 @@
 #include "ward/session.h"
 #include "hung_nss.h"
 
+#include <dlfcn.h>
+#include <grp.h>
+
+/* A group database that hangs in the daemon's own process (a hung sssd or
+ * LDAP, as the loop would meet it): these take the place of libc's for the
+ * code under test and sleep hang_group_ms first, in the test's process
+ * only. The userdb helper, a child, asks the real one at once. */
+static volatile unsigned hang_group_ms;
+static pid_t daemon_pid;
+
+static void maybe_hang(void)
+{
+	if (hang_group_ms && getpid() == daemon_pid)
+		usleep(hang_group_ms * 1000u);
+}
+
+int getgrnam_r(const char *name, struct group *grp, char *buf, size_t buflen, struct group **result)
+{
+	int (*real)(const char *, struct group *, char *, size_t, struct group **);
+
+	maybe_hang();
+	*(void **)&real = dlsym(RTLD_NEXT, "getgrnam_r");
+	return real ? real(name, grp, buf, buflen, result) : ENOSYS;
+}
+
+int getgrgid_r(gid_t gid, struct group *grp, char *buf, size_t buflen, struct group **result)
+{
+	int (*real)(gid_t, struct group *, char *, size_t, struct group **);
+
+	maybe_hang();
+	*(void **)&real = dlsym(RTLD_NEXT, "getgrgid_r");
+	return real ? real(gid, grp, buf, buflen, result) : ENOSYS;
+}
+
 /* ======================================================================
  * session_parse_request
  * ====================================================================== */
@@ -295,20 +329,26 @@ static void test_user_names(void **state)
 
 static void test_groups(void **state)
 {
-	char *root[] = {"root"};
-	char *mixed[] = {"no-such-group-ward-test", NULL, "root"};
-	char *none[] = {"no-such-group-ward-test", "0"};
-	const gid_t zero[] = {0}, other[] = {1, 2, 3};
+	char *staff[] = {"staff-alpha"};
+	char *mixed[] = {"no-such-group-ward-test", NULL, "", "staff-alpha"};
+	char *none[] = {"no-such-group-ward-test", "0", "staff"};
+	char *empty[] = {""};
+	/* As the userdb helper packs them: one name per gid, "" for a gid
+	 * without a name. */
+	static const char user[] = "alice\0\0staff-alpha\0users";
+	static const char other[] = "bob\0staff-alpha-x\0users";
 
 	(void)state;
-	/* "root" is gid 0 on every system the tests run on. */
-	assert_true(session_in_groups(root, 1, zero, 1));
-	assert_false(session_in_groups(root, 1, other, 3));
-	assert_false(session_in_groups(root, 1, NULL, 0));
-	assert_true(session_in_groups(mixed, 3, zero, 1));
-	/* A group that does not exist matches nothing; a number is a name. */
-	assert_false(session_in_groups(none, 2, zero, 1));
-	assert_false(session_in_groups(NULL, 0, zero, 1));
+	assert_true(session_in_groups(staff, 1, user, 4));
+	assert_false(session_in_groups(staff, 1, other, 3)); /* whole names only */
+	assert_false(session_in_groups(staff, 1, NULL, 0));
+	assert_false(session_in_groups(staff, 1, user, 2)); /* only the first two */
+	assert_true(session_in_groups(mixed, 4, user, 4));
+	/* A group the user is not in matches nothing; a number is a name,
+	 * not a gid; a gid without a name is not matched by "". */
+	assert_false(session_in_groups(none, 3, user, 4));
+	assert_false(session_in_groups(empty, 1, user, 4));
+	assert_false(session_in_groups(NULL, 0, user, 4));
 }
 
 /* ======================================================================
@@ -664,6 +704,27 @@ static void test_hung_name_service_refuses_without_stalling(void **state)
 	assert_int_equal(session_count(f->ss), 0);
 }
 
+/* The group database hangs while a logon is decided: the user's group
+ * names came from the userdb helper, practices' groups are matched by name
+ * on the loop without asking the name service, and the answer comes at
+ * once (one getgrnam_r per practice's group on the loop would take 3 s
+ * each). */
+static void test_hung_group_database_never_stalls_a_logon(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t t0;
+
+	f->groups_one[0] = "root"; /* gid 0's name on every system */
+	f->sup.state = SERVICE_STOPPED;
+	daemon_pid = getpid();
+	hang_group_ms = 3000;
+	t0 = loop_now_ms();
+	assert_reply(f, "{}\n", "{\"ok\":false,\"error\":\"practice stopped\"}");
+	hang_group_ms = 0;
+	assert_true(loop_now_ms() - t0 < 2500);
+	assert_int_equal(f->sup.walks, 1);
+}
+
 static void test_which_practice(void **state)
 {
 	struct fixture *f = *state;
@@ -748,6 +809,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_hung_name_service_refuses_without_stalling, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_which_practice, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hung_group_database_never_stalls_a_logon, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_list_and_kick_when_empty, setup, teardown),
 	};
 

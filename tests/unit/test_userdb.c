@@ -25,13 +25,31 @@ enum {
 	UID_HANG = 3000,
 	UID_CRASH = 4000,
 	UID_MANY = 5000,
-	UID_SLOW = 6000
+	UID_SLOW = 6000,
+	UID_BADNAMES = 7000, /* a resolver whose group names do not add up */
+	UID_TOOMANYNAMES = 8000
 };
 
+/* Packs names (n of them) into out, as a resolver must. */
+static void pack(char *out, size_t *len, const char *const *names, size_t n)
+{
+	size_t at = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(names[i]) + 1;
+
+		memcpy(out + at, names[i], l);
+		at += l;
+	}
+	*len = at;
+}
+
 /* Runs in the helper. */
-static int fake_resolve(uid_t uid, char *name, size_t size, gid_t *groups, size_t *n)
+static int fake_resolve(uid_t uid, char *name, size_t size, gid_t *groups, size_t *n, char *names,
+			size_t *names_len)
 {
 	static const gid_t alice_groups[] = {1000, 27, 100};
+	static const char *const alice_names[] = {"alice", "", "users"}; /* 27: no name */
 
 	switch (uid) {
 	case UID_ALICE:
@@ -42,6 +60,24 @@ static int fake_resolve(uid_t uid, char *name, size_t size, gid_t *groups, size_
 		if (groups) {
 			memcpy(groups, alice_groups, sizeof(alice_groups));
 			*n = 3;
+			pack(names, names_len, alice_names, 3);
+		}
+		return 0;
+	case UID_BADNAMES: /* two names for three gids */
+		(void)snprintf(name, size, "bad");
+		if (groups) {
+			memcpy(groups, alice_groups, sizeof(alice_groups));
+			*n = 3;
+			pack(names, names_len, alice_names, 2);
+		}
+		return 0;
+	case UID_TOOMANYNAMES: /* says it used more than it was given */
+		(void)snprintf(name, size, "toomany");
+		if (groups) {
+			groups[0] = 1;
+			*n = 1;
+			names[0] = '\0';
+			*names_len = USERDB_GROUP_NAMES_MAX + 1;
 		}
 		return 0;
 	case UID_HANG:
@@ -49,10 +85,15 @@ static int fake_resolve(uid_t uid, char *name, size_t size, gid_t *groups, size_
 		return EIO;
 	case UID_CRASH:
 		_exit(3);
-	case UID_MANY: /* exactly as many groups as an answer holds */
+	case UID_MANY: /* as many groups and name bytes as an answer holds */
 		(void)snprintf(name, size, "many");
-		for (size_t i = 0; groups && i < USERDB_MAX_GROUPS; i++)
+		*names_len = 0;
+		for (size_t i = 0; groups && i < USERDB_MAX_GROUPS; i++) {
+			/* 8 bytes each ("g100007" and its NUL): 128 KiB in all */
 			groups[i] = (gid_t)(100000 + i);
+			*names_len +=
+			    (size_t)snprintf(names + *names_len, 9, "g%06zu", 100000 + i) + 1;
+		}
 		*n = USERDB_MAX_GROUPS;
 		return 0;
 	default:
@@ -66,8 +107,10 @@ struct got {
 	uid_t uid;
 	char name[64];
 	gid_t groups[8];
-	size_t n_groups;   /* kept in groups[] */
-	size_t all_groups; /* in the answer */
+	char group_names[8][32]; /* names of groups[] */
+	size_t n_groups;         /* kept in groups[] */
+	size_t all_groups;       /* in the answer */
+	char last_name_at[32];   /* the name of the answer's last group */
 	uint64_t at_ms;
 };
 
@@ -125,6 +168,15 @@ static struct userdb_query *ask(struct fixture *f, int i, uid_t uid, bool groups
 	return q;
 }
 
+static const char *lastname(const char *names, size_t n)
+{
+	const char *p = names;
+
+	for (size_t i = 1; i < n; i++)
+		p += strlen(p) + 1;
+	return p;
+}
+
 static void on_answer(const struct userdb_answer *a, void *ud)
 {
 	struct slot *s = ud;
@@ -140,6 +192,14 @@ static void on_answer(const struct userdb_answer *a, void *ud)
 		g->all_groups = a->n_groups;
 		g->n_groups = a->n_groups < 8 ? a->n_groups : 8;
 		memcpy(g->groups, a->groups, g->n_groups * sizeof(gid_t));
+		for (size_t i = 0, at = 0; i < g->n_groups; i++) {
+			(void)snprintf(g->group_names[i], sizeof(g->group_names[i]), "%s",
+				       a->group_names + at);
+			at += strlen(a->group_names + at) + 1;
+		}
+		if (a->n_groups)
+			(void)snprintf(g->last_name_at, sizeof(g->last_name_at), "%s",
+				       lastname(a->group_names, a->n_groups));
 	} else {
 		assert_null(a->name);
 	}
@@ -207,6 +267,10 @@ static void test_answer_with_groups_never_from_within_lookup(void **state)
 	assert_int_equal(f->got[0].groups[0], 1000);
 	assert_int_equal(f->got[0].groups[1], 27);
 	assert_int_equal(f->got[0].groups[2], 100);
+	/* Each gid with its name, "" for the one without. */
+	assert_string_equal(f->got[0].group_names[0], "alice");
+	assert_string_equal(f->got[0].group_names[1], "");
+	assert_string_equal(f->got[0].group_names[2], "users");
 	assert_true(userdb_helper_pid(f->db) > 0);
 	fx_free(f);
 }
@@ -237,6 +301,29 @@ static void test_as_many_groups_as_an_answer_holds(void **state)
 	assert_int_equal(f->got[0].err, 0);
 	assert_int_equal(f->got[0].all_groups, USERDB_MAX_GROUPS);
 	assert_int_equal(f->got[0].groups[7], 100007);
+	assert_string_equal(f->got[0].group_names[7], "g100007");
+	assert_string_equal(f->got[0].last_name_at, "g116383");
+	fx_free(f);
+}
+
+static void test_group_names_that_do_not_add_up_fail(void **state)
+{
+	struct fixture *f = fx_new(2000, fake_resolve);
+	pid_t helper;
+
+	(void)state;
+	ask(f, 0, UID_BADNAMES, true);
+	ask(f, 1, UID_TOOMANYNAMES, true);
+	ask(f, 2, UID_ALICE, true);
+	run(f, 3, 5000);
+	/* Failed (a logon is refused), not answered with names of other
+	 * gids, and the helper serves on. */
+	assert_int_equal(f->got[0].err, EIO);
+	assert_int_equal(f->got[1].err, EIO);
+	assert_int_equal(f->got[2].err, 0);
+	assert_string_equal(f->got[2].group_names[2], "users");
+	helper = userdb_helper_pid(f->db);
+	assert_true(helper > 0);
 	fx_free(f);
 }
 
@@ -388,8 +475,12 @@ static void test_real_nss_as_nobody_without_capabilities(void **state)
 	run(f, 1, 10000);
 	assert_int_equal(f->got[0].err, 0);
 	assert_string_equal(f->got[0].name, "root");
+	/* gid 0 is in root's groups, and its name came along. */
 	for (size_t i = 0; i < f->got[0].n_groups; i++)
-		has_root = has_root || f->got[0].groups[i] == 0;
+		if (f->got[0].groups[i] == 0) {
+			has_root = true;
+			assert_string_equal(f->got[0].group_names[i], "root");
+		}
 	assert_true(has_root);
 	helper = userdb_helper_pid(f->db);
 	assert_true(helper > 0);
@@ -422,6 +513,7 @@ int main(void)
 	    cmocka_unit_test(test_answer_with_groups_never_from_within_lookup),
 	    cmocka_unit_test(test_without_groups_and_unknown_user),
 	    cmocka_unit_test(test_as_many_groups_as_an_answer_holds),
+	    cmocka_unit_test(test_group_names_that_do_not_add_up_fail),
 	    cmocka_unit_test(test_answers_in_order_from_one_helper),
 	    cmocka_unit_test(test_hung_name_service_fails_at_deadline_loop_turns),
 	    cmocka_unit_test(test_late_query_behind_a_hung_one_gets_a_new_helper),
