@@ -63,9 +63,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ward/error.h"
-#include "ward/firewall.h"
-#include "ward/netlink.h"
+#include "basic/error.h"
+#include "net/firewall.h"
+#include "net/netlink.h"
 
 /* Tenant i owns 10.(240 + i / 256).(i % 256).0/24; the gateway is .1, the
  * services .2, .3, .4. */

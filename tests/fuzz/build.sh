@@ -35,24 +35,21 @@ deps="libseccomp libcap libnl-3.0 libnl-route-3.0 jansson libnftables"
 dep_cflags=$(pkg-config --cflags $deps) || die "pkg-config: missing development packages (scripts/bootstrap)"
 dep_libs=$(pkg-config --libs $deps)
 
-# config.h as meson would make it, but with the repo's own policies as the
+# build-config.h as meson would make it, but with the repo's own policies as the
 # shipped directory: a load never depends on what is installed on the host.
 version=$(sed -n "s/^[[:space:]]*version[[:space:]]*:[[:space:]]*'\([^']*\)'.*/\1/p" "$repo/meson.build" | head -n1)
 config=$(printf '#pragma once\n#define WARD_VERSION "%s"\n#define WARD_POLICY_DIR "%s"\n' \
 	"${version:-0}" "$repo/profiles/policies")
-[ "$(cat "$build/gen/config.h" 2>/dev/null)" = "$config" ] || printf '%s\n' "$config" >"$build/gen/config.h"
+[ "$(cat "$build/gen/build-config.h" 2>/dev/null)" = "$config" ] || printf '%s\n' "$config" >"$build/gen/build-config.h"
 
 sanitize="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 cflags="-std=gnu17 -D_GNU_SOURCE -g -O1 $sanitize -Wall -Wextra -Wno-unused-parameter"
-cflags="$cflags -I$build/gen -I$repo/include $dep_cflags"
+cflags="$cflags -I$build/gen -I$repo/supervisor -I$repo $dep_cflags"
 
 # ward's sources: everything but the programs' main().
 sources=()
-for f in "$repo"/supervisor/*.c; do
-	case $(basename "$f") in
-	wardd.c | wardctl.c | ward-session.c) ;;
-	*) sources+=("$f") ;;
-	esac
+for f in "$repo"/supervisor/{basic,model,sandbox,net,daemon}/*.c; do
+	sources+=("$f")
 done
 harnesses=()
 for f in "$fuzzdir"/fuzz_*.c; do

@@ -7,9 +7,9 @@
  *
  * Input: the bytes a client sent; like the server, the harness takes them up
  * to the first newline as the one request line. */
-#include "ward/control.h"
+#include "daemon/control.h"
 
-#include "ward/profile.h"
+#include "model/profile.h"
 
 #include <stdint.h>
 #include <stdio.h>

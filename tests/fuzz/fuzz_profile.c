@@ -7,7 +7,7 @@
  * first byte is 'F' (no JSON document starts with it), the rest is a policy
  * fragment, placed after "hardened" in the policy list of a minimal profile
  * so that fragment parsing and merging are fuzzed directly. */
-#include "ward/profile.h"
+#include "model/profile.h"
 
 #include <limits.h>
 #include <stdint.h>

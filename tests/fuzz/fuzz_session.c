@@ -7,7 +7,7 @@
  *
  * Input: the bytes a client sent; like the server, the harness takes them up
  * to the first newline as the one line, and gives that line to both. */
-#include "ward/session.h"
+#include "daemon/session.h"
 
 #include <arpa/inet.h>
 #include <stdint.h>

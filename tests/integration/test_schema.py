@@ -95,8 +95,8 @@ def test_examples_do_not_overlap():
 
 
 def test_schema_families_match_seccomp_module():
-    """The schema's address family names are seccomp.c's table."""
-    source = (ROOT / "supervisor" / "seccomp.c").read_text()
+    """The schema's address family names are model/names.c's table."""
+    source = (ROOT / "supervisor" / "model" / "names.c").read_text()
     in_c = set(re.findall(r'\{"([a-z0-9]+)", AF_[A-Z0-9]+\}', source))
     prop = SCHEMA["$defs"]["policy"]["properties"]["seccomp"]["properties"]["address_families"]
     in_schema = set(prop["anyOf"][0]["items"]["enum"])
@@ -105,7 +105,7 @@ def test_schema_families_match_seccomp_module():
 
 def test_schema_groups_match_seccomp_module():
     """The schema lists systemd's group names; seccomp-groups.c is the source."""
-    source = (ROOT / "supervisor" / "seccomp-groups.c").read_text()
+    source = (ROOT / "supervisor" / "model" / "seccomp-groups.c").read_text()
     in_c = set(re.findall(r'"(@[a-z-]+)"', source))
     in_schema = set(SCHEMA["$defs"]["syscall"]["anyOf"][0]["enum"])
     assert in_schema == in_c

@@ -8,7 +8,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "ward/loop.h"
+#include "basic/loop.h"
 
 /* Runs in the userdb helper. */
 static inline int hung_resolve(uid_t uid, char *name, size_t size, gid_t *groups, size_t *n,

@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ward/audit.h"
+#include "daemon/audit.h"
 
 struct fixture {
 	char dir[64];

@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "ward/caps.h"
+#include "sandbox/caps.h"
 
 #define TENANT_UID 231072
 

@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ward/cgroup.h"
+#include "sandbox/cgroup.h"
 
 #define MiB (1024ull * 1024ull)
 

@@ -16,8 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h" /* WARD_TEMPLATE_DIR */
-#include "ward/config.h"
+#include "build-config.h" /* WARD_TEMPLATE_DIR */
+#include "model/config.h"
 
 struct fixture {
 	char dir[64];

@@ -24,9 +24,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "ward/control.h"
-#include "ward/onboard.h"
-#include "ward/session.h"
+#include "daemon/control.h"
+#include "daemon/onboard.h"
+#include "daemon/session.h"
 #include "hung_nss.h"
 
 #include <dlfcn.h>

@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ward/firewall.h"
+#include "net/firewall.h"
 
 /* The test's own namespace, and a context of its own to look at the table. */
 static int home_ns = -1;

@@ -24,7 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "ward/logs.h"
+#include "daemon/logs.h"
 
 struct fixture {
 	char dir[64];

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ward/loop.h"
+#include "basic/loop.h"
 
 static void make_pipe(int p[2])
 {

@@ -37,7 +37,8 @@
 #include <netlink/route/link/veth.h>
 #include <netlink/route/route.h>
 
-#include "ward/netlink.h"
+#include "net/netlink.h"
+#include "sandbox/loopback.h"
 
 #define UDP_PORT 4242
 
@@ -705,7 +706,7 @@ static int group_setup(void **state)
 			strerror(errno));
 		return -1;
 	}
-	if (netlink_loopback_up(&err) < 0) {
+	if (loopback_up(&err) < 0) {
 		fprintf(stderr, "test_netlink: %s\n", err.msg);
 		return -1;
 	}

@@ -18,7 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "ward/profile.h"
+#include "model/profile.h"
 
 #define FIXTURES WARD_SOURCE_ROOT "/tests/unit/fixtures"
 #define SHIPPED  WARD_SOURCE_ROOT "/profiles/policies"

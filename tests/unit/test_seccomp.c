@@ -33,7 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ward/seccomp.h"
+#include "sandbox/seccomp.h"
 #include "bpf_eval.h"
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))

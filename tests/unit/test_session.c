@@ -20,7 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "ward/session.h"
+#include "daemon/session.h"
 #include "hung_nss.h"
 
 #include <dlfcn.h>

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ward/subid.h"
+#include "model/subid.h"
 
 struct fixture {
 	char dir[64];

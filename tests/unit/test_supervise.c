@@ -9,7 +9,7 @@
 #include <signal.h>
 #include <string.h>
 
-#include "ward/supervise.h"
+#include "daemon/supervise.h"
 
 #define EXITED(code)     ((code) << 8)
 #define KILLED(sig)      (sig)

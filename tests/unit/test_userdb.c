@@ -16,8 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "ward/loop.h"
-#include "ward/userdb.h"
+#include "basic/loop.h"
+#include "daemon/userdb.h"
 
 enum {
 	UID_ALICE = 1000,
