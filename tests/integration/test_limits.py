@@ -10,7 +10,6 @@ import re
 import subprocess
 import time
 import warnings
-from pathlib import Path
 
 import pytest
 
@@ -32,7 +31,7 @@ def wait_log(dw, tenant, pattern, timeout=10.0):
     found = []
 
     def check():
-        found[:] = [l for l in log_lines(dw, tenant) if rx.search(l)]
+        found[:] = [ln for ln in log_lines(dw, tenant) if rx.search(ln)]
         return bool(found)
     assert wait_for(check, timeout=timeout), \
         f"no line matching {pattern!r} in {tenant}'s log: {log_lines(dw, tenant)[-5:]}"
@@ -55,7 +54,7 @@ def test_fork_bomb_held_while_neighbour_answers(dw):
     assert st["state"] == "running" and 0 < st["pids"] <= 40, st
     # Meanwhile the neighbour beat on, never 100 ms late, for 2 s more.
     time.sleep(max(0.0, 2.0 - (time.monotonic() - t0)))
-    beats = [int(l.split()[1]) for l in log_lines(dw, calm) if l.startswith("beat ")]
+    beats = [int(ln.split()[1]) for ln in log_lines(dw, calm) if ln.startswith("beat ")]
     recent = beats[-150:]
     gaps = [b - a for a, b in zip(recent, recent[1:])]
     assert len(recent) >= 100 and max(gaps) < 100, (len(recent), max(gaps))
@@ -77,7 +76,7 @@ def test_memory_hog_oom_killed_reported_and_restarted(dw):
     st = dw.service_status(t, "app")
     assert st["restarts"] >= 1 and st["oom_kills"] >= 0, st
     # It never got past its limit.
-    assert not any(int(l.split()[1]) > 32 for l in log_lines(dw, t) if l.startswith("allocated")), \
+    assert not any(int(ln.split()[1]) > 32 for ln in log_lines(dw, t) if ln.startswith("allocated")), \
         log_lines(dw, t)[-5:]
 
 
@@ -101,7 +100,7 @@ def test_oom_killed_child_main_exits_0_recorded_as_it_happened(dw):
     # The failure verdict holds: it is restarted.
     dw.wait_audit("service-restart", count=1, tenant=t, service="app", timeout=20)
     dw.wait_audit("service-start", count=2, tenant=t, service="app", timeout=20)
-    assert any(l.startswith("child 9") for l in log_lines(dw, t)), log_lines(dw, t)[-5:]
+    assert any(ln.startswith("child 9") for ln in log_lines(dw, t)), log_lines(dw, t)[-5:]
 
 
 QUOTA_MIB = 8
@@ -190,20 +189,20 @@ def test_practice_disk_quota_enforced(dw):
             rec = dw.wait_audit("tenant-quota", count=1, tenant=plain)[0]
             assert rec["applied"] is False and "not a subvolume" in rec["error"], rec
             assert wait_for(lambda: "not a subvolume" in dw.daemons[-1].stderr(), timeout=10)
-        assert wait_for(lambda: any(l.startswith("wrote ") for l in log_lines(dw, hog)),
+        assert wait_for(lambda: any(ln.startswith("wrote ") for ln in log_lines(dw, hog)),
                         timeout=60), log_lines(dw, hog)
         lines = log_lines(dw, hog)
-        wrote = int([l for l in lines if l.startswith("wrote ")][0].split()[1])
+        wrote = int([ln for ln in lines if ln.startswith("wrote ")][0].split()[1])
         assert wrote <= QUOTA_MIB, lines
-        assert any(e in l for l in lines for e in QUOTA_ERRORS), lines
+        assert any(e in ln for ln in lines for e in QUOTA_ERRORS), lines
         # The volume (256 MiB) still has room far beyond the limit ...
         st = os.statvfs(dw.data)
         assert st.f_bavail * st.f_frsize > 64 << 20, st
         # ... and the neighbour writes after the first practice is full.
         (dw.data / nb / "go").touch()
-        assert wait_for(lambda: any("neighbour wrote" in l for l in log_lines(dw, nb)),
+        assert wait_for(lambda: any("neighbour wrote" in ln for ln in log_lines(dw, nb)),
                         timeout=30), log_lines(dw, nb)
-        assert not any(e in l for l in log_lines(dw, nb) for e in QUOTA_ERRORS)
+        assert not any(e in ln for ln in log_lines(dw, nb) for e in QUOTA_ERRORS)
         # wardd is fine, and stops cleanly.
         assert dw.service_status(hog, "app")["state"] == "running"
         assert dw.stop_daemon(dw.daemons[-1]) == 0

@@ -26,7 +26,6 @@ import shutil
 import stat
 import subprocess
 import tarfile
-from pathlib import Path
 
 import pytest
 
@@ -184,7 +183,7 @@ def snapshot(dw):
         return sorted(str(p.relative_to(d)) for p in d.rglob("*")) if d.exists() else []
     return {"tenants": tree(dw.tenants_dir), "data": tree(dw.data),
             "logs": sorted(p.name for p in dw.logs.iterdir() if p.name != "audit.jsonl"),
-            "allocations": allocations(dw), "links": [l for l in ip_links() if "wrd" in l]}
+            "allocations": allocations(dw), "links": [ln for ln in ip_links() if "wrd" in ln]}
 
 
 def onboard_records(dw, tenant, verdict=None):
@@ -426,7 +425,7 @@ def test_pool_skips_ranges_in_use(dw):
         assert alloc["subnet"] is None
         wait_running(dw, t)
         # No network section: every service has loopback only, no wardd link.
-        assert not [l for l in ip_links() if "wrd" in l]
+        assert not [ln for ln in ip_links() if "wrd" in ln]
         res = offboard(dw, t, "--purge")
         assert res.returncode == 0, res.stderr
         assert "SUBNET        -" in res.stdout, res.stdout
@@ -535,7 +534,7 @@ def gone_checks(dw, tenant, uid, addrs, subnet):
     """Nothing of the tenant is left: links, rules, cgroups, profile,
     processes, data, allocation."""
     ifnames = {host_ifname(x) for x in addrs}
-    assert wait_for(lambda: not ifnames & {l.split("@")[0] for l in ip_links()}, timeout=10), \
+    assert wait_for(lambda: not ifnames & {ln.split("@")[0] for ln in ip_links()}, timeout=10), \
         f"links left: {ifnames & set(ip_links())}"
     rules = nft_ruleset()
     for needle in list(addrs) + list(ifnames) + [subnet.split("/")[0]]:
