@@ -13,6 +13,7 @@ import warnings
 
 import pytest
 
+import images
 from daemon_fixture import PROBE_DIR, dw, daemon_built, wait_for  # noqa: F401
 
 HOG = PROBE_DIR + "/hog"
@@ -114,36 +115,24 @@ NEIGHBOUR = ("while [ ! -e go ]; do sleep 0.1; done; "
 QUOTA_ERRORS = ("Disk quota exceeded", "No space left on device")
 
 
-def _run(argv):
-    return subprocess.run(argv, capture_output=True, text=True)
-
-
 def _quota_volume(dw, img):
     """The data root on a loop device with per-practice quotas, inside this
     test's mount namespace: ext4 -O quota,project if this kernel can mount
     it, else btrfs (qgroups). Returns (backend, loop device); the caller
-    unmounts and detaches. Fails if neither can be mounted."""
+    unmounts and detaches (images.unmount_image). Fails if neither can be
+    mounted."""
     tried = []
-    for backend in ("project", "btrfs-qgroup"):
-        img.unlink(missing_ok=True)
-        subprocess.run(["truncate", "-s", "256M", str(img)], check=True)
-        mkfs = (["mkfs.ext4", "-q", "-F", "-O", "quota,project", "-E", "quotatype=prjquota"]
-                if backend == "project" else ["mkfs.btrfs", "-q", "-f"])
-        r = _run(mkfs + [str(img)])
-        assert r.returncode == 0, (mkfs, r.stderr)
-        r = _run(["losetup", "--find", "--show", str(img)])
-        assert r.returncode == 0, r.stderr
-        loop = r.stdout.strip()
-        m = _run(["mount", loop, str(dw.data)])
-        if m.returncode == 0:
+    for backend, kind in (("project", "ext4-quota"), ("btrfs-qgroup", "btrfs")):
+        images.make_image(img, kind)
+        loop, why = images.mount_image(img, dw.data)
+        if loop:
             return backend, loop
-        subprocess.run(["losetup", "-d", loop], check=False)
-        tried.append(f"{mkfs[0]}: {m.stderr.strip()}")
+        tried.append(f"{kind}: {why}")
         if backend == "project":
             # Said in the test output (a warning shows in pytest's summary).
             note = ("this kernel cannot mount an ext4 with -O quota,project (no "
                     "CONFIG_QFMT_V2?): testing the btrfs qgroup backend instead: "
-                    + m.stderr.strip())
+                    + why)
             print(note)
             warnings.warn(note)
     pytest.fail("neither quota backend can be mounted on this kernel, so no per-practice "
@@ -159,12 +148,10 @@ def test_practice_disk_quota_enforced(dw):
     kernel can mount it, else btrfs (qgroups, data directories made
     subvolumes; a plain directory there is said, not limited)."""
     img = dw.tmp / "data.img"
-    mode = os.stat(dw.data).st_mode & 0o7777
     loop = None
     try:
         backend, loop = _quota_volume(dw, img)
         print(f"quota backend under test: {backend} on {loop}")
-        os.chmod(dw.data, mode)
         hog, nb, plain = dw.name("quota"), dw.name("quotanb"), dw.name("plain")
         tenants = (hog, nb) + ((plain,) if backend == "btrfs-qgroup" else ())
         if backend == "btrfs-qgroup":
@@ -214,8 +201,7 @@ def test_practice_disk_quota_enforced(dw):
             if d.running():
                 dw.stop_daemon(d)
         if loop:
-            subprocess.run(["umount", str(dw.data)], check=False)
-            subprocess.run(["losetup", "-d", loop], check=False)
+            images.unmount_image(dw.data, loop)
 
 
 def test_practice_disk_quota_unsupported_is_said(dw):

@@ -29,6 +29,7 @@ import tarfile
 
 import pytest
 
+import images
 from conftest import ID_COUNT, ROOT, wait_for
 from daemon_fixture import (GID_SRC, GID_STAFF, GID_USERS, MAX_TENANTS, STRANGER,  # noqa: F401
                             Client, cgroup_dirs_named, daemon_built, dw, ip_links,
@@ -835,16 +836,11 @@ def test_onboarding_on_btrfs_makes_a_limited_subvolume(dw):
     mounted only in this test's mount namespace; the loop device is detached
     also if the test fails."""
     img = dw.tmp / "data.img"
-    subprocess.run(["truncate", "-s", "256M", str(img)], check=True)
-    subprocess.run(["mkfs.btrfs", "-q", "-f", str(img)], check=True, capture_output=True)
-    mode = os.stat(dw.data).st_mode & 0o7777
-    loop = subprocess.run(["losetup", "--find", "--show", str(img)], check=True,
-                          capture_output=True, text=True).stdout.strip()
-    mounted = False
+    images.make_image(img, "btrfs")
+    loop = None
     try:
-        subprocess.run(["mount", loop, str(dw.data)], check=True)
-        mounted = True
-        os.chmod(dw.data, mode)
+        loop, why = images.mount_image(img, dw.data)
+        assert loop, f"cannot mount a btrfs image here: {why}"
         dw.write_config(quota={"data": "8M"})
         setup_world(dw)
         a = dw.name("subvol")
@@ -866,6 +862,5 @@ def test_onboarding_on_btrfs_makes_a_limited_subvolume(dw):
         for d in list(dw.daemons):
             if d.running():
                 dw.stop_daemon(d)
-        if mounted:
-            subprocess.run(["umount", str(dw.data)], check=False)
-        subprocess.run(["losetup", "-d", loop], check=False)
+        if loop:
+            images.unmount_image(dw.data, loop)
