@@ -308,7 +308,8 @@ static void hold(struct audit *a, char *line, size_t len)
 	a->held_bytes += len;
 }
 
-/* AUDIT.jsonl.20261207T194512.123Z, or with -2, -3 ... when that is taken. */
+/* AUDIT.jsonl.20261207T194512.123Z, or with -2, -3 ... when that is taken.
+ * Returns 0, or -1 with errno set: the caller reports errno. */
 static int rotated_name(const struct audit *a, char *buf, size_t size)
 {
 	struct timespec ts;
@@ -316,19 +317,26 @@ static int rotated_name(const struct audit *a, char *buf, size_t size)
 	char stamp[32];
 	struct stat st;
 
-	if (clock_gettime(CLOCK_REALTIME, &ts) < 0 || !gmtime_r(&ts.tv_sec, &tm) ||
-	    strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm) == 0)
+	if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
 		return -1;
+	if (!gmtime_r(&ts.tv_sec, &tm) ||
+	    strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm) == 0) {
+		errno = EOVERFLOW;
+		return -1;
+	}
 	for (unsigned i = 1; i < 1000; i++) {
 		int n = i == 1 ? snprintf(buf, size, "%s.%s.%03ldZ", a->path, stamp,
 					  ts.tv_nsec / 1000000)
 			       : snprintf(buf, size, "%s.%s.%03ldZ-%u", a->path, stamp,
 					  ts.tv_nsec / 1000000, i);
-		if (n < 0 || (size_t)n >= size)
+		if (n < 0 || (size_t)n >= size) {
+			errno = ENAMETOOLONG;
 			return -1;
+		}
 		if (lstat(buf, &st) < 0 && errno == ENOENT)
 			return 0;
 	}
+	errno = EEXIST; /* the 999 names of this millisecond are taken */
 	return -1;
 }
 
@@ -368,7 +376,7 @@ static int rotate(struct audit *a, struct ward_err *err)
 	     renameat2(AT_FDCWD, left, AT_FDCWD, to, RENAME_NOREPLACE) < 0))
 		return ward_err_set(err, errno, "rotate %s: keeping %s", a->path, left);
 	if (rotated_name(a, to, sizeof(to)) < 0)
-		return ward_err_set(err, ENAMETOOLONG, "rotate %s", a->path);
+		return ward_err_set(err, errno, "rotate %s", a->path);
 	if (fsync(a->fd) < 0)
 		return ward_err_set(err, errno, "rotate %s: fsync", a->path);
 	a->dirty = false;

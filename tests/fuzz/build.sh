@@ -19,7 +19,7 @@ case "$repo$build" in
 esac
 [ -x "$cc" ] || die "$cc not found: install clang-14 and libclang-rt-14-dev (scripts/bootstrap)"
 command -v ninja >/dev/null || die "ninja not found: install ninja-build (scripts/bootstrap)"
-mkdir -p "$build/gen" "$build/obj" 2>/dev/null && [ -w "$build" ] ||
+{ mkdir -p "$build/gen" "$build/obj" 2>/dev/null && [ -w "$build" ]; } ||
 	die "cannot write to $build: set WARD_FUZZ_BUILD to a directory you own"
 # Probe the fuzzer runtime once, so its absence is named instead of showing
 # up as a link error.
@@ -31,9 +31,9 @@ if [ ! -f "$build/gen/runtime-ok" ]; then
 	touch "$build/gen/runtime-ok"
 fi
 
-deps="libseccomp libcap libnl-3.0 libnl-route-3.0 jansson libnftables"
-dep_cflags=$(pkg-config --cflags $deps) || die "pkg-config: missing development packages (scripts/bootstrap)"
-dep_libs=$(pkg-config --libs $deps)
+deps=(libseccomp libcap libnl-3.0 libnl-route-3.0 jansson libnftables)
+dep_cflags=$(pkg-config --cflags "${deps[@]}") || die "pkg-config: missing development packages (scripts/bootstrap)"
+dep_libs=$(pkg-config --libs "${deps[@]}")
 
 # build-config.h as meson would make it, but with the repo's own policies as the
 # shipped directory: a load never depends on what is installed on the host.

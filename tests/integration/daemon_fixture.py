@@ -59,6 +59,7 @@ def boot_ticks():
     """Now, in the clock ticks since boot that /proc/PID/stat's starttime uses."""
     return int(float(Path("/proc/uptime").read_text().split()[0]) * CLK_TCK)
 
+
 # Groups that exist on every Debian system; see the module's docstring.
 GID_STAFF, GID_GAMES, GID_USERS, GID_SRC = 50, 60, 100, 40
 SOCKET_GROUP, VIEWER_GROUP, OPERATOR_GROUP, ADMIN_GROUP = "staff", "games", "users", "src"

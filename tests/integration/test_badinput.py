@@ -367,7 +367,7 @@ CASES = [
     Case("count-2p63-1", mut(("ids", "count"), 2 ** 63 - 1), path="ids.count",
          at=str(2 ** 63 - 1)),
     Case("uid-count-wrap", lambda c: dumps({**c.doc(), "ids": {"uid": 4294967290,
-                                                              "count": 65536}}),
+                                                               "count": 65536}}),
          path="ids.count", at="65536"),
     Case("delay-ms-int64-max", mut(FRAG + ("restart", "delay_ms"), 2 ** 63 - 1),
          path=ward_path(FRAG + ("restart", "delay_ms")), at=str(2 ** 63 - 1)),
@@ -635,7 +635,7 @@ def check_errors(case, ctx, file, data, errors, where):
         hits = [p for p in parsed if p[2].startswith(case.path + ": ")]
         assert hits, f"{where}: no error at JSON path {case.path}: {errors}"
         if case.at is not None:
-            found = [text_at(data, l, c) for l, c, _ in hits]
+            found = [text_at(data, ln, col) for ln, col, _ in hits]
             assert any(f and f.startswith(case.at) for f in found), \
                 (f"{where}: the error at {case.path} points at {found}, "
                  f"not at the value {case.at!r}: {errors}")
@@ -714,7 +714,7 @@ def test_daemon_rejects(dw, case):
     res = dw.ctl("reload", timeout=30)
     out = res.stdout + res.stderr
     assert res.returncode in (0, 1), (res.returncode, out[:2000])
-    added = [l for l in res.stdout.splitlines() if l.startswith(("added:", "changed:", "removed:"))]
+    added = [ln for ln in res.stdout.splitlines() if ln.startswith(("added:", "changed:", "removed:"))]
     if added:
         time.sleep(0.5)
         dw.fail(f"reload with only a bad profile added, changed or removed something:\n{out}\n"
@@ -843,7 +843,7 @@ def test_oversized_line_error_then_closed(dw, served, size, newline):
                           daemon=True)
     th.start()
     assert c.closed_by_peer(timeout=10), "the daemon kept a client with an over-long line"
-    replies = [json.loads(l) for l in c.buf.split(b"\n") if l.strip()]
+    replies = [json.loads(ln) for ln in c.buf.split(b"\n") if ln.strip()]
     assert len(replies) == 1, c.buf[:300]
     assert replies[0]["ok"] is False and "longer than" in replies[0]["error"], replies
     c.close()
@@ -873,7 +873,7 @@ def test_line_of_exactly_64_kib_is_a_request(dw, served):
     c = dw.client(timeout=10)
     threading.Thread(target=_send_quietly, args=(c, padded_status(65537)), daemon=True).start()
     assert c.closed_by_peer(timeout=10)
-    replies = [json.loads(l) for l in c.buf.split(b"\n") if l.strip()]
+    replies = [json.loads(ln) for ln in c.buf.split(b"\n") if ln.strip()]
     assert len(replies) == 1 and replies[0]["ok"] is False, c.buf[:300]
     c.close()
     assert_unharmed(dw, d, good, pid, fds)
@@ -888,7 +888,7 @@ def test_binary_garbage_gets_errors(dw, served):
               b'"status"', b'{"cmd":"status","tenant":"\xff"}', b'{"cmd":["status"]}',
               b'{"cmd":"status","cmd":"stop"}', b'{"cmd":"status","extra":1}', b"{" * 5000,
               b"[" * 60000, b"\r", b" "]
-    lines = [l for l in lines if l]
+    lines = [ln for ln in lines if ln]
     n = len(dw.audit("control"))
     c = dw.client(timeout=10)
     for i, line in enumerate(lines):

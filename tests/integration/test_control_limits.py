@@ -145,7 +145,7 @@ def start_attacker(dw, n, request, who=VIEWER):
                          extra_groups=who["groups"])
     dw.children.append(p)
     reader = LineReader(p.stdout)
-    assert wait_for(lambda: any(l.startswith("ready") for l in reader.snapshot()),
+    assert wait_for(lambda: any(ln.startswith("ready") for ln in reader.snapshot()),
                     timeout=120), (p.poll(), p.stderr.read() if p.poll() is not None else "")
     return p
 
@@ -247,7 +247,7 @@ def test_follower_that_never_reads_is_dropped(dw):
                  "follow": True})
     reading = dw.ctl_popen("logs", f"{t}/app", "-n", "100000", "-f")
     reader = LineReader(reading.stdout)
-    assert wait_for(lambda: any(l.startswith("line 0011999") for l in reader.snapshot()),
+    assert wait_for(lambda: any(ln.startswith("line 0011999") for ln in reader.snapshot()),
                     timeout=20), (reader.snapshot()[-3:], reading.poll(),
                                   reading.poll() is not None and reading.stderr.read(),
                                   dw.daemons[-1].stderr())

@@ -5,11 +5,8 @@ misbehaving clients, and service logs. See daemon_fixture.py."""
 import json
 import os
 import re
-import socket
 import threading
 import time
-
-import pytest
 
 from conftest import wait_for
 from daemon_fixture import (GID_GAMES, GID_STAFF, GID_USERS, STRANGER, WARDCTL,  # noqa: F401
@@ -49,13 +46,13 @@ def test_status_table_and_json(dw):
 
     res = dw.ctl("status")
     assert res.returncode == 0, res.stderr
-    lines = [l for l in res.stdout.splitlines() if l.strip()]
+    lines = [ln for ln in res.stdout.splitlines() if ln.strip()]
     assert lines[0].split() == ["TENANT", "SERVICE", "STATE", "PID", "ADDRESS", "DROPS", "UPTIME",
                                 "RESTARTS", "MEM/PEAK", "PIDS", "CPU", "OOM", "LAST-EXIT"], lines[0]
-    rows = {tuple(l.split()[:2]): l.split() for l in lines[1:]}
+    rows = {tuple(ln.split()[:2]): ln.split() for ln in lines[1:]}
     assert rows[(a, "app")][2:4] == ["running", str(pid)], rows
     assert rows[(a, "job")][2] in ("stopped", "failed"), rows
-    assert "exited 3" in next(l for l in lines if l.split()[:2] == [a, "job"])
+    assert "exited 3" in next(ln for ln in lines if ln.split()[:2] == [a, "job"])
     assert (b, "app") in rows
 
     res = dw.ctl("status", "--json")
@@ -265,7 +262,7 @@ def test_crowd_and_garbage_do_not_stop_a_good_client(dw):
     # an over-long line gets an error, then the connection is closed
     for c in big:
         assert c.closed_by_peer(timeout=5), "a client that sent a >64 KiB line was not dropped"
-        replies = [json.loads(l) for l in c.buf.split(b"\n") if l.strip()]
+        replies = [json.loads(ln) for ln in c.buf.split(b"\n") if ln.strip()]
         assert replies and replies[0]["ok"] is False, c.buf[:200]
     assert dw.daemons[-1].running()
     assert dw.service_status(t, "app")["pid"] == pid
@@ -306,16 +303,16 @@ def test_logs_show_output_and_follow_streams(dw):
     assert "hello-from-app" in res.stdout
     res = dw.ctl("logs", f"{t}/app", "-n", "2")
     assert res.returncode == 0, res.stderr
-    lines = [l for l in res.stdout.splitlines() if l]
-    assert len(lines) == 2 and all(re.fullmatch(r"tick \d+", l) for l in lines), lines
-    a, b = (int(l.split()[1]) for l in lines)
+    lines = [ln for ln in res.stdout.splitlines() if ln]
+    assert len(lines) == 2 and all(re.fullmatch(r"tick \d+", ln) for ln in lines), lines
+    a, b = (int(ln.split()[1]) for ln in lines)
     assert b == a + 1
 
     p = dw.ctl_popen("logs", f"{t}/app", "-f")
     reader = LineReader(p.stdout)
 
     def ticks():
-        return [int(l.split()[1]) for l in reader.snapshot() if re.fullmatch(r"tick \d+", l)]
+        return [int(ln.split()[1]) for ln in reader.snapshot() if re.fullmatch(r"tick \d+", ln)]
 
     first = wait_for(ticks, timeout=5)
     assert first, f"wardctl logs -f printed nothing: {reader.snapshot()} {p.poll()}"

@@ -10,10 +10,10 @@ import re
 import subprocess
 import time
 import warnings
-from pathlib import Path
 
 import pytest
 
+import images
 from daemon_fixture import PROBE_DIR, dw, daemon_built, wait_for  # noqa: F401
 
 HOG = PROBE_DIR + "/hog"
@@ -32,7 +32,7 @@ def wait_log(dw, tenant, pattern, timeout=10.0):
     found = []
 
     def check():
-        found[:] = [l for l in log_lines(dw, tenant) if rx.search(l)]
+        found[:] = [ln for ln in log_lines(dw, tenant) if rx.search(ln)]
         return bool(found)
     assert wait_for(check, timeout=timeout), \
         f"no line matching {pattern!r} in {tenant}'s log: {log_lines(dw, tenant)[-5:]}"
@@ -55,7 +55,7 @@ def test_fork_bomb_held_while_neighbour_answers(dw):
     assert st["state"] == "running" and 0 < st["pids"] <= 40, st
     # Meanwhile the neighbour beat on, never 100 ms late, for 2 s more.
     time.sleep(max(0.0, 2.0 - (time.monotonic() - t0)))
-    beats = [int(l.split()[1]) for l in log_lines(dw, calm) if l.startswith("beat ")]
+    beats = [int(ln.split()[1]) for ln in log_lines(dw, calm) if ln.startswith("beat ")]
     recent = beats[-150:]
     gaps = [b - a for a, b in zip(recent, recent[1:])]
     assert len(recent) >= 100 and max(gaps) < 100, (len(recent), max(gaps))
@@ -77,7 +77,7 @@ def test_memory_hog_oom_killed_reported_and_restarted(dw):
     st = dw.service_status(t, "app")
     assert st["restarts"] >= 1 and st["oom_kills"] >= 0, st
     # It never got past its limit.
-    assert not any(int(l.split()[1]) > 32 for l in log_lines(dw, t) if l.startswith("allocated")), \
+    assert not any(int(ln.split()[1]) > 32 for ln in log_lines(dw, t) if ln.startswith("allocated")), \
         log_lines(dw, t)[-5:]
 
 
@@ -101,7 +101,7 @@ def test_oom_killed_child_main_exits_0_recorded_as_it_happened(dw):
     # The failure verdict holds: it is restarted.
     dw.wait_audit("service-restart", count=1, tenant=t, service="app", timeout=20)
     dw.wait_audit("service-start", count=2, tenant=t, service="app", timeout=20)
-    assert any(l.startswith("child 9") for l in log_lines(dw, t)), log_lines(dw, t)[-5:]
+    assert any(ln.startswith("child 9") for ln in log_lines(dw, t)), log_lines(dw, t)[-5:]
 
 
 QUOTA_MIB = 8
@@ -115,36 +115,24 @@ NEIGHBOUR = ("while [ ! -e go ]; do sleep 0.1; done; "
 QUOTA_ERRORS = ("Disk quota exceeded", "No space left on device")
 
 
-def _run(argv):
-    return subprocess.run(argv, capture_output=True, text=True)
-
-
 def _quota_volume(dw, img):
     """The data root on a loop device with per-practice quotas, inside this
     test's mount namespace: ext4 -O quota,project if this kernel can mount
     it, else btrfs (qgroups). Returns (backend, loop device); the caller
-    unmounts and detaches. Fails if neither can be mounted."""
+    unmounts and detaches (images.unmount_image). Fails if neither can be
+    mounted."""
     tried = []
-    for backend in ("project", "btrfs-qgroup"):
-        img.unlink(missing_ok=True)
-        subprocess.run(["truncate", "-s", "256M", str(img)], check=True)
-        mkfs = (["mkfs.ext4", "-q", "-F", "-O", "quota,project", "-E", "quotatype=prjquota"]
-                if backend == "project" else ["mkfs.btrfs", "-q", "-f"])
-        r = _run(mkfs + [str(img)])
-        assert r.returncode == 0, (mkfs, r.stderr)
-        r = _run(["losetup", "--find", "--show", str(img)])
-        assert r.returncode == 0, r.stderr
-        loop = r.stdout.strip()
-        m = _run(["mount", loop, str(dw.data)])
-        if m.returncode == 0:
+    for backend, kind in (("project", "ext4-quota"), ("btrfs-qgroup", "btrfs")):
+        images.make_image(img, kind)
+        loop, why = images.mount_image(img, dw.data)
+        if loop:
             return backend, loop
-        subprocess.run(["losetup", "-d", loop], check=False)
-        tried.append(f"{mkfs[0]}: {m.stderr.strip()}")
+        tried.append(f"{kind}: {why}")
         if backend == "project":
             # Said in the test output (a warning shows in pytest's summary).
             note = ("this kernel cannot mount an ext4 with -O quota,project (no "
                     "CONFIG_QFMT_V2?): testing the btrfs qgroup backend instead: "
-                    + m.stderr.strip())
+                    + why)
             print(note)
             warnings.warn(note)
     pytest.fail("neither quota backend can be mounted on this kernel, so no per-practice "
@@ -160,12 +148,10 @@ def test_practice_disk_quota_enforced(dw):
     kernel can mount it, else btrfs (qgroups, data directories made
     subvolumes; a plain directory there is said, not limited)."""
     img = dw.tmp / "data.img"
-    mode = os.stat(dw.data).st_mode & 0o7777
     loop = None
     try:
         backend, loop = _quota_volume(dw, img)
         print(f"quota backend under test: {backend} on {loop}")
-        os.chmod(dw.data, mode)
         hog, nb, plain = dw.name("quota"), dw.name("quotanb"), dw.name("plain")
         tenants = (hog, nb) + ((plain,) if backend == "btrfs-qgroup" else ())
         if backend == "btrfs-qgroup":
@@ -190,20 +176,20 @@ def test_practice_disk_quota_enforced(dw):
             rec = dw.wait_audit("tenant-quota", count=1, tenant=plain)[0]
             assert rec["applied"] is False and "not a subvolume" in rec["error"], rec
             assert wait_for(lambda: "not a subvolume" in dw.daemons[-1].stderr(), timeout=10)
-        assert wait_for(lambda: any(l.startswith("wrote ") for l in log_lines(dw, hog)),
+        assert wait_for(lambda: any(ln.startswith("wrote ") for ln in log_lines(dw, hog)),
                         timeout=60), log_lines(dw, hog)
         lines = log_lines(dw, hog)
-        wrote = int([l for l in lines if l.startswith("wrote ")][0].split()[1])
+        wrote = int([ln for ln in lines if ln.startswith("wrote ")][0].split()[1])
         assert wrote <= QUOTA_MIB, lines
-        assert any(e in l for l in lines for e in QUOTA_ERRORS), lines
+        assert any(e in ln for ln in lines for e in QUOTA_ERRORS), lines
         # The volume (256 MiB) still has room far beyond the limit ...
         st = os.statvfs(dw.data)
         assert st.f_bavail * st.f_frsize > 64 << 20, st
         # ... and the neighbour writes after the first practice is full.
         (dw.data / nb / "go").touch()
-        assert wait_for(lambda: any("neighbour wrote" in l for l in log_lines(dw, nb)),
+        assert wait_for(lambda: any("neighbour wrote" in ln for ln in log_lines(dw, nb)),
                         timeout=30), log_lines(dw, nb)
-        assert not any(e in l for l in log_lines(dw, nb) for e in QUOTA_ERRORS)
+        assert not any(e in ln for ln in log_lines(dw, nb) for e in QUOTA_ERRORS)
         # wardd is fine, and stops cleanly.
         assert dw.service_status(hog, "app")["state"] == "running"
         assert dw.stop_daemon(dw.daemons[-1]) == 0
@@ -215,8 +201,7 @@ def test_practice_disk_quota_enforced(dw):
             if d.running():
                 dw.stop_daemon(d)
         if loop:
-            subprocess.run(["umount", str(dw.data)], check=False)
-            subprocess.run(["losetup", "-d", loop], check=False)
+            images.unmount_image(dw.data, loop)
 
 
 def test_practice_disk_quota_unsupported_is_said(dw):

@@ -741,6 +741,7 @@ class TestTraffic:
 
 HOLD_S = 6  # a held connection's life: longer than a reload takes
 
+
 def test_reload_adds_and_removes_a_flow_without_breaking_connections(dw, internet):
     w = start_world(dw, internet)
     pids = {(t, s): w.pid(t, s) for t in ("A", "B") for s in SERVICES}

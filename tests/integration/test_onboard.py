@@ -26,10 +26,10 @@ import shutil
 import stat
 import subprocess
 import tarfile
-from pathlib import Path
 
 import pytest
 
+import images
 from conftest import ID_COUNT, ROOT, wait_for
 from daemon_fixture import (GID_SRC, GID_STAFF, GID_USERS, MAX_TENANTS, STRANGER,  # noqa: F401
                             Client, cgroup_dirs_named, daemon_built, dw, ip_links,
@@ -184,7 +184,7 @@ def snapshot(dw):
         return sorted(str(p.relative_to(d)) for p in d.rglob("*")) if d.exists() else []
     return {"tenants": tree(dw.tenants_dir), "data": tree(dw.data),
             "logs": sorted(p.name for p in dw.logs.iterdir() if p.name != "audit.jsonl"),
-            "allocations": allocations(dw), "links": [l for l in ip_links() if "wrd" in l]}
+            "allocations": allocations(dw), "links": [ln for ln in ip_links() if "wrd" in ln]}
 
 
 def onboard_records(dw, tenant, verdict=None):
@@ -426,7 +426,7 @@ def test_pool_skips_ranges_in_use(dw):
         assert alloc["subnet"] is None
         wait_running(dw, t)
         # No network section: every service has loopback only, no wardd link.
-        assert not [l for l in ip_links() if "wrd" in l]
+        assert not [ln for ln in ip_links() if "wrd" in ln]
         res = offboard(dw, t, "--purge")
         assert res.returncode == 0, res.stderr
         assert "SUBNET        -" in res.stdout, res.stdout
@@ -535,7 +535,7 @@ def gone_checks(dw, tenant, uid, addrs, subnet):
     """Nothing of the tenant is left: links, rules, cgroups, profile,
     processes, data, allocation."""
     ifnames = {host_ifname(x) for x in addrs}
-    assert wait_for(lambda: not ifnames & {l.split("@")[0] for l in ip_links()}, timeout=10), \
+    assert wait_for(lambda: not ifnames & {ln.split("@")[0] for ln in ip_links()}, timeout=10), \
         f"links left: {ifnames & set(ip_links())}"
     rules = nft_ruleset()
     for needle in list(addrs) + list(ifnames) + [subnet.split("/")[0]]:
@@ -836,16 +836,11 @@ def test_onboarding_on_btrfs_makes_a_limited_subvolume(dw):
     mounted only in this test's mount namespace; the loop device is detached
     also if the test fails."""
     img = dw.tmp / "data.img"
-    subprocess.run(["truncate", "-s", "256M", str(img)], check=True)
-    subprocess.run(["mkfs.btrfs", "-q", "-f", str(img)], check=True, capture_output=True)
-    mode = os.stat(dw.data).st_mode & 0o7777
-    loop = subprocess.run(["losetup", "--find", "--show", str(img)], check=True,
-                          capture_output=True, text=True).stdout.strip()
-    mounted = False
+    images.make_image(img, "btrfs")
+    loop = None
     try:
-        subprocess.run(["mount", loop, str(dw.data)], check=True)
-        mounted = True
-        os.chmod(dw.data, mode)
+        loop, why = images.mount_image(img, dw.data)
+        assert loop, f"cannot mount a btrfs image here: {why}"
         dw.write_config(quota={"data": "8M"})
         setup_world(dw)
         a = dw.name("subvol")
@@ -867,6 +862,5 @@ def test_onboarding_on_btrfs_makes_a_limited_subvolume(dw):
         for d in list(dw.daemons):
             if d.running():
                 dw.stop_daemon(d)
-        if mounted:
-            subprocess.run(["umount", str(dw.data)], check=False)
-        subprocess.run(["losetup", "-d", loop], check=False)
+        if loop:
+            images.unmount_image(dw.data, loop)

@@ -160,7 +160,7 @@ def test_init_keeps_nothing_the_service_changed(ward):
     must be the service's alone, and the init keeps its own state."""
     profile = ward.tenant()
     proc = ward.start(profile, command=[PROBE, "ready", f"{ward.data_inside}/ready",
-                                       "sleep", "30"])
+                                        "sleep", "30"])
     try:
         assert wait_for((ward.data / "alpha" / "ready").exists), "never got ready"
         init = descendants(proc.pid)[0]
@@ -200,7 +200,7 @@ def test_cgroup_namespace(ward):
     profile = ward.tenant()
     r = ward.probe(profile, "cat", "/proc/self/cgroup")
     lines = r["cat:/proc/self/cgroup"]["text"].splitlines()
-    assert lines and all(l.split(":", 2)[2] == "/" for l in lines), lines
+    assert lines and all(ln.split(":", 2)[2] == "/" for ln in lines), lines
 
 
 def test_in_its_cgroup_and_launcher_not(ward):
@@ -213,9 +213,11 @@ def test_in_its_cgroup_and_launcher_not(ward):
         kids = wait_for(lambda: [p for p in descendants(proc.pid)
                                  if proc_comm(p) == "sleep"], timeout=10)
         assert kids, "the service never started"
+
         def groups(pid):
-            return [l.split(":", 2) for l in
+            return [ln.split(":", 2) for ln in
                     Path(f"/proc/{pid}/cgroup").read_text().splitlines()]
+
         def ward_hierarchies(pid):
             """The paths in the hierarchies ward uses: the v1 controllers of
             cgroup.c, or the unified one on a v2 host."""
@@ -410,7 +412,7 @@ def test_uid_gid_inside_and_no_groups(ward):
     # The user namespace maps the tenant's range onto itself, nothing more.
     for m in ("uid_map", "gid_map"):
         lines = r[f"try-read:/proc/self/{m}"]["head"].splitlines()
-        assert [l.split() for l in lines] == [[str(u), str(u), str(ID_COUNT)]], (m, lines)
+        assert [ln.split() for ln in lines] == [[str(u), str(u), str(ID_COUNT)]], (m, lines)
 
 
 def test_uid_gid_seen_from_host(ward):
@@ -788,7 +790,7 @@ def test_sandbox_dies_with_wardd(ward):
     """SIGKILL to wardd (nothing can be forwarded) still ends the sandbox."""
     profile = ward.tenant()
     proc = ward.start(profile, command=[PROBE, "ready", f"{ward.data_inside}/ready",
-                                       "sleep", "30"])
+                                        "sleep", "30"])
     assert wait_for((ward.data / "alpha" / "ready").exists), "the probe never got ready"
     inside = ward.sandbox_pids(proc)
     assert len(inside) == 1, inside
@@ -845,6 +847,7 @@ def test_run_cgroups_claimed_and_kept(ward):
     procs[0].wait(timeout=10)
     res = ward.run(profile, command=[PROBE, "exit", "0"])
     assert res.returncode == 0, res.stderr
+
     def gone(pid):
         try:
             return proc_status(pid).get("State", "").startswith("Z")
@@ -982,7 +985,7 @@ def test_profile_with_errors(ward):
     for line_no, json_path in [(2, "tenant"), (7, "services.app.policy[1]"),
                                (8, "services.app.bogus_key")]:
         pat = re.compile(rf"^(?:.*/)?broken\.json:{line_no}:\d+: {re.escape(json_path)}: \S")
-        assert any(pat.match(l) for l in lines), \
+        assert any(pat.match(ln) for ln in lines), \
             f"no `broken.json:{line_no}:COL: {json_path}: ...` line in:\n{res.stderr}"
     assert not list((ward.data / "alpha").iterdir()), "the service ran"
 

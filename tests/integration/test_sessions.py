@@ -20,7 +20,6 @@ import re
 import select
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -856,7 +855,7 @@ def test_descriptors_a_client_passes_are_refused_untouched(dw, staff):
     out = run_as("wses-alice", PASS_FDS, dw.state / "session.sock")
     assert out["reply"] == "EPERM" or out["reply"] == {
         "ok": False, "error": "malformed request: file descriptors attached: wardd takes none "
-                             "(ward-session relays the terminal itself)"}, out
+                              "(ward-session relays the terminal itself)"}, out
     assert not (out["r_nonblock"] or out["a_nonblock"] or out["w2_nonblock"]), out
     if out["reply"] != "EPERM":
         assert wait_logon(dw, user="wses-alice")[-1]["verdict"] == "refused"

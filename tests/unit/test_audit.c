@@ -30,38 +30,11 @@ struct fixture {
 
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
+	struct fixture *f = test_fixture_new(sizeof(*f), "audit");
 
-	assert_non_null(f);
-	test_tmpdir_make(f->dir, sizeof(f->dir), "audit");
-	snprintf(f->path, sizeof(f->path), "%s/audit.jsonl", f->dir);
+	test_fixture_path(f->path, sizeof(f->path), f->dir, "audit.jsonl");
 	*state = f;
 	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	test_tmpdir_remove(f->dir);
-	free(f);
-	return 0;
-}
-
-static char *slurp(const char *path)
-{
-	FILE *fp = fopen(path, "r");
-	char *buf = NULL;
-	size_t cap = 0;
-
-	assert_non_null(fp);
-	ssize_t n = getdelim(&buf, &cap, '\0', fp);
-	fclose(fp);
-	if (n < 0) {
-		free(buf);
-		return strdup("");
-	}
-	return buf;
 }
 
 static size_t count_lines(const char *s)
@@ -104,7 +77,7 @@ static void test_record_format(void **state)
 	assert_int_equal(audit_event(a, "daemon-stop", NULL), 0);
 	audit_close(a);
 
-	char *text = slurp(f->path);
+	char *text = test_slurp(f->path);
 	char *second = strchr(text, '\n') + 1;
 	assert_int_equal(count_lines(text), 2);
 	/* Compact, time first, event second, the fields after in their order. */
@@ -146,7 +119,7 @@ static void test_fields_cannot_replace_time(void **state)
 				  "forged", "added")),
 	    0);
 	audit_close(a);
-	char *text = slurp(f->path);
+	char *text = test_slurp(f->path);
 	json_t *j = json_loads(text, 0, NULL);
 	assert_non_null(j);
 	assert_time(json_string_value(json_object_get(j, "time")));
@@ -168,7 +141,7 @@ static void test_append_only(void **state)
 		assert_int_equal(audit_event(a, "daemon-start", json_pack("{s:i}", "run", i)), 0);
 		audit_close(a);
 	}
-	char *text = slurp(f->path);
+	char *text = test_slurp(f->path);
 	assert_int_equal(count_lines(text), 2);
 	assert_non_null(strstr(text, "\"event\":\"daemon-start\",\"run\":0}\n{\"time\""));
 	assert_non_null(strstr(text, "\"event\":\"daemon-start\",\"run\":1}\n"));
@@ -283,7 +256,7 @@ static void test_concurrent_writers(void **state)
 		assert_int_equal(WEXITSTATUS(status), 0);
 	}
 
-	char *text = slurp(f->path);
+	char *text = test_slurp(f->path);
 	int next[WRITERS] = {0};
 	size_t lines = 0;
 	for (char *line = text, *nl; (nl = strchr(line, '\n')); line = nl + 1, lines++) {
@@ -405,7 +378,7 @@ static void test_write_error_reported_once(void **state)
 	assert_non_null(strstr(errors, "writing again"));
 	/* first, the fragment of the record cut short, then the five records
 	 * held while failing (nothing lost), the end of the outage, again. */
-	char *text = slurp(f->path);
+	char *text = test_slurp(f->path);
 	assert_int_equal(count_lines(text), 9);
 	char *torn = strchr(text, '\n') + 1, *next = strchr(torn, '\n') + 1;
 	assert_int_equal(torn - text + (next - 1 - torn), 200); /* cut at the limit */
@@ -433,7 +406,7 @@ static void test_write_error_reported_once(void **state)
 /* Every complete line of a file, parsed; count in *n. */
 static json_t **records_of(const char *path, size_t *n)
 {
-	char *text = slurp(path);
+	char *text = test_slurp(path);
 	size_t cap = count_lines(text) + 1;
 	json_t **v = calloc(cap, sizeof(*v));
 	char *p = text;
@@ -589,7 +562,7 @@ static void test_fail_closed_and_resume(void **state)
 
 	/* The fragment cut at the limit, then lost-space whole, the ten held
 	 * ones in order, and the end of the outage. */
-	char *text = slurp(f->path);
+	char *text = test_slurp(f->path);
 	char *p = strchr(text, '\n') + 1;
 	assert_int_equal(p - 1 - text, 100);
 	size_t n = 0;
@@ -668,7 +641,7 @@ static void test_flush_mode(void **state)
 	assert_non_null(a);
 	audit_flush(a); /* nothing written: nothing to do */
 	assert_int_equal(audit_event(a, "one", NULL), 0);
-	char *text = slurp(f->path);
+	char *text = test_slurp(f->path);
 	assert_int_equal(count_lines(text), 1);
 	free(text);
 	audit_flush(a);
@@ -680,21 +653,28 @@ static void test_flush_mode(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_record_format, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_fields_cannot_replace_time, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_append_only, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_mode_0600, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_refuses_symlink, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_refuses_non_regular, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_refuses_foreign_owner, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_fields_reference_taken, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_write_error_reported_once, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_flush_mode, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_refusals_rate_limited_per_uid, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_refusal_window_ends, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_fail_closed_and_resume, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_rotation_loses_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_record_format, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_fields_cannot_replace_time, setup,
+					    test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_append_only, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_mode_0600, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_refuses_symlink, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_refuses_non_regular, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_refuses_foreign_owner, setup,
+					    test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_fields_reference_taken, setup,
+					    test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_write_error_reported_once, setup,
+					    test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_flush_mode, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_refusals_rate_limited_per_uid, setup,
+					    test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_refusal_window_ends, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_fail_closed_and_resume, setup,
+					    test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_rotation_loses_nothing, setup,
+					    test_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,21 +26,10 @@ struct fixture {
 
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
+	struct fixture *f = test_fixture_new(sizeof(*f), "config");
 
-	assert_non_null(f);
-	test_tmpdir_make(f->dir, sizeof(f->dir), "config");
-	snprintf(f->path, sizeof(f->path), "%s/wardd.json", f->dir);
+	test_fixture_path(f->path, sizeof(f->path), f->dir, "wardd.json");
 	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	test_tmpdir_remove(f->dir);
-	free(f);
 	return 0;
 }
 
@@ -575,17 +564,22 @@ static void test_config_set(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_defaults_missing_file, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_missing_file_must_exist, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_empty_object_is_defaults, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_full_file, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_partial_file_and_null_group, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_network_values, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_ids_values, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_refuses_writable_file, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_refuses_directory, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_config_set, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_defaults_missing_file, setup,
+					    test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_missing_file_must_exist, setup,
+					    test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_empty_object_is_defaults, setup,
+					    test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_full_file, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_partial_file_and_null_group, setup,
+					    test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_network_values, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_ids_values, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_files, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_refuses_writable_file, setup,
+					    test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_refuses_directory, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_config_set, setup, test_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

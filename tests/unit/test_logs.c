@@ -33,21 +33,10 @@ struct fixture {
 
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
+	struct fixture *f = test_fixture_new(sizeof(*f), "logs");
 
-	assert_non_null(f);
-	test_tmpdir_make(f->dir, sizeof(f->dir), "logs");
-	snprintf(f->path, sizeof(f->path), "%s/clinic/db.log", f->dir);
+	test_fixture_path(f->path, sizeof(f->path), f->dir, "clinic/db.log");
 	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	test_tmpdir_remove(f->dir);
-	free(f);
 	return 0;
 }
 
@@ -55,22 +44,12 @@ static int teardown(void **state)
 static char *contents(const char *path, unsigned n)
 {
 	char name[200];
-	char *buf = NULL;
-	size_t cap = 0;
 
 	if (n)
 		snprintf(name, sizeof(name), "%s.%u", path, n);
 	else
 		snprintf(name, sizeof(name), "%s", path);
-	FILE *fp = fopen(name, "r");
-	if (!fp)
-		return NULL;
-	if (getdelim(&buf, &cap, '\0', fp) < 0) {
-		free(buf);
-		buf = strdup("");
-	}
-	fclose(fp);
-	return buf;
+	return test_read_file(name);
 }
 
 #define assert_file(path, n, expected)                                                             \
@@ -102,10 +81,7 @@ static void write_file(const char *path, unsigned n, const char *text)
 		snprintf(name, sizeof(name), "%s.%u", path, n);
 	else
 		snprintf(name, sizeof(name), "%s", path);
-	FILE *fp = fopen(name, "w");
-	assert_non_null(fp);
-	assert_int_equal(fwrite(text, 1, strlen(text), fp), strlen(text));
-	assert_int_equal(fclose(fp), 0);
+	test_write_file(name, text);
 }
 
 static void make_parent(const struct fixture *f)
@@ -520,23 +496,29 @@ static void test_tail_missing_files(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_open_creates_dirs_and_file, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_open_refuses_symlink, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_rotation_at_limit, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_keep_drops_oldest, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_keep_zero_truncates, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_write_bigger_than_limit, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_reopen_counts_existing_size, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_creates_dirs_and_file, setup,
+					    test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_open_refuses_symlink, setup,
+					    test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_rotation_at_limit, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_keep_drops_oldest, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_keep_zero_truncates, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_write_bigger_than_limit, setup,
+					    test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_reopen_counts_existing_size, setup,
+					    test_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_rotation_ignores_leftovers_and_a_removed_log,
-					    setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_rotation_without_rename_exchange, setup, teardown),
+					    setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_rotation_without_rename_exchange, setup,
+					    test_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_rotation_never_leaves_the_log_missing, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_tail_across_rotation, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_tail_split_line, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_tail_lines_limit, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_tail_max_bytes, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_tail_missing_files, setup, teardown),
+					    test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_tail_across_rotation, setup,
+					    test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_tail_split_line, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_tail_lines_limit, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_tail_max_bytes, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_tail_missing_files, setup, test_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,22 +30,11 @@ struct fixture {
 
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
+	struct fixture *f = test_fixture_new(sizeof(*f), "netalloc");
 
-	assert_non_null(f);
-	test_tmpdir_make(f->dir, sizeof(f->dir), "netalloc");
-	snprintf(f->path, sizeof(f->path), "%s/network.json", f->dir);
+	test_fixture_path(f->path, sizeof(f->path), f->dir, "network.json");
 	f->pool = (struct ward_cidr){IP(10, 240, 0, 0), 16};
 	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	test_tmpdir_remove(f->dir);
-	free(f);
 	return 0;
 }
 
@@ -142,31 +131,6 @@ static const char *taken(struct netalloc *na, const char *subnet)
 	return other;
 }
 
-static char *slurp(const char *path)
-{
-	FILE *fp = fopen(path, "r");
-	char *buf = NULL;
-	size_t cap = 0;
-
-	assert_non_null(fp);
-	ssize_t n = getdelim(&buf, &cap, '\0', fp);
-	fclose(fp);
-	if (n < 0) {
-		free(buf);
-		return strdup("");
-	}
-	return buf;
-}
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *fp = fopen(path, "w");
-
-	assert_non_null(fp);
-	fputs(text, fp);
-	assert_int_equal(fclose(fp), 0);
-}
-
 static ino_t inode(const char *path)
 {
 	struct stat st;
@@ -205,7 +169,7 @@ static void test_pool_allocation(void **state)
 	r = alloc_ok(na, "empty", NULL, "");
 	assert_subnet(&r, IP(10, 240, 2, 0), 24);
 
-	char *text = slurp(f->path);
+	char *text = test_slurp(f->path);
 	assert_string_equal(text, "{\n"
 				  "  \"tenants\": {\n"
 				  "    \"empty\": {\n"
@@ -387,7 +351,7 @@ static void test_overlap_refused(void **state)
 
 	alloc_ok(na, "lakeside", "10.240.3.0/25", "db");
 	ino_t ino = inode(f->path);
-	char *before = slurp(f->path);
+	char *before = test_slurp(f->path);
 
 	alloc_fails(na, "sunrise", "10.240.3.0/24", "db",
 		    "subnet 10.240.3.0/24 overlaps tenant lakeside (10.240.3.0/25)");
@@ -398,7 +362,7 @@ static void test_overlap_refused(void **state)
 
 	/* Nothing changed: not in memory, not on disk. */
 	assert_int_equal(inode(f->path), ino);
-	char *after = slurp(f->path);
+	char *after = test_slurp(f->path);
 	assert_string_equal(after, before);
 	free(after);
 	free(before);
@@ -546,7 +510,7 @@ static void test_release(void **state)
 	assert_int_equal(netalloc_release(na, "charlie", &err), 0);
 	netalloc_free(na);
 
-	char *text = slurp(f->path);
+	char *text = test_slurp(f->path);
 	assert_string_equal(text, "{\n  \"tenants\": {},\n  \"version\": 1\n}\n");
 	free(text);
 }
@@ -634,7 +598,7 @@ static void test_file_mode_and_directory(void **state)
 	assert_int_equal(access(tmp, F_OK), -1);
 
 	/* A stale temp file of a crashed write does not stop the next one. */
-	write_file(tmp, "garbage");
+	test_write_file(tmp, "garbage");
 	assert_int_equal(chmod(tmp, 0644), 0);
 	alloc_ok(na, "lakeside", NULL, "db");
 	assert_int_equal(access(tmp, F_OK), -1);
@@ -757,7 +721,7 @@ static void test_corrupt_file(void **state)
 		struct ward_err err = {0};
 		char expected[1024];
 
-		write_file(f->path, c->text);
+		test_write_file(f->path, c->text);
 		snprintf(expected, sizeof(expected), "%s%s", f->path, c->error);
 		struct netalloc *na = netalloc_open(f->path, &f->pool, 24, &err);
 		if (na || strcmp(err.msg, expected) != 0) {
@@ -766,7 +730,7 @@ static void test_corrupt_file(void **state)
 			failures++;
 		}
 		netalloc_free(na);
-		char *text = slurp(f->path);
+		char *text = test_slurp(f->path);
 		assert_string_equal(text, c->text);
 		free(text);
 	}
@@ -779,7 +743,7 @@ static void test_refused_files(void **state)
 	struct ward_err err = {0};
 	char expected[256], target[160];
 
-	write_file(f->path, "{\"version\": 1, \"tenants\": {}}");
+	test_write_file(f->path, "{\"version\": 1, \"tenants\": {}}");
 	assert_int_equal(chmod(f->path, 0664), 0);
 	assert_null(netalloc_open(f->path, &f->pool, 24, &err));
 	snprintf(expected, sizeof(expected), "%s: writable by group or others (mode 664)", f->path);
@@ -821,24 +785,31 @@ static void test_open_arguments(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_pool_allocation, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_stable_across_reopen, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_explicit_subnets_avoided, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_profile_subnet_wins, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_service_added_in_middle, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_removed_service_reused, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_overlap_refused, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_pool_exhausted, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_no_pool, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_too_small, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_release, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_no_write_when_unchanged, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_deferred_batch, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_file_mode_and_directory, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_write_failure_changes_nothing, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_corrupt_file, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_refused_files, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_open_arguments, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pool_allocation, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_stable_across_reopen, setup,
+					    test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_explicit_subnets_avoided, setup,
+					    test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_profile_subnet_wins, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_service_added_in_middle, setup,
+					    test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_removed_service_reused, setup,
+					    test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_overlap_refused, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_pool_exhausted, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_no_pool, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_too_small, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_release, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_no_write_when_unchanged, setup,
+					    test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_deferred_batch, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_file_mode_and_directory, setup,
+					    test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_write_failure_changes_nothing, setup,
+					    test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_corrupt_file, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_refused_files, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_open_arguments, setup, test_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,32 +24,17 @@ struct fixture {
 
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
+	struct fixture *f = test_fixture_new(sizeof(*f), "subid");
 
-	assert_non_null(f);
-	test_tmpdir_make(f->dir, sizeof(f->dir), "subid");
-	snprintf(f->uid, sizeof(f->uid), "%s/subuid", f->dir);
-	snprintf(f->gid, sizeof(f->gid), "%s/subgid", f->dir);
+	test_fixture_path(f->uid, sizeof(f->uid), f->dir, "subuid");
+	test_fixture_path(f->gid, sizeof(f->gid), f->dir, "subgid");
 	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	test_tmpdir_remove(f->dir);
-	free(f);
 	return 0;
 }
 
 static void write_file(const char *path, const char *text)
 {
-	FILE *fp = fopen(path, "w");
-
-	assert_non_null(fp);
-	fputs(text, fp);
-	assert_int_equal(fclose(fp), 0);
+	test_write_file(path, text);
 	assert_int_equal(chmod(path, 0644), 0);
 }
 
@@ -155,10 +140,10 @@ static void test_untrusted_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_ranges, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_missing_files, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_untrusted_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ranges, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_missing_files, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_malformed, setup, test_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_untrusted_file, setup, test_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
