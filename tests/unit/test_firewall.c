@@ -1,7 +1,8 @@
 /* Unit tests of firewall.c, run in a network namespace of their own (never
  * the host's): the base table, tenants as elements and their changes, the
  * refusals, drop counters, the helper dying or hanging with a change in
- * flight, and real packets through veths into further namespaces. */
+ * flight, and real packets through veths into further namespaces. The
+ * element model and the counters view are pure: tested without nft first. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -25,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "net/firewall-model.h"
+#include "net/firewall-view.h"
 #include "net/firewall.h"
 
 /* The test's own namespace, and a context of its own to look at the table. */
@@ -260,6 +263,73 @@ static bool is_zombie(pid_t pid)
 }
 
 /* ---- the base table ---- */
+
+/* ---- the element model and the counters view, without nft ---- */
+
+static void test_model_diff(void **state)
+{
+	struct fw_service svc[] = {{.name = "web", .ifname = "wrd0a000002", .addr = 0x0a000002},
+				   {.name = "db", .ifname = "wrd0a000003", .addr = 0x0a000003}};
+	struct fw_ingress to_web = {.host_port = 8443, .to = 0, .port = 443, .proto = IPPROTO_TCP};
+	struct fw_ingress to_db = {.host_port = 8443, .to = 1, .port = 443, .proto = IPPROTO_TCP};
+	struct fw_tenant t = {
+	    .name = "a", .services = svc, .n_services = 2, .ingress = &to_web, .n_ingress = 1};
+	struct elems before = {0}, after = {0};
+	struct ward_err err = {0};
+	const char *del, *add;
+	char *text;
+
+	(void)state;
+	assert_int_equal(fw_tenant_elems(&t, &before, &err), 0);
+	t.ingress = &to_db;
+	assert_int_equal(fw_tenant_elems(&t, &after, &err), 0);
+	text = fw_diff_text(&before, &before);
+	assert_string_equal(text, "");
+	free(text);
+	/* The host port moves to another service: deleted, then added again
+	 * with its new target, in the one text. */
+	text = fw_diff_text(&before, &after);
+	assert_non_null(text);
+	del = strstr(text, "delete element inet ward hostports { tcp . 8443 }\n");
+	add = strstr(text, "add element inet ward hostports { tcp . 8443 : 10.0.0.3 . 443 }\n");
+	assert_non_null(del);
+	assert_non_null(add);
+	assert_true(del < add);
+	assert_null(strstr(text, "element inet ward own"));
+	free(text);
+	fw_elems_free(&before);
+	fw_elems_free(&after);
+
+	char key[80];
+	fw_key_readable("tcp . 8443", key, sizeof(key));
+	assert_string_equal(key, "tcp/8443");
+	assert_false(fw_name_ok("a\"b", FW_NAME_MAX));
+	assert_false(fw_uplink_ok("wrd0a000002"));
+	assert_true(fw_uplink_ok("eth0"));
+}
+
+static void test_counters_view(void **state)
+{
+	struct ward_err err = {0};
+	json_t *c;
+
+	(void)state;
+	c = fw_counters_view("{\"nftables\": [{\"metainfo\": {}}, {\"set\": {\"name\": "
+			     "\"dropcnt\", \"elem\": [{\"elem\": {\"val\": \"wrd0a000002\", "
+			     "\"counter\": {\"packets\": 3, \"bytes\": 180}}}]}}]}",
+			     &err);
+	assert_non_null(c);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(c, "wrd0a000002"), "packets")), 3);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(c, "wrd0a000002"), "bytes")), 180);
+	json_decref(c);
+	assert_null(
+	    fw_counters_view("{\"nftables\": [{\"set\": {\"elem\": [{\"elem\": 7}]}}]}", &err));
+	assert_int_equal(err.errnum, EPROTO);
+	assert_null(fw_counters_view("not json", &err));
+	assert_int_equal(err.errnum, EPROTO);
+}
 
 static void test_open_close(void **state)
 {
@@ -1108,6 +1178,8 @@ int main(void)
 	setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);
 
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_model_diff),
+	    cmocka_unit_test(test_counters_view),
 	    cmocka_unit_test(test_open_close),
 	    cmocka_unit_test(test_reopen_over_leftover),
 	    cmocka_unit_test(test_tenant_set),
