@@ -426,7 +426,7 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 	/* ward.run/TENANT/SERVICE.run (-2, -3... while other runs of the
 	 * service hold those): claimed, and kept for the next run. Fail
 	 * closed: without its limits the service does not run. */
-	if (cgroup_setup(CGROUP_ROOT, CGROUP_RUN_PARENT, CGROUP_SHARED_PARENT, NULL, &err) < 0) {
+	if (cgroup_setup(CGROUP_ROOT, CGROUP_RUN_PARENT, CGROUP_SHARED_PARENT, &err) < 0) {
 		fprintf(stderr, "wardd: cgroup: %s\n", err.msg);
 		goto out;
 	}
@@ -650,7 +650,7 @@ static int cmd_daemon(const struct options *o)
 		goto out;
 	/* Before anything starts: limits are not optional, and whatever a
 	 * wardd that died left in our cgroups goes now. */
-	if (cgroup_setup(CGROUP_ROOT, d.cfg.cgroup_parent, 0, NULL, &err) < 0 ||
+	if (cgroup_setup(CGROUP_ROOT, d.cfg.cgroup_parent, 0, &err) < 0 ||
 	    cgroup_cleanup_stale(&err) < 0) {
 		fprintf(stderr, "wardd: cgroups: %s\n", err.msg);
 		goto out;
