@@ -76,7 +76,7 @@ int cgroup_join_self(int *fds, int n);
  * SIGKILL every pid of cgroup.procs, thaw. Nothing escapes by forking. */
 int cgroup_kill(struct cgroup *cg, struct ward_err *err);
 /* Reads the cgroup's accounting; its files stay open from the first call on
- * (see stat_read in cgroup.c), closed by cgroup_destroy(). */
+ * (see stat_read in cgroup-fs.c), closed by cgroup_destroy(). */
 int cgroup_stats(struct cgroup *cg, struct cgroup_stats *st);
 /* Removes the (empty) cgroup from every hierarchy and frees cg. A cgroup
  * that still has processes is killed first. Its tenant directory goes too

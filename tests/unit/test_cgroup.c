@@ -1,5 +1,6 @@
-/* Unit tests of cgroup.c: both backends against a fake cgroupfs tree in a
- * temp dir (the exact files and values written), and the backend of this
+/* Unit tests of the cgroup module (sandbox/cgroup*.c): both backends
+ * against a fake cgroupfs tree in a temp dir (cgroup_fake.c; the exact files
+ * and values written), and the backend of this
  * machine for real (as root): a child moving itself in as a launch does,
  * accounting, kill of a double-forking tree, a fork bomb at its pids
  * limit, an OOM kill, a cpu quota. */
