@@ -3,23 +3,9 @@
 #include "model/profile.h"
 #include "model/profile-internal.h"
 
-#include "build-config.h"
-#include "basic/cleanup.h"
-#include "basic/jsonpos.h"
-#include "model/names.h"
-#include "basic/trusted.h"
-
 #include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
-#include <jansson.h>
-#include <limits.h>
-#include <netinet/in.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 /* ======================================================================
  * Small public helpers

@@ -13,14 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <time.h>
-#include <unistd.h>
-
-#include "basic/cleanup.h"
 
 /* ---- v1: one hierarchy per controller ---- */
 

@@ -2,24 +2,14 @@
 #include "sandbox/cgroup.h"
 #include "sandbox/cgroup-internal.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/magic.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
-#include <time.h>
-#include <unistd.h>
-
-#include "basic/cleanup.h"
 
 /* ---- v2: one unified hierarchy ---- */
 
