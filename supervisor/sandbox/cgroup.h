@@ -1,8 +1,8 @@
 /* Resource limits and accounting through cgroups. The backend (v2 unified,
  * or v1 hierarchies memory/pids/cpu/cpuacct/freezer as on hybrid hosts) is
  * picked once by cgroup_setup() from statfs on the cgroup mount; nothing
- * outside cgroup.c knows which it got. Layout: PARENT/TENANT/SERVICE under
- * the root of every hierarchy used (PARENT is "ward" unless configured). */
+ * outside the cgroup module (sandbox/cgroup*.c) knows which it got. Layout: PARENT/TENANT/SERVICE
+ * under the root of every hierarchy used (PARENT is "ward" unless configured). */
 #pragma once
 
 #include <stdbool.h>
@@ -31,11 +31,10 @@ struct cgroup_stats {
  * last service, PARENT at cgroup_teardown(). */
 enum { CGROUP_SHARED_PARENT = 1u << 0 };
 
-/* root: the cgroup mount ("/sys/fs/cgroup"; tests pass a fake tree, which
- * fake_backend "v1"/"v2" then names since statfs would say tmpfs). parent:
- * the directory ward uses under each hierarchy's root. */
-int cgroup_setup(const char *root, const char *parent, unsigned flags, const char *fake_backend,
-		 struct ward_err *err);
+/* root: the cgroup mount ("/sys/fs/cgroup"; the tests' fake trees go
+ * through cgroup_setup_ops() of cgroup-internal.h). parent: the directory
+ * ward uses under each hierarchy's root. */
+int cgroup_setup(const char *root, const char *parent, unsigned flags, struct ward_err *err);
 const char *cgroup_backend_name(void); /* "v2", "v1", or "none" before setup */
 
 /* PARENT/TENANT with the tenant-wide cap (fields WARD_UNSET / 0 = none),
@@ -55,8 +54,10 @@ struct cgroup *cgroup_create(const char *tenant, const char *name, const struct 
  * it; this launch's limits written. */
 struct cgroup *cgroup_claim(const char *tenant, const char *base, const struct ward_limits *l,
 			    struct ward_err *err);
-/* Whether the backend clones into cgroups (v2), so that cgroup_clone_fd()
- * will give one. */
+/* Whether a sandbox is born in its cgroup (clone3 with CLONE_INTO_CGROUP,
+ * cgroup_clone_fd()) rather than joining it after its start
+ * (cgroup_join_fds()): what launch.c asks to know when a launch needs its
+ * cgroup. */
 bool cgroup_clone_into(void);
 /* v2: an O_DIRECTORY fd for clone3(CLONE_INTO_CGROUP); -1 on v1. */
 int cgroup_clone_fd(const struct cgroup *cg);
@@ -75,7 +76,7 @@ int cgroup_join_self(int *fds, int n);
  * SIGKILL every pid of cgroup.procs, thaw. Nothing escapes by forking. */
 int cgroup_kill(struct cgroup *cg, struct ward_err *err);
 /* Reads the cgroup's accounting; its files stay open from the first call on
- * (see stat_read in cgroup.c), closed by cgroup_destroy(). */
+ * (see stat_read in cgroup-fs.c), closed by cgroup_destroy(). */
 int cgroup_stats(struct cgroup *cg, struct cgroup_stats *st);
 /* Removes the (empty) cgroup from every hierarchy and frees cg. A cgroup
  * that still has processes is killed first. Its tenant directory goes too

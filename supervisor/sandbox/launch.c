@@ -118,6 +118,28 @@ static void msg_send(int fd, enum msg_kind kind, int status, const char *fmt, ..
 		(void)!write(fd, &m, sizeof(m)); /* the service's error pipe */
 }
 
+/* Every failure of a setup step in a child (the init, the join child, the
+ * service before its execve): its report as FAILED on fd, then its end with
+ * code. Nothing else may run after a step failed. */
+static __attribute__((noreturn, format(printf, 3, 4))) void child_exit(int fd, int code,
+								       const char *fmt, ...)
+{
+	char text[sizeof(((struct msg *)0)->text)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(text, sizeof(text), fmt, ap); /* a long message may be cut */
+	va_end(ap);
+	msg_send(fd, MSG_FAILED, code, "%s", text);
+	_exit(code);
+}
+
+/* "step: strerror(e)", the usual report of a failed step. */
+static __attribute__((noreturn)) void child_fail(int fd, const char *step, int e)
+{
+	child_exit(fd, EXIT_SETUP, "%s: %s", step, strerror(e));
+}
+
 static unsigned long clone_flags(const struct ward_policy *p)
 {
 	/* No CLONE_NEWCGROUP here: the child unshares it once it sits in its
@@ -152,10 +174,8 @@ static void set_rlimit(int res, uint64_t v, int errfd, const char *name)
 		if (getrlimit(res, &cur) < 0 || cur.rlim_max != v)
 			errno = EPERM;
 	}
-	if (errno) {
-		msg_send(errfd, MSG_FAILED, EXIT_SETUP, "rlimit %s: %s", name, strerror(errno));
-		_exit(EXIT_SETUP);
-	}
+	if (errno)
+		child_exit(errfd, EXIT_SETUP, "rlimit %s: %s", name, strerror(errno));
 }
 
 static void close_other_fds(int keep)
@@ -197,21 +217,14 @@ static __attribute__((noreturn)) void exec_sandboxed(const struct exec_plan *x, 
 
 	/* A new session: no controlling terminal, so no TIOCSTI into the
 	 * operator's tty even through an inherited fd. */
-	if (setsid() < 0) {
-		msg_send(errfd, MSG_FAILED, EXIT_SETUP, "setsid: %s", strerror(errno));
-		_exit(EXIT_SETUP);
-	}
+	if (setsid() < 0)
+		child_fail(errfd, "setsid", errno);
 	/* A session's own pty, after setsid: only a session leader without a
 	 * controlling terminal may take one. */
-	if (x->ctty && ioctl(0, TIOCSCTTY, 0) < 0) {
-		msg_send(errfd, MSG_FAILED, EXIT_SETUP, "controlling terminal: %s",
-			 strerror(errno));
-		_exit(EXIT_SETUP);
-	}
-	if (chdir(x->cwd) < 0) {
-		msg_send(errfd, MSG_FAILED, EXIT_SETUP, "chdir: %s", strerror(errno));
-		_exit(EXIT_SETUP);
-	}
+	if (x->ctty && ioctl(0, TIOCSCTTY, 0) < 0)
+		child_fail(errfd, "controlling terminal", errno);
+	if (chdir(x->cwd) < 0)
+		child_fail(errfd, "chdir", errno);
 	set_rlimit(RLIMIT_NOFILE, p->limits.nofile, errfd, "nofile");
 	set_rlimit(RLIMIT_CORE, p->limits.core, errfd, "core");
 	/* Counted per user namespace: a fork bomb stops here even before the
@@ -220,32 +233,25 @@ static __attribute__((noreturn)) void exec_sandboxed(const struct exec_plan *x, 
 
 	/* Identity and capabilities after everything that needs privilege. */
 	r = caps_drop_to(x->uid, x->gid, p->caps_keep, &step);
-	if (r < 0) {
-		msg_send(errfd, MSG_FAILED, EXIT_SETUP, "%s: %s", step, strerror(-r));
-		_exit(EXIT_SETUP);
-	}
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-		msg_send(errfd, MSG_FAILED, EXIT_SETUP, "no_new_privs: %s", strerror(errno));
-		_exit(EXIT_SETUP);
-	}
+	if (r < 0)
+		child_fail(errfd, step, -r);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		child_fail(errfd, "no_new_privs", errno);
 	close_other_fds(errfd);
 
 	/* Seccomp last: it would block the steps above. */
 	if (x->seccomp) {
 		r = seccomp_program_load(x->seccomp);
-		if (r < 0) {
-			msg_send(errfd, MSG_FAILED, EXIT_SETUP, "seccomp: %s", strerror(-r));
-			_exit(EXIT_SETUP);
-		}
+		if (r < 0)
+			child_fail(errfd, "seccomp", -r);
 	}
 	if (strchr(x->argv[0], '/'))
 		execve(x->argv[0], x->argv, x->envp);
 	else
 		execvpe(x->argv[0], x->argv, x->envp);
 	r = errno;
-	msg_send(errfd, MSG_FAILED, r == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC, "exec %s: %s",
-		 x->argv[0], strerror(r));
-	_exit(r == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC);
+	child_exit(errfd, r == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC, "exec %s: %s", x->argv[0],
+		   strerror(r));
 }
 
 static __attribute__((noreturn)) void service_exec(const struct launch_spec *spec,
@@ -467,8 +473,7 @@ static void noop_handler(int sig)
 
 static __attribute__((noreturn)) void init_fail(int sync, struct ward_err *err)
 {
-	msg_send(sync, MSG_FAILED, EXIT_SETUP, "%s", err->msg);
-	_exit(EXIT_SETUP);
+	child_exit(sync, EXIT_SETUP, "%s", err->msg);
 }
 
 /* Waits for the service's execve: EOF on the CLOEXEC pipe means it ran. */
@@ -503,10 +508,8 @@ static void init_drop_privileges(uid_t uid, gid_t gid, int sync)
 	 * its memory. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	r = caps_drop_to(uid, gid, 0, &step);
-	if (r < 0) {
-		msg_send(sync, MSG_FAILED, EXIT_SETUP, "init: %s: %s", step, strerror(-r));
-		_exit(EXIT_SETUP);
-	}
+	if (r < 0)
+		child_exit(sync, EXIT_SETUP, "init: %s: %s", step, strerror(-r));
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 	/* A credential change clears the parent-death signal: arm it again,
 	 * then make sure the parent did not die in between. */
@@ -674,8 +677,8 @@ static __attribute__((noreturn)) void sandbox_init(const struct launch_spec *spe
 		init_fail(sync, &err);
 	if (mounts_apply(&plan, &err) < 0)
 		init_fail(sync, &err);
-	/* Into our cgroup (v1) now that the view is built: the parent sets
-	 * it up meanwhile (cgroup_later). Up to here only this init's own
+	/* Into our cgroup (v1) now that the view is built: the parent may
+	 * set it up meanwhile (cgroup_get). Up to here only this init's own
 	 * code ran, none of the tenant's; it was charged to the launcher's
 	 * cgroup. On v2 we were cloned into it. */
 	if (join && join_cgroup(sync, &err) < 0)
@@ -802,10 +805,8 @@ static __attribute__((noreturn)) void session_exec(const struct launch_join_spec
 		const char *step = NULL;
 		int r = session_tty(spec, &master, &step);
 
-		if (r < 0) {
-			msg_send(errfd, MSG_FAILED, EXIT_SETUP, "%s: %s", step, strerror(-r));
-			_exit(EXIT_SETUP);
-		}
+		if (r < 0)
+			child_fail(errfd, step, -r);
 	}
 	report_pid(sync, spec->uid, master);
 	if (master >= 0)
@@ -984,6 +985,8 @@ static pid_t clone_sandbox(unsigned long flags, int *pidfd, int cgroup_fd)
 	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
 }
 
+static int launch_cgroup(struct launch_handle *h, const struct cgroup *cg, struct ward_err *err);
+
 int launch_start(const struct launch_spec *spec, struct launch_handle *h, struct ward_err *err)
 {
 	char *const *argv = spec->argv ? spec->argv : spec->service->exec;
@@ -992,15 +995,23 @@ int launch_start(const struct launch_spec *spec, struct launch_handle *h, struct
 	int sv[2];
 	int pidfd = -1;
 	pid_t pid;
-	/* v2: born in its cgroup (clone3), so not one instruction runs
-	 * outside its limits. v1: it moves itself in (join_cgroup). */
-	bool join = spec->cgroup_later || (spec->cgroup && cgroup_clone_fd(spec->cgroup) < 0);
+	const struct cgroup *cg = spec->cgroup;
+	/* A cgroup to get: now if the sandbox is born in it, else after the
+	 * start, while the sandbox builds its view (cgroup_clone_into). */
+	bool get_later = !cg && spec->cgroup_get && !cgroup_clone_into();
+	bool join;
 
 	*h = (struct launch_handle){.pid = -1, .pidfd = -1, .sync_fd = -1};
 	if (!spec->tenant->ids.set)
 		return ward_err_set(err, 0, "tenant %s has no ids", spec->tenant->name);
 	if (!argv || !argv[0])
 		return ward_err_set(err, 0, "service %s has nothing to run", spec->service->name);
+	if (!cg && spec->cgroup_get && !get_later &&
+	    !(cg = spec->cgroup_get(spec->cgroup_get_ud, err)))
+		return -1;
+	/* v2: born in its cgroup (clone3), so not one instruction runs
+	 * outside its limits. v1: it moves itself in (join_cgroup). */
+	join = get_later || (cg && cgroup_clone_fd(cg) < 0);
 	/* The environment is exactly the policy's: nothing of ours leaks. */
 	envp = calloc(p->n_env + 1, sizeof(*envp));
 	if (!envp)
@@ -1019,8 +1030,7 @@ int launch_start(const struct launch_spec *spec, struct launch_handle *h, struct
 		return ward_err_set(err, e, "SO_PASSCRED");
 	}
 
-	pid = clone_sandbox(clone_flags(p), &pidfd,
-			    spec->cgroup ? cgroup_clone_fd(spec->cgroup) : -1);
+	pid = clone_sandbox(clone_flags(p), &pidfd, cg ? cgroup_clone_fd(cg) : -1);
 	if (pid < 0) {
 		int e = errno;
 		close(sv[0]);
@@ -1046,7 +1056,11 @@ int launch_start(const struct launch_spec *spec, struct launch_handle *h, struct
 		ward_err_set(err, errno, "release sandbox");
 		goto fail;
 	}
-	if (join && !spec->cgroup_later && launch_cgroup(h, spec->cgroup, err) < 0)
+	/* The sandbox, released, builds its view meanwhile; it waits for
+	 * its cgroup before anything of the tenant's runs. */
+	if (get_later && !(cg = spec->cgroup_get(spec->cgroup_get_ud, err)))
+		goto fail;
+	if (join && launch_cgroup(h, cg, err) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -1055,7 +1069,11 @@ fail:
 	return -1;
 }
 
-int launch_cgroup(struct launch_handle *h, const struct cgroup *cg, struct ward_err *err)
+/* The cgroup of a sandbox that joins it (join_cgroup): its files, sent after
+ * "go". Returns 0 (also when the sandbox already failed and exited: its
+ * report waits on sync_fd), or -1 with err set: then the sandbox still
+ * waits, and the caller kills it. */
+static int launch_cgroup(struct launch_handle *h, const struct cgroup *cg, struct ward_err *err)
 {
 	struct msg m = {.kind = MSG_CGROUP};
 	int fds[CGROUP_JOIN_MAX];

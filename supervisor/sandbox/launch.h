@@ -19,12 +19,14 @@ struct launch_spec {
 	const char *data_dir;             /* host path of the tenant's data dir */
 	const struct seccomp_program *seccomp;
 	const struct cgroup *cgroup; /* the sandbox's cgroup, or NULL */
-	/* No cgroup yet: launch_cgroup() hands it over after the start, and
-	 * the sandbox waits for it before it runs anything of the tenant's.
-	 * Lets a one-shot launcher set its cgroup up while the sandbox builds
-	 * its filesystem view. Only where the cgroup cannot be cloned into
-	 * (!cgroup_clone_into(): v1). */
-	bool cgroup_later;
+	/* Or, with cgroup NULL: how to get it, asked once, when the launch
+	 * needs it; the cgroup module decides when that is (before the clone
+	 * where the sandbox is born in its cgroup, else after the start, while
+	 * the sandbox builds its filesystem view: it waits for its cgroup
+	 * before it runs anything of the tenant's). Returns the cgroup, the
+	 * caller's to destroy, or NULL with err set: the launch fails. */
+	const struct cgroup *(*cgroup_get)(void *ud, struct ward_err *err);
+	void *cgroup_get_ud;
 	/* Run in the parent once the sandbox exists (its init's pid and
 	 * pidfd), before it may go on: what the service must never run
 	 * without, e.g. its network (netlink_veth_before_go: the veth's end is
@@ -63,10 +65,6 @@ struct launch_event {
  * service runs (or fails) asynchronously; read sync_fd for what happened.
  * Returns 0 or -1 with err set (nothing left behind). */
 int launch_start(const struct launch_spec *spec, struct launch_handle *h, struct ward_err *err);
-/* The cgroup of a launch_start() with cgroup_later (on v1). Returns 0 (also
- * when the sandbox already failed and exited: its report waits on sync_fd),
- * or -1 with err set: then the sandbox still waits, and the caller kills it. */
-int launch_cgroup(struct launch_handle *h, const struct cgroup *cg, struct ward_err *err);
 /* An end-user session joining a running service (session.c): a child that
  * enters every namespace of the service's sandbox through its init's pidfd,
  * takes a mount table of its own built from the service's view (see

@@ -1,5 +1,6 @@
-/* Unit tests of cgroup.c: both backends against a fake cgroupfs tree in a
- * temp dir (the exact files and values written), and the backend of this
+/* Unit tests of the cgroup module (sandbox/cgroup*.c): both backends
+ * against a fake cgroupfs tree in a temp dir (cgroup_fake.c; the exact files
+ * and values written), and the backend of this
  * machine for real (as root): a child moving itself in as a launch does,
  * accounting, kill of a double-forking tree, a fork bomb at its pids
  * limit, an OOM kill, a cpu quota. */
@@ -9,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "cgroup_fake.h"
 #include "tmpdir.h"
 
 #include <dirent.h>
@@ -210,7 +212,7 @@ static void setup_v2(struct fixture *f)
 	struct ward_err err = {0};
 
 	fake_v2(f, "cpuset cpu io memory hugetlb pids rdma misc\n");
-	if (cgroup_setup(f->dir, "ward", 0, "v2", &err) < 0)
+	if (cgroup_setup_fake(f->dir, "ward", 0, "v2", &err) < 0)
 		fail_msg("%s", err.msg);
 	assert_string_equal(cgroup_backend_name(), "v2");
 }
@@ -304,7 +306,7 @@ static void test_v2_missing_controller(void **state)
 	struct ward_err err = {0};
 
 	fake_v2(f, "cpuset cpu io memory\n");
-	assert_int_equal(cgroup_setup(f->dir, "ward", 0, "v2", &err), -1);
+	assert_int_equal(cgroup_setup_fake(f->dir, "ward", 0, "v2", &err), -1);
 	assert_non_null(strstr(err.msg, "no pids controller"));
 	assert_string_equal(cgroup_backend_name(), "none");
 	assert_missing(f, "ward");
@@ -407,7 +409,7 @@ static void setup_v1(struct fixture *f, int flags)
 	struct ward_err err = {0};
 
 	fake_v1(f, flags);
-	if (cgroup_setup(f->dir, "ward", 0, "v1", &err) < 0)
+	if (cgroup_setup_fake(f->dir, "ward", 0, "v1", &err) < 0)
 		fail_msg("%s", err.msg);
 	assert_string_equal(cgroup_backend_name(), "v1");
 }
@@ -704,9 +706,9 @@ static void test_names(void **state)
 	static const char *const bad[] = {"", ".", "..", "../x", "a/b", ".hidden", "sp ace", "x\n"};
 
 	fake_v2(f, "memory pids cpu");
-	assert_int_equal(cgroup_setup(f->dir, "a/b", 0, "v2", &err), -1);
-	assert_int_equal(cgroup_setup(f->dir, "..", 0, "v2", &err), -1);
-	assert_int_equal(cgroup_setup(f->dir, "ward", 0, "v3", &err), -1);
+	assert_int_equal(cgroup_setup_fake(f->dir, "a/b", 0, "v2", &err), -1);
+	assert_int_equal(cgroup_setup_fake(f->dir, "..", 0, "v2", &err), -1);
+	assert_int_equal(cgroup_setup_fake(f->dir, "ward", 0, "v3", &err), -1);
 	assert_non_null(strstr(err.msg, "v3"));
 	setup_v2(f);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -810,7 +812,7 @@ static void test_shared_parent_keeps_tenant_dirs(void **state)
 	struct cgroup *cg;
 
 	fake_v1(f, V1_MEMSW);
-	if (cgroup_setup(f->dir, "ward.run", CGROUP_SHARED_PARENT, "v1", &err) < 0)
+	if (cgroup_setup_fake(f->dir, "ward.run", CGROUP_SHARED_PARENT, "v1", &err) < 0)
 		fail_msg("%s", err.msg);
 
 	/* A run's leaf goes; its tenant directory stays for the next run. */
@@ -889,7 +891,7 @@ static void test_claim_reuses_and_holds(void **state)
 	assert_int_equal(err.errnum, EINVAL);
 
 	fake_v1_reset(f);
-	if (cgroup_setup(f->dir, "ward.run", CGROUP_SHARED_PARENT, "v1", &err) < 0)
+	if (cgroup_setup_fake(f->dir, "ward.run", CGROUP_SHARED_PARENT, "v1", &err) < 0)
 		fail_msg("%s", err.msg);
 	struct cgroup *a = cgroup_claim("clinic", "db.run", &one, &err);
 	if (!a)
@@ -936,7 +938,7 @@ static void test_claim_v2_clones_into_the_held_cgroup(void **state)
 	struct stat want, got;
 
 	fake_v2(f, "cpuset cpu io memory hugetlb pids rdma misc\n");
-	if (cgroup_setup(f->dir, "ward.run", CGROUP_SHARED_PARENT, "v2", &err) < 0)
+	if (cgroup_setup_fake(f->dir, "ward.run", CGROUP_SHARED_PARENT, "v2", &err) < 0)
 		fail_msg("%s", err.msg);
 	struct cgroup *a = cgroup_claim("clinic", "db.run", &l, &err);
 	if (!a)
@@ -1023,7 +1025,7 @@ static int setup_real(void **state)
 		return 0;
 	/* Orphaned grandchildren come back to us, to be counted and reaped. */
 	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-	if (cgroup_setup("/sys/fs/cgroup", f->parent, 0, NULL, &err) < 0) {
+	if (cgroup_setup("/sys/fs/cgroup", f->parent, 0, &err) < 0) {
 		print_message("real cgroups unusable: %s\n", err.msg);
 		f->parent[0] = '\0';
 	}
@@ -1558,7 +1560,7 @@ static void test_real_claim_empties_a_killed_launchers(void **state)
 	int st_;
 
 	REAL_OR_SKIP(f);
-	if (cgroup_setup("/sys/fs/cgroup", f->parent, CGROUP_SHARED_PARENT, NULL, &err) < 0)
+	if (cgroup_setup("/sys/fs/cgroup", f->parent, CGROUP_SHARED_PARENT, &err) < 0)
 		fail_msg("%s", err.msg);
 	/* The launcher claims the cgroup, starts its sandbox in it and dies;
 	 * the sandbox comes back to us (the subreaper). */
