@@ -78,11 +78,11 @@ static void restart_check(struct loader *L, json_t *merged, const struct ward_re
 	if (m)
 		jsonpos_locate(m, &wm);
 	if (m && (!d || wm.seq >= wd.seq))
-		report(L, m, "max_delay_ms %" PRIu64 " is less than delay_ms %" PRIu64,
-		       r->max_delay_ms, r->delay_ms);
+		pl_report(L, m, "max_delay_ms %" PRIu64 " is less than delay_ms %" PRIu64,
+			  r->max_delay_ms, r->delay_ms);
 	else
-		report(L, d, "delay_ms %" PRIu64 " is greater than max_delay_ms %" PRIu64,
-		       r->delay_ms, r->max_delay_ms);
+		pl_report(L, d, "delay_ms %" PRIu64 " is greater than max_delay_ms %" PRIu64,
+			  r->delay_ms, r->max_delay_ms);
 }
 
 void policy_init(struct ward_policy *p)
@@ -98,19 +98,19 @@ void policy_init(struct ward_policy *p)
 static json_t *policy_item(struct loader *L, json_t *item, const struct jsonpos_entry *at)
 {
 	if (json_is_string(item)) {
-		const char *name = get_string(L, item, at);
+		const char *name = pl_get_string(L, item, at);
 		if (!name)
 			return NULL;
 		/* Names only: a fragment reference can never leave the directories. */
 		if (!ward_name_valid(name)) {
-			report(L, at, "invalid name %s: must match " NAME_RULE, Q(name));
+			pl_report(L, at, "invalid name %s: must match " NAME_RULE, Q(name));
 			return NULL;
 		}
-		return frag_get(L, name, at);
+		return pl_frag_get(L, name, at);
 	}
 	if (json_is_object(item))
-		return fragment_check(L, item, at) ? item : NULL;
-	report(L, at, "expected string or object, got %s", jsonpos_type_name(item));
+		return pl_fragment_check(L, item, at) ? item : NULL;
+	pl_report(L, at, "expected string or object, got %s", jsonpos_type_name(item));
 	return NULL;
 }
 
@@ -124,7 +124,7 @@ json_t *policy_resolve(struct loader *L, json_t *list, const struct jsonpos_entr
 	bool ok = true;
 
 	policy_init(p);
-	if (list && !want(L, list, at, JSON_ARRAY, "array"))
+	if (list && !pl_want(L, list, at, JSON_ARRAY, "array"))
 		return NULL;
 	/* Every item is checked, even after a bad one: all errors, not the first. */
 	for (size_t i = 0; i < n; i++)
@@ -133,7 +133,7 @@ json_t *policy_resolve(struct loader *L, json_t *list, const struct jsonpos_entr
 	for (size_t i = 0; ok && i < n; i++) {
 		json_t *item = json_array_get(list, i);
 		json_t *frag =
-		    json_is_string(item) ? frag_get(L, json_string_value(item), NULL) : item;
+		    json_is_string(item) ? pl_frag_get(L, json_string_value(item), NULL) : item;
 		merged = merge(L, merged, frag, ++L->seq);
 		json_decref(merged); /* L->keep holds it */
 		if (!merged)
@@ -148,7 +148,7 @@ json_t *policy_resolve(struct loader *L, json_t *list, const struct jsonpos_entr
 
 /* Canonical JSON of what defines how a service runs: equal strings mean
  * nothing changed on reload. */
-char *digest_make(struct loader *L, json_t *exec, json_t *merged)
+char *pl_digest_make(struct loader *L, json_t *exec, json_t *merged)
 {
 	json_t *d = json_pack("{s:O?,s:O}", "exec", exec, "policy", merged);
 	char *s = d ? json_dumps(d, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
@@ -160,7 +160,7 @@ char *digest_make(struct loader *L, json_t *exec, json_t *merged)
 }
 
 /* Canonical JSON of one value as written; "null" for none. */
-char *canon(struct loader *L, json_t *v)
+char *pl_canon(struct loader *L, json_t *v)
 {
 	char *s = json_dumps(v ? v : json_null(), JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
 

@@ -25,8 +25,8 @@ void diag_free(struct ward_diag *d)
 	d->n = d->cap = 0;
 }
 
-int diag_addv(struct ward_diag *d, const char *file, unsigned line, unsigned col, const char *path,
-	      const char *fmt, va_list ap)
+int pl_diag_addv(struct ward_diag *d, const char *file, unsigned line, unsigned col,
+		 const char *path, const char *fmt, va_list ap)
 {
 	struct ward_diag_entry e = {.line = line, .col = col};
 
@@ -59,7 +59,7 @@ int diag_add(struct ward_diag *d, const char *file, unsigned line, unsigned col,
 	int r;
 
 	va_start(ap, fmt);
-	r = diag_addv(d, file, line, col, path, fmt, ap);
+	r = pl_diag_addv(d, file, line, col, path, fmt, ap);
 	va_end(ap);
 	return r;
 }

@@ -27,7 +27,7 @@
  * also pass trusted.c's test (root's, not writable by group or others) and
  * not be a symlink, as the daemon requires of profiles: a fragment decides
  * a service's privileges as much as the profile naming it. */
-char *file_read(const char *path, bool trusted, size_t *len, struct read_error *err)
+char *pl_file_read(const char *path, bool trusted, size_t *len, struct read_error *err)
 {
 	_cleanup_close_ int fd = -1;
 	struct stat st;
@@ -93,7 +93,7 @@ static void sanitize(char *s)
 }
 
 /* Parses text as JSON and records the position of every value. */
-struct doc *doc_parse(struct loader *L, const char *file, const char *text, size_t len)
+struct doc *pl_doc_parse(struct loader *L, const char *file, const char *text, size_t len)
 {
 	json_error_t e;
 	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &e);
@@ -106,7 +106,7 @@ struct doc *doc_parse(struct loader *L, const char *file, const char *text, size
 			L->oom = true;
 		return NULL;
 	}
-	if (!(d = xcalloc(L, 1, sizeof(*d))) || !(d->file = xstrdup(L, file))) {
+	if (!(d = pl_xcalloc(L, 1, sizeof(*d))) || !(d->file = pl_xstrdup(L, file))) {
 		free(d);
 		json_decref(root);
 		return NULL;
@@ -138,17 +138,17 @@ static int frag_try(struct loader *L, struct frag *f, const char *dir)
 
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return 0;
-	_cleanup_free_ char *text = file_read(path, L->opts && L->opts->trusted, &len, &err);
+	_cleanup_free_ char *text = pl_file_read(path, L->opts && L->opts->trusted, &len, &err);
 	if (!text) {
 		if (err.errnum == ENOENT || err.errnum == ENOTDIR)
 			return 0;
-		f->path = xstrdup(L, path);
+		f->path = pl_xstrdup(L, path);
 		f->err = err;
 		f->state = FRAG_UNREADABLE;
 		return -1;
 	}
-	f->doc = doc_parse(L, path, text, len);
-	f->state = f->doc && fragment_check(L, f->doc->root, f->doc->at) ? FRAG_OK : FRAG_BROKEN;
+	f->doc = pl_doc_parse(L, path, text, len);
+	f->state = f->doc && pl_fragment_check(L, f->doc->root, f->doc->at) ? FRAG_OK : FRAG_BROKEN;
 	return 1;
 }
 
@@ -171,14 +171,14 @@ static void frag_load(struct loader *L, struct frag *f)
 
 /* The fragment `name`, loaded once; reports a failed lookup at `at`, the
  * place that names it. Returns its root when valid. */
-json_t *frag_get(struct loader *L, const char *name, const struct jsonpos_entry *at)
+json_t *pl_frag_get(struct loader *L, const char *name, const struct jsonpos_entry *at)
 {
 	struct frag *f;
 
 	for (f = L->frags; f && strcmp(f->name, name) != 0; f = f->next)
 		;
 	if (!f) {
-		if (!(f = xcalloc(L, 1, sizeof(*f))) || !(f->name = xstrdup(L, name))) {
+		if (!(f = pl_xcalloc(L, 1, sizeof(*f))) || !(f->name = pl_xstrdup(L, name))) {
 			free(f);
 			return NULL;
 		}
@@ -187,9 +187,9 @@ json_t *frag_get(struct loader *L, const char *name, const struct jsonpos_entry 
 		frag_load(L, f);
 	}
 	if (f->state == FRAG_MISSING)
-		report(L, at, "unknown policy fragment %s", Q(name));
+		pl_report(L, at, "unknown policy fragment %s", Q(name));
 	else if (f->state == FRAG_UNREADABLE)
-		report(L, at, "cannot read policy fragment %s: %s: %s%s%s", Q(name),
-		       f->path ? f->path : "", READ_ERROR_ARGS(f->err));
+		pl_report(L, at, "cannot read policy fragment %s: %s: %s%s%s", Q(name),
+			  f->path ? f->path : "", READ_ERROR_ARGS(f->err));
 	return f->state == FRAG_OK ? f->doc->root : NULL;
 }

@@ -20,12 +20,12 @@
  * The loader's state and error reporting
  * ====================================================================== */
 
-size_t errors(const struct loader *L)
+size_t pl_errors(const struct loader *L)
 {
 	return L->diag->n - L->first + (L->oom ? 1 : 0);
 }
 
-void report(struct loader *L, const struct jsonpos_entry *at, const char *fmt, ...)
+void pl_report(struct loader *L, const struct jsonpos_entry *at, const char *fmt, ...)
 {
 	/* Only merged built-in values have no position; they are valid by
 	 * construction, so this names the profile as the place to look. */
@@ -44,7 +44,7 @@ void report(struct loader *L, const struct jsonpos_entry *at, const char *fmt, .
 			L->oom = true;
 	}
 	va_start(ap, fmt);
-	if (diag_addv(L->diag, w.file, w.line, w.col, path, fmt, ap) < 0)
+	if (pl_diag_addv(L->diag, w.file, w.line, w.col, path, fmt, ap) < 0)
 		L->oom = true;
 	va_end(ap);
 	free(path);
@@ -52,7 +52,7 @@ void report(struct loader *L, const struct jsonpos_entry *at, const char *fmt, .
 
 /* User text in a message: quoted, escaped, cut short, so a profile cannot
  * write control sequences to an operator's terminal. */
-const char *quote(const char *s, char *buf)
+const char *pl_quote(const char *s, char *buf)
 {
 	size_t o = 0;
 
@@ -81,7 +81,7 @@ const char *quote(const char *s, char *buf)
 	return buf;
 }
 
-void *xcalloc(struct loader *L, size_t n, size_t size)
+void *pl_xcalloc(struct loader *L, size_t n, size_t size)
 {
 	void *p = calloc(n ? n : 1, size);
 	if (!p)
@@ -89,7 +89,7 @@ void *xcalloc(struct loader *L, size_t n, size_t size)
 	return p;
 }
 
-char *xstrdup(struct loader *L, const char *s)
+char *pl_xstrdup(struct loader *L, const char *s)
 {
 	char *p = strdup(s);
 	if (!p)
@@ -101,12 +101,12 @@ char *xstrdup(struct loader *L, const char *s)
  * Typed access to JSON values; each reports what it expected and found
  * ====================================================================== */
 
-bool want(struct loader *L, const json_t *v, const struct jsonpos_entry *at, json_type t,
-	  const char *expected)
+bool pl_want(struct loader *L, const json_t *v, const struct jsonpos_entry *at, json_type t,
+	     const char *expected)
 {
 	if (json_typeof(v) == t)
 		return true;
-	report(L, at, "expected %s, got %s", expected, jsonpos_type_name(v));
+	pl_report(L, at, "expected %s, got %s", expected, jsonpos_type_name(v));
 	return false;
 }
 
@@ -119,46 +119,46 @@ static bool in_list(const char *s, const char *const list[])
 }
 
 /* An object with only `allowed` keys and every `required` one. */
-bool check_object(struct loader *L, json_t *v, const struct jsonpos_entry *at,
-		  const char *const allowed[], const char *const required[])
+bool pl_check_object(struct loader *L, json_t *v, const struct jsonpos_entry *at,
+		     const char *const allowed[], const char *const required[])
 {
 	const char *k;
 	json_t *m;
 
-	if (!want(L, v, at, JSON_OBJECT, "object"))
+	if (!pl_want(L, v, at, JSON_OBJECT, "object"))
 		return false;
 	json_object_foreach(v, k, m) if (!in_list(k, allowed))
-	    report(L, AT_KEY(L, v, k), "unknown key");
+	    pl_report(L, AT_KEY(L, v, k), "unknown key");
 	for (; required && *required; required++)
 		if (!json_object_get(v, *required))
-			report(L, at, "missing required key \"%s\"", *required);
+			pl_report(L, at, "missing required key \"%s\"", *required);
 	return true;
 }
 
-const char *get_string(struct loader *L, json_t *v, const struct jsonpos_entry *at)
+const char *pl_get_string(struct loader *L, json_t *v, const struct jsonpos_entry *at)
 {
-	if (!want(L, v, at, JSON_STRING, "string"))
+	if (!pl_want(L, v, at, JSON_STRING, "string"))
 		return NULL;
 	const char *s = json_string_value(v);
 	/* Loaded with JSON_ALLOW_NUL so a NUL gets a position and a path here
 	 * instead of a bare syntax error; nothing past the loader sees one. */
 	if (strlen(s) != json_string_length(v)) {
-		report(L, at, "must not contain NUL characters");
+		pl_report(L, at, "must not contain NUL characters");
 		return NULL;
 	}
 	return s;
 }
 
-char *dup_string(struct loader *L, json_t *v, const struct jsonpos_entry *at)
+char *pl_dup_string(struct loader *L, json_t *v, const struct jsonpos_entry *at)
 {
-	const char *s = get_string(L, v, at);
-	return s ? xstrdup(L, s) : NULL;
+	const char *s = pl_get_string(L, v, at);
+	return s ? pl_xstrdup(L, s) : NULL;
 }
 
-bool get_uint(struct loader *L, json_t *v, const struct jsonpos_entry *at, uint64_t min,
-	      uint64_t max, uint64_t *out)
+bool pl_get_uint(struct loader *L, json_t *v, const struct jsonpos_entry *at, uint64_t min,
+		 uint64_t max, uint64_t *out)
 {
-	if (!want(L, v, at, JSON_INTEGER, "integer"))
+	if (!pl_want(L, v, at, JSON_INTEGER, "integer"))
 		return false;
 	json_int_t i = json_integer_value(v);
 	if (i >= 0 && (uint64_t)i >= min && (uint64_t)i <= max) {
@@ -166,37 +166,37 @@ bool get_uint(struct loader *L, json_t *v, const struct jsonpos_entry *at, uint6
 		return true;
 	}
 	if (max == NO_MAX)
-		report(L, at, "must be at least %" PRIu64 ", got %" JSON_INTEGER_FORMAT, min, i);
+		pl_report(L, at, "must be at least %" PRIu64 ", got %" JSON_INTEGER_FORMAT, min, i);
 	else
-		report(L, at,
-		       "must be between %" PRIu64 " and %" PRIu64 ", got %" JSON_INTEGER_FORMAT,
-		       min, max, i);
+		pl_report(L, at,
+			  "must be between %" PRIu64 " and %" PRIu64 ", got %" JSON_INTEGER_FORMAT,
+			  min, max, i);
 	return false;
 }
 
-bool get_u32(struct loader *L, json_t *v, const struct jsonpos_entry *at, uint32_t min,
-	     uint32_t max, uint32_t *out)
+bool pl_get_u32(struct loader *L, json_t *v, const struct jsonpos_entry *at, uint32_t min,
+		uint32_t max, uint32_t *out)
 {
 	uint64_t x;
-	if (!get_uint(L, v, at, min, max, &x))
+	if (!pl_get_uint(L, v, at, min, max, &x))
 		return false;
 	*out = (uint32_t)x;
 	return true;
 }
 
-bool get_port(struct loader *L, json_t *v, const struct jsonpos_entry *at, uint16_t *out)
+bool pl_get_port(struct loader *L, json_t *v, const struct jsonpos_entry *at, uint16_t *out)
 {
 	uint64_t x;
-	if (!get_uint(L, v, at, 1, 65535, &x))
+	if (!pl_get_uint(L, v, at, 1, 65535, &x))
 		return false;
 	*out = (uint16_t)x;
 	return true;
 }
 
-bool get_bool(struct loader *L, json_t *v, const struct jsonpos_entry *at, bool *out)
+bool pl_get_bool(struct loader *L, json_t *v, const struct jsonpos_entry *at, bool *out)
 {
 	if (!json_is_boolean(v)) {
-		report(L, at, "expected boolean, got %s", jsonpos_type_name(v));
+		pl_report(L, at, "expected boolean, got %s", jsonpos_type_name(v));
 		return false;
 	}
 	*out = json_is_true(v);
@@ -204,30 +204,31 @@ bool get_bool(struct loader *L, json_t *v, const struct jsonpos_entry *at, bool 
 }
 
 /* An integer of bytes, or "256M": binary multiples. */
-bool get_size(struct loader *L, json_t *v, const struct jsonpos_entry *at, uint64_t *out)
+bool pl_get_size(struct loader *L, json_t *v, const struct jsonpos_entry *at, uint64_t *out)
 {
 	if (json_is_integer(v))
-		return get_uint(L, v, at, 0, NO_MAX, out);
+		return pl_get_uint(L, v, at, 0, NO_MAX, out);
 	if (!json_is_string(v)) {
-		report(L, at, "expected integer or string, got %s", jsonpos_type_name(v));
+		pl_report(L, at, "expected integer or string, got %s", jsonpos_type_name(v));
 		return false;
 	}
-	const char *s = get_string(L, v, at);
+	const char *s = pl_get_string(L, v, at);
 	if (!s)
 		return false;
 	if (ward_parse_size(s, out) == 0)
 		return true;
 	if (errno == ERANGE)
-		report(L, at, "size %s is too large", Q(s));
+		pl_report(L, at, "size %s is too large", Q(s));
 	else
-		report(L, at, "invalid size %s: use bytes or a number with K, M, G or T", Q(s));
+		pl_report(L, at, "invalid size %s: use bytes or a number with K, M, G or T", Q(s));
 	return false;
 }
 
 /* One of `names`; returns its index or -1. */
-int get_enum(struct loader *L, json_t *v, const struct jsonpos_entry *at, const char *const names[])
+int pl_get_enum(struct loader *L, json_t *v, const struct jsonpos_entry *at,
+		const char *const names[])
 {
-	const char *s = get_string(L, v, at);
+	const char *s = pl_get_string(L, v, at);
 	char list[128];
 	size_t o = 0;
 
@@ -245,20 +246,20 @@ int get_enum(struct loader *L, json_t *v, const struct jsonpos_entry *at, const 
 			break;
 		o += (size_t)n;
 	}
-	report(L, at, "must be %s, got %s", list, Q(s));
+	pl_report(L, at, "must be %s, got %s", list, Q(s));
 	return -1;
 }
 
-char *get_name(struct loader *L, json_t *v, const struct jsonpos_entry *at)
+char *pl_get_name(struct loader *L, json_t *v, const struct jsonpos_entry *at)
 {
-	const char *s = get_string(L, v, at);
+	const char *s = pl_get_string(L, v, at);
 	if (!s)
 		return NULL;
 	if (!ward_name_valid(s)) {
-		report(L, at, "invalid name %s: must match " NAME_RULE, Q(s));
+		pl_report(L, at, "invalid name %s: must match " NAME_RULE, Q(s));
 		return NULL;
 	}
-	return xstrdup(L, s);
+	return pl_xstrdup(L, s);
 }
 
 /* ======================================================================
@@ -293,20 +294,20 @@ static const char *path_problem(const char *p, enum path_use use)
 	return NULL;
 }
 
-bool path_ok(struct loader *L, const char *p, const struct jsonpos_entry *at, enum path_use use)
+bool pl_path_ok(struct loader *L, const char *p, const struct jsonpos_entry *at, enum path_use use)
 {
 	const char *why = path_problem(p, use);
 	if (!why && strlen(p) >= PATH_MAX)
-		report(L, at, "must not be longer than %d bytes", PATH_MAX - 1);
+		pl_report(L, at, "must not be longer than %d bytes", PATH_MAX - 1);
 	else if (why)
-		report(L, at, "%s", why);
+		pl_report(L, at, "%s", why);
 	return !why && strlen(p) < PATH_MAX;
 }
 
-char *get_path(struct loader *L, json_t *v, const struct jsonpos_entry *at, enum path_use use)
+char *pl_get_path(struct loader *L, json_t *v, const struct jsonpos_entry *at, enum path_use use)
 {
-	const char *s = get_string(L, v, at);
-	return s && path_ok(L, s, at, use) ? xstrdup(L, s) : NULL;
+	const char *s = pl_get_string(L, v, at);
+	return s && pl_path_ok(L, s, at, use) ? pl_xstrdup(L, s) : NULL;
 }
 
 /* ======================================================================
@@ -315,27 +316,27 @@ char *get_path(struct loader *L, json_t *v, const struct jsonpos_entry *at, enum
 
 /* Checks that v is an array (non-empty if asked) and allocates room for its
  * *n items plus a NULL. */
-bool array_begin(struct loader *L, json_t *v, const struct jsonpos_entry *at, bool nonempty,
-		 size_t item_size, void **out, size_t *n)
+bool pl_array_begin(struct loader *L, json_t *v, const struct jsonpos_entry *at, bool nonempty,
+		    size_t item_size, void **out, size_t *n)
 {
-	if (!want(L, v, at, JSON_ARRAY, "array"))
+	if (!pl_want(L, v, at, JSON_ARRAY, "array"))
 		return false;
 	*n = json_array_size(v);
 	if (nonempty && *n == 0) {
-		report(L, at, "must not be empty");
+		pl_report(L, at, "must not be empty");
 		return false;
 	}
-	*out = xcalloc(L, *n + 1, item_size);
+	*out = pl_xcalloc(L, *n + 1, item_size);
 	return *out != NULL;
 }
 
 /* An array of strings, each checked (and copied) by fn; NULL-terminated. */
-void strv_read(struct loader *L, json_t *v, const struct jsonpos_entry *at, bool nonempty,
-	       item_fn fn, char ***out, size_t *n_out)
+void pl_strv_read(struct loader *L, json_t *v, const struct jsonpos_entry *at, bool nonempty,
+		  item_fn fn, char ***out, size_t *n_out)
 {
 	char **items = NULL;
 	size_t n;
-	if (!array_begin(L, v, at, nonempty, sizeof(char *), (void **)&items, &n))
+	if (!pl_array_begin(L, v, at, nonempty, sizeof(char *), (void **)&items, &n))
 		return;
 	*out = items;
 	for (size_t i = 0; i < n; i++) {
@@ -345,54 +346,55 @@ void strv_read(struct loader *L, json_t *v, const struct jsonpos_entry *at, bool
 	}
 }
 
-char *item_mask(struct loader *L, json_t *v, const struct jsonpos_entry *at)
+char *pl_item_mask(struct loader *L, json_t *v, const struct jsonpos_entry *at)
 {
-	return get_path(L, v, at, PATH_MASK);
+	return pl_get_path(L, v, at, PATH_MASK);
 }
 
-char *item_syscall(struct loader *L, json_t *v, const struct jsonpos_entry *at)
+char *pl_item_syscall(struct loader *L, json_t *v, const struct jsonpos_entry *at)
 {
-	const char *s = get_string(L, v, at);
+	const char *s = pl_get_string(L, v, at);
 	if (!s)
 		return NULL;
 	if (s[0] == '@' ? !seccomp_group_known(s) : !seccomp_syscall_known(s)) {
-		report(L, at, "unknown %s %s", s[0] == '@' ? "syscall group" : "syscall", Q(s));
+		pl_report(L, at, "unknown %s %s", s[0] == '@' ? "syscall group" : "syscall", Q(s));
 		return NULL;
 	}
-	return xstrdup(L, s);
+	return pl_xstrdup(L, s);
 }
 
-char *item_abi(struct loader *L, json_t *v, const struct jsonpos_entry *at)
+char *pl_item_abi(struct loader *L, json_t *v, const struct jsonpos_entry *at)
 {
 	static const char *const abis[] = {"x86", "x32", NULL};
-	int i = get_enum(L, v, at, abis);
-	return i < 0 ? NULL : xstrdup(L, abis[i]);
+	int i = pl_get_enum(L, v, at, abis);
+	return i < 0 ? NULL : pl_xstrdup(L, abis[i]);
 }
 
-char *item_group(struct loader *L, json_t *v, const struct jsonpos_entry *at)
+char *pl_item_group(struct loader *L, json_t *v, const struct jsonpos_entry *at)
 {
-	const char *s = get_string(L, v, at);
-	if (s && !group_name_valid(s)) {
-		report(L, at, "invalid group name %s: must match " GROUP_RULE, Q(s));
+	const char *s = pl_get_string(L, v, at);
+	if (s && !pl_group_name_valid(s)) {
+		pl_report(L, at, "invalid group name %s: must match " GROUP_RULE, Q(s));
 		return NULL;
 	}
-	return s ? xstrdup(L, s) : NULL;
+	return s ? pl_xstrdup(L, s) : NULL;
 }
 
 /* argv: exec[0] is an absolute path; NULL-terminated. */
-void exec_read(struct loader *L, json_t *v, const struct jsonpos_entry *at, char ***out,
-	       size_t *n_out)
+void pl_exec_read(struct loader *L, json_t *v, const struct jsonpos_entry *at, char ***out,
+		  size_t *n_out)
 {
 	char **argv = NULL;
 	size_t n;
 
-	if (!array_begin(L, v, at, true, sizeof(char *), (void **)&argv, &n))
+	if (!pl_array_begin(L, v, at, true, sizeof(char *), (void **)&argv, &n))
 		return;
 	*out = argv;
 	for (size_t i = 0; i < n; i++) {
 		json_t *item = json_array_get(v, i);
 		const struct jsonpos_entry *iat = AT_IDX(L, v, i);
-		char *s = i == 0 ? get_path(L, item, iat, PATH_SOURCE) : dup_string(L, item, iat);
+		char *s =
+		    i == 0 ? pl_get_path(L, item, iat, PATH_SOURCE) : pl_dup_string(L, item, iat);
 		if (s)
 			argv[(*n_out)++] = s;
 	}

@@ -23,19 +23,19 @@ static void bind_read(struct loader *L, json_t *v, const struct jsonpos_entry *a
 	json_t *m;
 
 	if (json_is_string(v)) {
-		b->src = get_path(L, v, at, PATH_TARGET);
-		b->dst = b->src ? xstrdup(L, b->src) : NULL;
+		b->src = pl_get_path(L, v, at, PATH_TARGET);
+		b->dst = b->src ? pl_xstrdup(L, b->src) : NULL;
 		return;
 	}
 	if (!json_is_object(v)) {
-		report(L, at, "expected string or object, got %s", jsonpos_type_name(v));
+		pl_report(L, at, "expected string or object, got %s", jsonpos_type_name(v));
 		return;
 	}
-	check_object(L, v, at, keys, keys);
+	pl_check_object(L, v, at, keys, keys);
 	if ((m = json_object_get(v, "src")))
-		b->src = get_path(L, m, AT_KEY(L, v, "src"), PATH_SOURCE);
+		b->src = pl_get_path(L, m, AT_KEY(L, v, "src"), PATH_SOURCE);
 	if ((m = json_object_get(v, "dst")))
-		b->dst = get_path(L, m, AT_KEY(L, v, "dst"), PATH_TARGET);
+		b->dst = pl_get_path(L, m, AT_KEY(L, v, "dst"), PATH_TARGET);
 }
 
 static void binds_read(struct loader *L, json_t *v, const struct jsonpos_entry *at,
@@ -43,7 +43,7 @@ static void binds_read(struct loader *L, json_t *v, const struct jsonpos_entry *
 {
 	struct ward_bind *b = NULL;
 	size_t n;
-	if (!array_begin(L, v, at, false, sizeof(*b), (void **)&b, &n))
+	if (!pl_array_begin(L, v, at, false, sizeof(*b), (void **)&b, &n))
 		return;
 	*out = b;
 	for (size_t i = 0; i < n; i++) {
@@ -65,25 +65,25 @@ static void tmpfs_read(struct loader *L, json_t *v, const struct jsonpos_entry *
 	const char *k;
 	json_t *m;
 
-	if (!want(L, v, at, JSON_OBJECT, "object"))
+	if (!pl_want(L, v, at, JSON_OBJECT, "object"))
 		return;
-	fs->tmpfs = xcalloc(L, json_object_size(v), sizeof(*fs->tmpfs));
+	fs->tmpfs = pl_xcalloc(L, json_object_size(v), sizeof(*fs->tmpfs));
 	if (!fs->tmpfs)
 		return;
 	json_object_foreach(v, k, m)
 	{
 		const struct jsonpos_entry *mat = AT_KEY(L, v, k);
 		uint64_t size;
-		bool ok = path_ok(L, k, mat, PATH_TARGET);
-		if (!get_size(L, m, mat, &size) || !ok)
+		bool ok = pl_path_ok(L, k, mat, PATH_TARGET);
+		if (!pl_get_size(L, m, mat, &size) || !ok)
 			continue;
 		if (size == 0) {
 			/* tmpfs takes size=0 as "no limit": never what was meant. */
-			report(L, mat, "must not be 0: a tmpfs of size 0 is unlimited");
+			pl_report(L, mat, "must not be 0: a tmpfs of size 0 is unlimited");
 			continue;
 		}
 		struct ward_tmpfs *t = &fs->tmpfs[fs->n_tmpfs];
-		if ((t->path = xstrdup(L, k))) {
+		if ((t->path = pl_xstrdup(L, k))) {
 			t->size = size;
 			fs->n_tmpfs++;
 		}
@@ -98,22 +98,23 @@ static void filesystem_read(struct loader *L, json_t *v, const struct jsonpos_en
 	static const char *const subsets[] = {"all", "pid", NULL};
 	json_t *m;
 
-	if (!check_object(L, v, at, keys, NULL))
+	if (!pl_check_object(L, v, at, keys, NULL))
 		return;
 	if ((m = json_object_get(v, "ro")))
 		binds_read(L, m, AT_KEY(L, v, "ro"), &fs->ro, &fs->n_ro);
 	if ((m = json_object_get(v, "rw")))
 		binds_read(L, m, AT_KEY(L, v, "rw"), &fs->rw, &fs->n_rw);
 	if ((m = json_object_get(v, "data")))
-		fs->data = get_path(L, m, AT_KEY(L, v, "data"), PATH_TARGET);
+		fs->data = pl_get_path(L, m, AT_KEY(L, v, "data"), PATH_TARGET);
 	if ((m = json_object_get(v, "tmpfs")))
 		tmpfs_read(L, m, AT_KEY(L, v, "tmpfs"), fs);
 	if ((m = json_object_get(v, "hide")))
-		strv_read(L, m, AT_KEY(L, v, "hide"), false, item_mask, &fs->hide, &fs->n_hide);
+		pl_strv_read(L, m, AT_KEY(L, v, "hide"), false, pl_item_mask, &fs->hide,
+			     &fs->n_hide);
 	if ((m = json_object_get(v, "proc_subset")))
-		fs->proc_pid_only = get_enum(L, m, AT_KEY(L, v, "proc_subset"), subsets) == 1;
+		fs->proc_pid_only = pl_get_enum(L, m, AT_KEY(L, v, "proc_subset"), subsets) == 1;
 	if ((m = json_object_get(v, "noexec")))
-		get_bool(L, m, AT_KEY(L, v, "noexec"), &fs->noexec);
+		pl_get_bool(L, m, AT_KEY(L, v, "noexec"), &fs->noexec);
 }
 
 /* ["unix", "inet", ...]: only these; ["any"]: no restriction. */
@@ -122,24 +123,24 @@ static void families_read(struct loader *L, json_t *v, const struct jsonpos_entr
 {
 	bool any = false;
 
-	if (!want(L, v, at, JSON_ARRAY, "array"))
+	if (!pl_want(L, v, at, JSON_ARRAY, "array"))
 		return;
 	sc->restrict_families = true;
 	sc->address_families = 0;
 	for (size_t i = 0; i < json_array_size(v); i++) {
 		const struct jsonpos_entry *iat = AT_IDX(L, v, i);
-		const char *s = get_string(L, json_array_get(v, i), iat);
+		const char *s = pl_get_string(L, json_array_get(v, i), iat);
 		int af = s ? seccomp_family_from_name(s) : -1;
 
 		if (s && strcmp(s, "any") == 0)
 			any = true;
 		else if (s && af < 0)
-			report(L, iat, "unknown address family %s", Q(s));
+			pl_report(L, iat, "unknown address family %s", Q(s));
 		else if (s)
 			sc->address_families |= UINT64_C(1) << af;
 	}
 	if (any && json_array_size(v) != 1)
-		report(L, at, "\"any\" stands alone");
+		pl_report(L, at, "\"any\" stands alone");
 	else if (any)
 		sc->restrict_families = false;
 }
@@ -154,22 +155,24 @@ static void seccomp_read(struct loader *L, json_t *v, const struct jsonpos_entry
 	json_t *m;
 	int i;
 
-	if (!check_object(L, v, at, keys, NULL))
+	if (!pl_check_object(L, v, at, keys, NULL))
 		return;
 	if ((m = json_object_get(v, "default")) &&
-	    (i = get_enum(L, m, AT_KEY(L, v, "default"), actions)) >= 0)
+	    (i = pl_get_enum(L, m, AT_KEY(L, v, "default"), actions)) >= 0)
 		sc->default_action = (enum seccomp_default)i;
 	if ((m = json_object_get(v, "allow")))
-		strv_read(L, m, AT_KEY(L, v, "allow"), false, item_syscall, &sc->allow,
-			  &sc->n_allow);
+		pl_strv_read(L, m, AT_KEY(L, v, "allow"), false, pl_item_syscall, &sc->allow,
+			     &sc->n_allow);
 	if ((m = json_object_get(v, "deny")))
-		strv_read(L, m, AT_KEY(L, v, "deny"), false, item_syscall, &sc->deny, &sc->n_deny);
+		pl_strv_read(L, m, AT_KEY(L, v, "deny"), false, pl_item_syscall, &sc->deny,
+			     &sc->n_deny);
 	if ((m = json_object_get(v, "log_denied")))
-		get_bool(L, m, AT_KEY(L, v, "log_denied"), &sc->log_denied);
+		pl_get_bool(L, m, AT_KEY(L, v, "log_denied"), &sc->log_denied);
 	if ((m = json_object_get(v, "abis")))
-		strv_read(L, m, AT_KEY(L, v, "abis"), false, item_abi, &sc->abis, &sc->n_abis);
+		pl_strv_read(L, m, AT_KEY(L, v, "abis"), false, pl_item_abi, &sc->abis,
+			     &sc->n_abis);
 	if ((m = json_object_get(v, "restrict_namespaces")))
-		get_bool(L, m, AT_KEY(L, v, "restrict_namespaces"), &sc->restrict_namespaces);
+		pl_get_bool(L, m, AT_KEY(L, v, "restrict_namespaces"), &sc->restrict_namespaces);
 	if ((m = json_object_get(v, "address_families")))
 		families_read(L, m, AT_KEY(L, v, "address_families"), sc);
 }
@@ -180,17 +183,17 @@ static void capabilities_read(struct loader *L, json_t *v, const struct jsonpos_
 	static const char *const keys[] = {"keep", NULL};
 	json_t *m;
 
-	if (!check_object(L, v, at, keys, NULL) || !(m = json_object_get(v, "keep")))
+	if (!pl_check_object(L, v, at, keys, NULL) || !(m = json_object_get(v, "keep")))
 		return;
 	at = AT_KEY(L, v, "keep");
-	if (!want(L, m, at, JSON_ARRAY, "array"))
+	if (!pl_want(L, m, at, JSON_ARRAY, "array"))
 		return;
 	for (size_t i = 0; i < json_array_size(m); i++) {
 		const struct jsonpos_entry *iat = AT_IDX(L, m, i);
-		const char *s = get_string(L, json_array_get(m, i), iat);
+		const char *s = pl_get_string(L, json_array_get(m, i), iat);
 		int cap = s ? caps_from_name(s) : -1;
 		if (s && (cap < 0 || cap > 63))
-			report(L, iat, "unknown capability %s", Q(s));
+			pl_report(L, iat, "unknown capability %s", Q(s));
 		else if (s)
 			*keep |= UINT64_C(1) << cap;
 	}
@@ -199,12 +202,12 @@ static void capabilities_read(struct loader *L, json_t *v, const struct jsonpos_
 static void cpu_read(struct loader *L, json_t *v, const struct jsonpos_entry *at, double *cpu)
 {
 	if (!json_is_number(v)) {
-		report(L, at, "expected number, got %s", jsonpos_type_name(v));
+		pl_report(L, at, "expected number, got %s", jsonpos_type_name(v));
 		return;
 	}
 	double x = json_number_value(v);
 	if (!(x > 0 && x <= 1024)) {
-		report(L, at, "must be greater than 0 and at most 1024, got %g", x);
+		pl_report(L, at, "must be greater than 0 and at most 1024, got %g", x);
 		return;
 	}
 	*cpu = x;
@@ -217,18 +220,18 @@ static void limits_read_keys(struct loader *L, json_t *v, const struct jsonpos_e
 {
 	json_t *m;
 
-	if (!check_object(L, v, at, keys, NULL))
+	if (!pl_check_object(L, v, at, keys, NULL))
 		return;
 	if ((m = json_object_get(v, "memory")))
-		get_size(L, m, AT_KEY(L, v, "memory"), &lim->memory);
+		pl_get_size(L, m, AT_KEY(L, v, "memory"), &lim->memory);
 	if ((m = json_object_get(v, "pids")))
-		get_uint(L, m, AT_KEY(L, v, "pids"), 1, NO_MAX, &lim->pids);
+		pl_get_uint(L, m, AT_KEY(L, v, "pids"), 1, NO_MAX, &lim->pids);
 	if ((m = json_object_get(v, "cpu")))
 		cpu_read(L, m, AT_KEY(L, v, "cpu"), &lim->cpu);
 	if ((m = json_object_get(v, "nofile")))
-		get_uint(L, m, AT_KEY(L, v, "nofile"), 1, 1048576, &lim->nofile);
+		pl_get_uint(L, m, AT_KEY(L, v, "nofile"), 1, 1048576, &lim->nofile);
 	if ((m = json_object_get(v, "core")))
-		get_size(L, m, AT_KEY(L, v, "core"), &lim->core);
+		pl_get_size(L, m, AT_KEY(L, v, "core"), &lim->core);
 }
 
 static void limits_read(struct loader *L, json_t *v, const struct jsonpos_entry *at,
@@ -256,18 +259,18 @@ static void restart_read(struct loader *L, json_t *v, const struct jsonpos_entry
 	json_t *m;
 	int i;
 
-	if (!check_object(L, v, at, keys, NULL))
+	if (!pl_check_object(L, v, at, keys, NULL))
 		return;
-	if ((m = json_object_get(v, "on")) && (i = get_enum(L, m, AT_KEY(L, v, "on"), ons)) >= 0)
+	if ((m = json_object_get(v, "on")) && (i = pl_get_enum(L, m, AT_KEY(L, v, "on"), ons)) >= 0)
 		r->on = (enum restart_on)i;
 	if ((m = json_object_get(v, "delay_ms")))
-		get_uint(L, m, AT_KEY(L, v, "delay_ms"), 0, 86400000, &r->delay_ms);
+		pl_get_uint(L, m, AT_KEY(L, v, "delay_ms"), 0, 86400000, &r->delay_ms);
 	if ((m = json_object_get(v, "max_delay_ms")))
-		get_uint(L, m, AT_KEY(L, v, "max_delay_ms"), 0, 86400000, &r->max_delay_ms);
+		pl_get_uint(L, m, AT_KEY(L, v, "max_delay_ms"), 0, 86400000, &r->max_delay_ms);
 	if ((m = json_object_get(v, "burst")))
-		get_u32(L, m, AT_KEY(L, v, "burst"), 1, 1000, &r->burst);
+		pl_get_u32(L, m, AT_KEY(L, v, "burst"), 1, 1000, &r->burst);
 	if ((m = json_object_get(v, "interval_s")))
-		get_u32(L, m, AT_KEY(L, v, "interval_s"), 1, 86400, &r->interval_s);
+		pl_get_u32(L, m, AT_KEY(L, v, "interval_s"), 1, 86400, &r->interval_s);
 }
 
 static int env_cmp(const void *a, const void *b)
@@ -286,24 +289,25 @@ static void env_read(struct loader *L, json_t *v, const struct jsonpos_entry *at
 	const char *k;
 	json_t *m;
 
-	if (!want(L, v, at, JSON_OBJECT, "object"))
+	if (!pl_want(L, v, at, JSON_OBJECT, "object"))
 		return;
-	if (!(p->env = xcalloc(L, json_object_size(v) + 1, sizeof(char *))))
+	if (!(p->env = pl_xcalloc(L, json_object_size(v) + 1, sizeof(char *))))
 		return;
 	json_object_foreach(v, k, m)
 	{
 		const struct jsonpos_entry *mat = AT_KEY(L, v, k);
 		const char *val = NULL;
-		if (!env_name_valid(k))
-			report(L, mat, "invalid environment variable name %s: must match " ENV_RULE,
-			       Q(k));
+		if (!pl_env_name_valid(k))
+			pl_report(L, mat,
+				  "invalid environment variable name %s: must match " ENV_RULE,
+				  Q(k));
 		if (json_is_null(m))
 			continue;
 		if (!json_is_string(m))
-			report(L, mat, "expected string or null, got %s", jsonpos_type_name(m));
+			pl_report(L, mat, "expected string or null, got %s", jsonpos_type_name(m));
 		else
-			val = get_string(L, m, mat);
-		if (!val || !env_name_valid(k))
+			val = pl_get_string(L, m, mat);
+		if (!val || !pl_env_name_valid(k))
 			continue;
 		char *kv;
 		if (asprintf(&kv, "%s=%s", k, val) < 0) {
@@ -325,7 +329,7 @@ void policy_read(struct loader *L, json_t *v, const struct jsonpos_entry *at, st
 {
 	json_t *m;
 
-	if (!check_object(L, v, at, policy_keys, NULL))
+	if (!pl_check_object(L, v, at, policy_keys, NULL))
 		return;
 	if ((m = json_object_get(v, "filesystem")))
 		filesystem_read(L, m, AT_KEY(L, v, "filesystem"), &p->filesystem);
@@ -338,20 +342,20 @@ void policy_read(struct loader *L, json_t *v, const struct jsonpos_entry *at, st
 	if ((m = json_object_get(v, "restart")))
 		restart_read(L, m, AT_KEY(L, v, "restart"), &p->restart);
 	if ((m = json_object_get(v, "stop_timeout_s")))
-		get_u32(L, m, AT_KEY(L, v, "stop_timeout_s"), 1, 3600, &p->stop_timeout_s);
+		pl_get_u32(L, m, AT_KEY(L, v, "stop_timeout_s"), 1, 3600, &p->stop_timeout_s);
 	if ((m = json_object_get(v, "env")))
 		env_read(L, m, AT_KEY(L, v, "env"), p);
 	if ((m = json_object_get(v, "user_namespace")))
-		get_bool(L, m, AT_KEY(L, v, "user_namespace"), &p->user_namespace);
+		pl_get_bool(L, m, AT_KEY(L, v, "user_namespace"), &p->user_namespace);
 }
 
 /* Checks a fragment on its own, where it was written; true when valid. */
-bool fragment_check(struct loader *L, json_t *v, const struct jsonpos_entry *at)
+bool pl_fragment_check(struct loader *L, json_t *v, const struct jsonpos_entry *at)
 {
 	struct ward_policy scratch = {0};
-	size_t before = errors(L);
+	size_t before = pl_errors(L);
 
 	policy_read(L, v, at, &scratch);
 	policy_free(&scratch);
-	return errors(L) == before;
+	return pl_errors(L) == before;
 }

@@ -28,19 +28,19 @@ static void after_read(struct loader *L, json_t *v, const struct jsonpos_entry *
 	char **items = NULL;
 	size_t n;
 
-	if (!array_begin(L, v, at, false, sizeof(char *), (void **)&items, &n))
+	if (!pl_array_begin(L, v, at, false, sizeof(char *), (void **)&items, &n))
 		return;
 	s->after = items;
 	for (size_t i = 0; i < n; i++) {
 		const struct jsonpos_entry *iat = AT_IDX(L, v, i);
-		const char *name = get_string(L, json_array_get(v, i), iat);
+		const char *name = pl_get_string(L, json_array_get(v, i), iat);
 		if (!name)
 			continue;
 		if (!service_exists(L, name))
-			report(L, iat, "unknown service %s", Q(name));
+			pl_report(L, iat, "unknown service %s", Q(name));
 		else if (s->name && strcmp(name, s->name) == 0)
-			report(L, iat, "a service cannot be after itself");
-		else if ((items[s->n_after] = xstrdup(L, name)))
+			pl_report(L, iat, "a service cannot be after itself");
+		else if ((items[s->n_after] = pl_xstrdup(L, name)))
 			s->n_after++;
 	}
 }
@@ -54,22 +54,22 @@ static void connect_parse(struct loader *L, const char *s, const struct jsonpos_
 	uint64_t port;
 
 	if (!colon || colon == s || (size_t)(colon - s) > WARD_NAME_MAX ||
-	    parse_dec(colon + 1, &end, 65535, &port) < 0 ||
+	    pl_parse_dec(colon + 1, &end, 65535, &port) < 0 ||
 	    !(*end == '\0' || strcmp(end, "/tcp") == 0 || strcmp(end, "/udp") == 0)) {
-		report(L, at, "invalid connect %s: use service:port or service:port/udp", Q(s));
+		pl_report(L, at, "invalid connect %s: use service:port or service:port/udp", Q(s));
 		return;
 	}
 	memcpy(name, s, (size_t)(colon - s));
 	name[colon - s] = '\0';
 	if (port == 0) {
-		report(L, at, "port must be between 1 and 65535, got 0");
+		pl_report(L, at, "port must be between 1 and 65535, got 0");
 		return;
 	}
 	if (!service_exists(L, name)) {
-		report(L, at, "unknown service %s", Q(name));
+		pl_report(L, at, "unknown service %s", Q(name));
 		return;
 	}
-	c->service = xstrdup(L, name);
+	c->service = pl_xstrdup(L, name);
 	c->port = (uint16_t)port;
 	c->proto = strcmp(end, "/udp") == 0 ? IPPROTO_UDP : IPPROTO_TCP;
 }
@@ -80,12 +80,12 @@ static void connect_read(struct loader *L, json_t *v, const struct jsonpos_entry
 	struct ward_connect *c = NULL;
 	size_t n;
 
-	if (!array_begin(L, v, at, false, sizeof(*c), (void **)&c, &n))
+	if (!pl_array_begin(L, v, at, false, sizeof(*c), (void **)&c, &n))
 		return;
 	s->connect = c;
 	for (size_t i = 0; i < n; i++) {
 		const struct jsonpos_entry *iat = AT_IDX(L, v, i);
-		const char *str = get_string(L, json_array_get(v, i), iat);
+		const char *str = pl_get_string(L, json_array_get(v, i), iat);
 		if (!str)
 			continue;
 		connect_parse(L, str, iat, &c[s->n_connect]);
@@ -102,13 +102,13 @@ static void service_read(struct loader *L, const char *name, json_t *v,
 	json_t *m, *merged;
 
 	if (!ward_name_valid(name))
-		report(L, at, "invalid name %s: must match " NAME_RULE, Q(name));
-	s->name = xstrdup(L, name);
+		pl_report(L, at, "invalid name %s: must match " NAME_RULE, Q(name));
+	s->name = pl_xstrdup(L, name);
 	policy_init(&s->policy);
-	if (!check_object(L, v, at, keys, required))
+	if (!pl_check_object(L, v, at, keys, required))
 		return;
 	if ((m = json_object_get(v, "exec")))
-		exec_read(L, m, AT_KEY(L, v, "exec"), &s->exec, &s->n_exec);
+		pl_exec_read(L, m, AT_KEY(L, v, "exec"), &s->exec, &s->n_exec);
 	if ((m = json_object_get(v, "after")))
 		after_read(L, m, AT_KEY(L, v, "after"), s);
 	if ((m = json_object_get(v, "connect")))
@@ -116,9 +116,9 @@ static void service_read(struct loader *L, const char *name, json_t *v,
 	m = json_object_get(v, "policy");
 	merged = policy_resolve(L, m, m ? AT_KEY(L, v, "policy") : NULL, &s->policy);
 	if (merged)
-		s->digest = digest_make(L, json_object_get(v, "exec"), merged);
-	s->after_digest = canon(L, json_object_get(v, "after"));
-	s->connect_digest = canon(L, json_object_get(v, "connect"));
+		s->digest = pl_digest_make(L, json_object_get(v, "exec"), merged);
+	s->after_digest = pl_canon(L, json_object_get(v, "after"));
+	s->connect_digest = pl_canon(L, json_object_get(v, "connect"));
 }
 
 /* ---- dependency cycles among `after` ---- */
@@ -173,7 +173,7 @@ static void cycle_report(struct loader *L, const struct dep_graph *g, const size
 		free(msg);
 		return;
 	}
-	report(L, at, "dependency cycle: %s", msg);
+	pl_report(L, at, "dependency cycle: %s", msg);
 	free(msg);
 }
 
@@ -214,12 +214,12 @@ static void cycles_check(struct loader *L, json_t *services)
 	struct dep_graph g = {.n = 0};
 	size_t n = json_object_size(services);
 
-	g.names = xcalloc(L, n, sizeof(char *));
-	g.sorted = xcalloc(L, n, sizeof(*g.sorted));
-	g.after = xcalloc(L, n, sizeof(json_t *));
-	_cleanup_free_ char *color = xcalloc(L, n, 1);
-	_cleanup_free_ size_t *stack = xcalloc(L, n, sizeof(size_t));
-	_cleanup_free_ size_t *edge = xcalloc(L, n, sizeof(size_t));
+	g.names = pl_xcalloc(L, n, sizeof(char *));
+	g.sorted = pl_xcalloc(L, n, sizeof(*g.sorted));
+	g.after = pl_xcalloc(L, n, sizeof(json_t *));
+	_cleanup_free_ char *color = pl_xcalloc(L, n, 1);
+	_cleanup_free_ size_t *stack = pl_xcalloc(L, n, sizeof(size_t));
+	_cleanup_free_ size_t *edge = pl_xcalloc(L, n, sizeof(size_t));
 	if (g.names && g.sorted && g.after && color && stack && edge) {
 		const char *k;
 		json_t *v;
@@ -250,13 +250,13 @@ static void services_read(struct loader *L, json_t *v, const struct jsonpos_entr
 	const char *k;
 	json_t *m;
 
-	if (!want(L, v, at, JSON_OBJECT, "object"))
+	if (!pl_want(L, v, at, JSON_OBJECT, "object"))
 		return;
 	if (json_object_size(v) == 0) {
-		report(L, at, "must not be empty");
+		pl_report(L, at, "must not be empty");
 		return;
 	}
-	if (!(t->services = xcalloc(L, json_object_size(v), sizeof(*t->services))))
+	if (!(t->services = pl_xcalloc(L, json_object_size(v), sizeof(*t->services))))
 		return;
 	json_object_foreach(v, k, m)
 	    service_read(L, k, m, AT_KEY(L, v, k), &t->services[t->n_services++]);
@@ -270,15 +270,17 @@ static void ids_read(struct loader *L, json_t *v, const struct jsonpos_entry *at
 	json_t *uid = json_object_get(v, "uid"), *count = json_object_get(v, "count");
 	uint32_t u = 0, c = 0;
 
-	if (!check_object(L, v, at, keys, keys))
+	if (!pl_check_object(L, v, at, keys, keys))
 		return;
-	bool ok_u = uid && get_u32(L, uid, AT_KEY(L, v, "uid"), UID_MIN_TENANT, UID_MAX_TENANT, &u);
-	bool ok_c = count && get_u32(L, count, AT_KEY(L, v, "count"), 1, 1u << 24, &c);
+	bool ok_u =
+	    uid && pl_get_u32(L, uid, AT_KEY(L, v, "uid"), UID_MIN_TENANT, UID_MAX_TENANT, &u);
+	bool ok_c = count && pl_get_u32(L, count, AT_KEY(L, v, "count"), 1, 1u << 24, &c);
 	if (!ok_u || !ok_c)
 		return;
 	if ((uint64_t)u + c - 1 > UID_MAX_TENANT) {
-		report(L, AT_KEY(L, v, "count"), "uid + count - 1 must be at most %u, got %" PRIu64,
-		       UID_MAX_TENANT, (uint64_t)u + c - 1);
+		pl_report(L, AT_KEY(L, v, "count"),
+			  "uid + count - 1 must be at most %u, got %" PRIu64, UID_MAX_TENANT,
+			  (uint64_t)u + c - 1);
 		return;
 	}
 	ids->set = true;
@@ -289,17 +291,17 @@ static void ids_read(struct loader *L, json_t *v, const struct jsonpos_entry *at
 static bool cidr_get(struct loader *L, json_t *v, const struct jsonpos_entry *at,
 		     struct ward_cidr *out)
 {
-	const char *s = get_string(L, v, at);
+	const char *s = pl_get_string(L, v, at);
 	if (!s)
 		return false;
-	switch (cidr_parse(s, out)) {
+	switch (pl_cidr_parse(s, out)) {
 	case CIDR_OK:
 		return true;
 	case CIDR_HOST_BITS:
-		report(L, at, "invalid CIDR %s: host bits must be zero", Q(s));
+		pl_report(L, at, "invalid CIDR %s: host bits must be zero", Q(s));
 		return false;
 	default:
-		report(L, at, "invalid CIDR %s: use a.b.c.d/prefix", Q(s));
+		pl_report(L, at, "invalid CIDR %s: use a.b.c.d/prefix", Q(s));
 		return false;
 	}
 }
@@ -310,25 +312,25 @@ static void ports_read(struct loader *L, json_t *v, const struct jsonpos_entry *
 	uint16_t *ports = NULL;
 	size_t n;
 
-	if (!array_begin(L, v, at, true, sizeof(*ports), (void **)&ports, &n))
+	if (!pl_array_begin(L, v, at, true, sizeof(*ports), (void **)&ports, &n))
 		return;
 	*out = ports;
 	for (size_t i = 0; i < n; i++)
-		if (get_port(L, json_array_get(v, i), AT_IDX(L, v, i), &ports[*n_out]))
+		if (pl_get_port(L, json_array_get(v, i), AT_IDX(L, v, i), &ports[*n_out]))
 			(*n_out)++;
 }
 
 static char *item_service(struct loader *L, json_t *v, const struct jsonpos_entry *at)
 {
-	const char *name = get_string(L, v, at);
+	const char *name = pl_get_string(L, v, at);
 
 	if (!name)
 		return NULL;
 	if (!service_exists(L, name)) {
-		report(L, at, "unknown service %s", Q(name));
+		pl_report(L, at, "unknown service %s", Q(name));
 		return NULL;
 	}
-	return xstrdup(L, name);
+	return pl_xstrdup(L, name);
 }
 
 static void egress_read(struct loader *L, json_t *v, const struct jsonpos_entry *at,
@@ -338,17 +340,17 @@ static void egress_read(struct loader *L, json_t *v, const struct jsonpos_entry 
 	static const char *const required[] = {"to", NULL};
 	json_t *m;
 
-	if (!check_object(L, v, at, keys, required))
+	if (!pl_check_object(L, v, at, keys, required))
 		return;
 	/* The services that may use the flow (absent: every service). */
 	if ((m = json_object_get(v, "from"))) {
 		e->has_from = true;
-		strv_read(L, m, AT_KEY(L, v, "from"), true, item_service, &e->from, &e->n_from);
+		pl_strv_read(L, m, AT_KEY(L, v, "from"), true, item_service, &e->from, &e->n_from);
 	}
 	if ((m = json_object_get(v, "to")))
 		cidr_get(L, m, AT_KEY(L, v, "to"), &e->to);
 	if (!json_object_get(v, "tcp") && !json_object_get(v, "udp"))
-		report(L, at, "missing required key \"tcp\" or \"udp\"");
+		pl_report(L, at, "missing required key \"tcp\" or \"udp\"");
 	if ((m = json_object_get(v, "tcp")))
 		ports_read(L, m, AT_KEY(L, v, "tcp"), &e->tcp, &e->n_tcp);
 	if ((m = json_object_get(v, "udp")))
@@ -366,21 +368,21 @@ static bool ingress_read(struct loader *L, json_t *v, const struct jsonpos_entry
 	json_t *m;
 
 	in->proto = IPPROTO_TCP;
-	if (!check_object(L, v, at, keys, required))
+	if (!pl_check_object(L, v, at, keys, required))
 		return false;
 	if ((m = json_object_get(v, "host_port")))
-		host_ok = get_port(L, m, AT_KEY(L, v, "host_port"), &in->host_port);
+		host_ok = pl_get_port(L, m, AT_KEY(L, v, "host_port"), &in->host_port);
 	if ((m = json_object_get(v, "port")))
-		get_port(L, m, AT_KEY(L, v, "port"), &in->port);
+		pl_get_port(L, m, AT_KEY(L, v, "port"), &in->port);
 	if ((m = json_object_get(v, "proto"))) {
-		int p = get_enum(L, m, AT_KEY(L, v, "proto"), protos);
+		int p = pl_get_enum(L, m, AT_KEY(L, v, "proto"), protos);
 		proto_ok = p >= 0;
 		in->proto = p == 1 ? IPPROTO_UDP : IPPROTO_TCP;
 	}
 	if ((m = json_object_get(v, "service")) &&
-	    (in->service = dup_string(L, m, AT_KEY(L, v, "service"))) &&
+	    (in->service = pl_dup_string(L, m, AT_KEY(L, v, "service"))) &&
 	    !service_exists(L, in->service))
-		report(L, AT_KEY(L, v, "service"), "unknown service %s", Q(in->service));
+		pl_report(L, AT_KEY(L, v, "service"), "unknown service %s", Q(in->service));
 	/* Enough to compare host ports, whatever else is wrong with it. */
 	return host_ok && proto_ok;
 }
@@ -405,7 +407,7 @@ static int port_use_cmp(const void *a, const void *b)
 static void ingress_unique(struct loader *L, json_t *v, const bool *valid,
 			   const struct ward_ingress *in, size_t n)
 {
-	_cleanup_free_ struct port_use *u = xcalloc(L, n, sizeof(*u));
+	_cleanup_free_ struct port_use *u = pl_xcalloc(L, n, sizeof(*u));
 	size_t m = 0;
 
 	if (!u)
@@ -420,9 +422,9 @@ static void ingress_unique(struct loader *L, json_t *v, const bool *valid,
 			continue;
 		}
 		json_t *item = json_array_get(v, u[i].idx);
-		report(L, AT_KEY(L, item, "host_port"),
-		       "host_port %u/%s is already forwarded by ingress[%zu]", u[i].port,
-		       u[i].proto == IPPROTO_UDP ? "udp" : "tcp", u[first].idx);
+		pl_report(L, AT_KEY(L, item, "host_port"),
+			  "host_port %u/%s is already forwarded by ingress[%zu]", u[i].port,
+			  u[i].proto == IPPROTO_UDP ? "udp" : "tcp", u[first].idx);
 	}
 }
 
@@ -432,11 +434,11 @@ static void ingresses_read(struct loader *L, json_t *v, const struct jsonpos_ent
 	struct ward_ingress *in = NULL;
 	size_t n;
 
-	if (!array_begin(L, v, at, false, sizeof(*in), (void **)&in, &n))
+	if (!pl_array_begin(L, v, at, false, sizeof(*in), (void **)&in, &n))
 		return;
 	net->ingress = in;
 	net->n_ingress = n;
-	_cleanup_free_ bool *valid = xcalloc(L, n, sizeof(bool));
+	_cleanup_free_ bool *valid = pl_xcalloc(L, n, sizeof(bool));
 	if (!valid)
 		return;
 	for (size_t i = 0; i < n; i++)
@@ -450,7 +452,7 @@ static void network_read(struct loader *L, json_t *v, const struct jsonpos_entry
 	static const char *const keys[] = {"subnet", "egress", "ingress", NULL};
 	json_t *m;
 
-	if (!check_object(L, v, at, keys, NULL))
+	if (!pl_check_object(L, v, at, keys, NULL))
 		return;
 	net->present = true;
 	if ((m = json_object_get(v, "subnet"))) {
@@ -458,8 +460,9 @@ static void network_read(struct loader *L, json_t *v, const struct jsonpos_entry
 		if (cidr_get(L, m, sat, &net->subnet)) {
 			/* /31 and /32 leave no room for a gateway and a service. */
 			if (net->subnet.prefix < 8 || net->subnet.prefix > 30)
-				report(L, sat, "subnet prefix must be between /8 and /30, got /%u",
-				       net->subnet.prefix);
+				pl_report(L, sat,
+					  "subnet prefix must be between /8 and /30, got /%u",
+					  net->subnet.prefix);
 			else
 				net->has_subnet = true;
 		}
@@ -467,8 +470,8 @@ static void network_read(struct loader *L, json_t *v, const struct jsonpos_entry
 	if ((m = json_object_get(v, "egress"))) {
 		const struct jsonpos_entry *eat = AT_KEY(L, v, "egress");
 		size_t n;
-		if (array_begin(L, m, eat, false, sizeof(*net->egress), (void **)&net->egress,
-				&n)) {
+		if (pl_array_begin(L, m, eat, false, sizeof(*net->egress), (void **)&net->egress,
+				   &n)) {
 			net->n_egress = n;
 			for (size_t i = 0; i < n; i++)
 				egress_read(L, json_array_get(m, i), AT_IDX(L, m, i),
@@ -491,21 +494,22 @@ static json_t *sessions_read(struct loader *L, json_t *v, const struct jsonpos_e
 	s->max = 10;
 	s->idle_timeout_s = 0;
 	policy_init(&s->policy);
-	if (!check_object(L, v, at, keys, required))
+	if (!pl_check_object(L, v, at, keys, required))
 		return NULL;
 	s->present = true;
 	if ((m = json_object_get(v, "groups")))
-		strv_read(L, m, AT_KEY(L, v, "groups"), true, item_group, &s->groups, &s->n_groups);
+		pl_strv_read(L, m, AT_KEY(L, v, "groups"), true, pl_item_group, &s->groups,
+			     &s->n_groups);
 	if ((m = json_object_get(v, "service")) &&
-	    (s->service = dup_string(L, m, AT_KEY(L, v, "service"))) &&
+	    (s->service = pl_dup_string(L, m, AT_KEY(L, v, "service"))) &&
 	    !service_exists(L, s->service))
-		report(L, AT_KEY(L, v, "service"), "unknown service %s", Q(s->service));
+		pl_report(L, AT_KEY(L, v, "service"), "unknown service %s", Q(s->service));
 	if ((m = json_object_get(v, "exec")))
-		exec_read(L, m, AT_KEY(L, v, "exec"), &s->exec, &s->n_exec);
+		pl_exec_read(L, m, AT_KEY(L, v, "exec"), &s->exec, &s->n_exec);
 	if ((m = json_object_get(v, "max")))
-		get_u32(L, m, AT_KEY(L, v, "max"), 1, 10000, &s->max);
+		pl_get_u32(L, m, AT_KEY(L, v, "max"), 1, 10000, &s->max);
 	if ((m = json_object_get(v, "idle_timeout_s")))
-		get_u32(L, m, AT_KEY(L, v, "idle_timeout_s"), 0, 86400, &s->idle_timeout_s);
+		pl_get_u32(L, m, AT_KEY(L, v, "idle_timeout_s"), 0, 86400, &s->idle_timeout_s);
 	m = json_object_get(v, "policy");
 	return policy_resolve(L, m, m ? AT_KEY(L, v, "policy") : NULL, &s->policy);
 }
@@ -518,13 +522,13 @@ static char *sessions_digest(struct loader *L, json_t *v, json_t *merged)
 	char *s;
 
 	if (!v || !json_is_object(v))
-		return canon(L, v);
+		return pl_canon(L, v);
 	if (!(c = json_copy(v)) || (merged && json_object_set(c, "policy", merged) < 0)) {
 		json_decref(c);
 		L->oom = true;
 		return NULL;
 	}
-	s = canon(L, c);
+	s = pl_canon(L, c);
 	json_decref(c);
 	return s;
 }
@@ -546,16 +550,16 @@ static void sessions_proc_check(struct loader *L, json_t *v, const struct ward_t
 		svc = &t->services[0];
 	if (!svc || svc->policy.filesystem.proc_pid_only)
 		return;
-	report(L, policy ? AT_KEY(L, v, "policy") : NULL,
-	       "filesystem.proc_subset \"pid\" cannot apply: a session sees the /proc of its "
-	       "service %s, whose policy has \"all\"",
-	       Q(svc->name));
+	pl_report(L, policy ? AT_KEY(L, v, "policy") : NULL,
+		  "filesystem.proc_subset \"pid\" cannot apply: a session sees the /proc of its "
+		  "service %s, whose policy has \"all\"",
+		  Q(svc->name));
 }
 
 static void display_name_read(struct loader *L, json_t *v, const struct jsonpos_entry *at,
 			      struct ward_tenant *t)
 {
-	const char *s = get_string(L, v, at);
+	const char *s = pl_get_string(L, v, at);
 	size_t chars = 0;
 
 	if (!s)
@@ -563,16 +567,16 @@ static void display_name_read(struct loader *L, json_t *v, const struct jsonpos_
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		/* C0, DEL, and C1 (U+0080..U+009F, encoded C2 80..C2 9F). */
 		if (*p < 0x20 || *p == 0x7f || (*p == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F)) {
-			report(L, at, "must not contain control characters");
+			pl_report(L, at, "must not contain control characters");
 			return;
 		}
 		chars += (*p & 0xC0) != 0x80;
 	}
 	if (chars < 1 || chars > 128) {
-		report(L, at, "must be between 1 and 128 characters long, got %zu", chars);
+		pl_report(L, at, "must be between 1 and 128 characters long, got %zu", chars);
 		return;
 	}
-	t->display_name = xstrdup(L, s);
+	t->display_name = pl_xstrdup(L, s);
 }
 
 struct ward_tenant *tenant_read(struct loader *L, const struct doc *d)
@@ -583,13 +587,13 @@ struct ward_tenant *tenant_read(struct loader *L, const struct doc *d)
 	json_t *root = d->root, *m;
 	struct ward_tenant *t;
 
-	if (!check_object(L, root, d->at, keys, required))
+	if (!pl_check_object(L, root, d->at, keys, required))
 		return NULL;
-	if (!(t = xcalloc(L, 1, sizeof(*t))))
+	if (!(t = pl_xcalloc(L, 1, sizeof(*t))))
 		return NULL;
-	t->source = xstrdup(L, d->file);
+	t->source = pl_xstrdup(L, d->file);
 	if ((m = json_object_get(root, "tenant")))
-		t->name = get_name(L, m, AT_KEY(L, root, "tenant"));
+		t->name = pl_get_name(L, m, AT_KEY(L, root, "tenant"));
 	if ((m = json_object_get(root, "display_name")))
 		display_name_read(L, m, AT_KEY(L, root, "display_name"), t);
 	if ((m = json_object_get(root, "ids")))
@@ -613,10 +617,10 @@ struct ward_tenant *tenant_read(struct loader *L, const struct doc *d)
 		sessions_proc_check(L, m, t);
 		t->part_digest[WARD_PART_SESSIONS] = sessions_digest(L, m, merged);
 	} else {
-		t->part_digest[WARD_PART_SESSIONS] = canon(L, NULL);
+		t->part_digest[WARD_PART_SESSIONS] = pl_canon(L, NULL);
 	}
-	t->part_digest[WARD_PART_DISPLAY_NAME] = canon(L, json_object_get(root, "display_name"));
-	t->part_digest[WARD_PART_LIMITS] = canon(L, json_object_get(root, "limits"));
-	t->part_digest[WARD_PART_NETWORK] = canon(L, json_object_get(root, "network"));
+	t->part_digest[WARD_PART_DISPLAY_NAME] = pl_canon(L, json_object_get(root, "display_name"));
+	t->part_digest[WARD_PART_LIMITS] = pl_canon(L, json_object_get(root, "limits"));
+	t->part_digest[WARD_PART_NETWORK] = pl_canon(L, json_object_get(root, "network"));
 	return t;
 }

@@ -59,7 +59,7 @@ bool ward_name_valid(const char *s)
 	return n <= WARD_NAME_MAX;
 }
 
-bool group_name_valid(const char *s)
+bool pl_group_name_valid(const char *s)
 {
 	size_t n = 0;
 
@@ -71,7 +71,7 @@ bool group_name_valid(const char *s)
 	return n <= 32;
 }
 
-bool env_name_valid(const char *s)
+bool pl_env_name_valid(const char *s)
 {
 	if (!(is_lower(s[0]) || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_'))
 		return false;
@@ -83,7 +83,7 @@ bool env_name_valid(const char *s)
 
 /* A decimal number at s: digits only (no sign, no blanks, no leading zero
  * but "0"), at most max. Sets *end past it. */
-int parse_dec(const char *s, const char **end, uint64_t max, uint64_t *out)
+int pl_parse_dec(const char *s, const char **end, uint64_t max, uint64_t *out)
 {
 	char *e;
 	unsigned long long v;
@@ -146,19 +146,19 @@ int ward_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-enum cidr_result cidr_parse(const char *s, struct ward_cidr *out)
+enum cidr_result pl_cidr_parse(const char *s, struct ward_cidr *out)
 {
 	uint32_t addr = 0;
 	uint64_t v;
 	const char *p = s;
 
 	for (int i = 0; i < 4; i++) {
-		if (parse_dec(p, &p, 255, &v) < 0 || *p != (i < 3 ? '.' : '/'))
+		if (pl_parse_dec(p, &p, 255, &v) < 0 || *p != (i < 3 ? '.' : '/'))
 			return CIDR_SYNTAX;
 		addr = addr << 8 | (uint32_t)v;
 		p++;
 	}
-	if (parse_dec(p, &p, 32, &v) < 0 || *p)
+	if (pl_parse_dec(p, &p, 32, &v) < 0 || *p)
 		return CIDR_SYNTAX;
 	uint32_t mask = v ? ~(uint32_t)0 << (32 - v) : 0;
 	if (addr & ~mask)
@@ -170,7 +170,7 @@ enum cidr_result cidr_parse(const char *s, struct ward_cidr *out)
 
 int ward_parse_cidr(const char *s, struct ward_cidr *out)
 {
-	if (!s || cidr_parse(s, out) != CIDR_OK) {
+	if (!s || pl_cidr_parse(s, out) != CIDR_OK) {
 		errno = EINVAL;
 		return -1;
 	}

@@ -170,9 +170,9 @@ int profile_load_buffer(const char *name, const char *data, size_t len,
 	struct doc *d;
 
 	L.first = L.diag->n;
-	if (loader_init(&L, name) == 0 && (d = doc_parse(&L, name, data, len)))
+	if (loader_init(&L, name) == 0 && (d = pl_doc_parse(&L, name, data, len)))
 		t = tenant_read(&L, d);
-	int r = (!t || errors(&L) > 0) ? -1 : 0;
+	int r = (!t || pl_errors(&L) > 0) ? -1 : 0;
 	if (L.oom)
 		diag_add(L.diag, name, 0, 0, "", "out of memory");
 	diag_order(&L);
@@ -193,7 +193,7 @@ int profile_load(const char *path, const struct profile_options *opts, struct wa
 {
 	struct read_error err;
 	size_t len;
-	_cleanup_free_ char *data = file_read(path, opts && opts->trusted, &len, &err);
+	_cleanup_free_ char *data = pl_file_read(path, opts && opts->trusted, &len, &err);
 
 	if (!data) {
 		if (diag)
