@@ -75,12 +75,9 @@ static void test_utf8_next_invalid(void **state)
 	    "\xf8\x88\x80\x80", /* five bytes, once */
 	    "\xfe",
 	    "\xff",
-	    "\xc3"
-	    "A", /* a lead byte, then no continuation */
-	    "\xe2\x80"
-	    "A", /* the same, later */
-	    "\xf0\x9f\x98"
-	    "A", /* the same, last */
+	    "\xc3!",         /* a lead byte, then no continuation */
+	    "\xe2\x80!",     /* the same, later */
+	    "\xf0\x9f\x98!", /* the same, last */
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -114,19 +111,14 @@ static void test_utf8_incomplete(void **state)
 	assert_false(text_utf8_incomplete("\x80", 1));
 	assert_false(text_utf8_incomplete("\xc1", 1));
 	assert_false(text_utf8_incomplete("\xf5", 1));
-	assert_false(text_utf8_incomplete("\xe2"
-					  "A",
-					  2));
-	assert_false(text_utf8_incomplete("\xf0\x9f"
-					  "A",
-					  3));
+	assert_false(text_utf8_incomplete("\xe2!", 2));
+	assert_false(text_utf8_incomplete("\xf0\x9f!", 3));
 	assert_false(text_utf8_incomplete("", 0));
 }
 
 static void test_utf8_cut(void **state)
 {
-	const char *s = "ab\xc3\xa9"
-			"cd\xf0\x9f\x98\x80";
+	const char *s = "ab\xc3\xa9-d\xf0\x9f\x98\x80";
 	size_t len = strlen(s); /* 10 */
 
 	assert_int_equal(text_utf8_cut(s, len, 100), len);
@@ -150,14 +142,9 @@ static void test_utf8_lossy(void **state)
 	assert_int_equal(n, 5);
 	assert_memory_equal(out, "ok \xc3\xa9", 5);
 	/* Every bad byte its own U+FFFD; the good ones around it kept. */
-	n = text_utf8_lossy("a\xff"
-			    "b\xc3",
-			    4, out);
+	n = text_utf8_lossy("a\xff!\xc3", 4, out);
 	assert_int_equal(n, 8);
-	assert_memory_equal(out,
-			    "a\xef\xbf\xbd"
-			    "b\xef\xbf\xbd",
-			    8);
+	assert_memory_equal(out, "a\xef\xbf\xbd!\xef\xbf\xbd", 8);
 	n = text_utf8_lossy("\xed\xa0\x80", 3, out);
 	assert_int_equal(n, 9);
 	assert_memory_equal(out, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", 9);
@@ -274,13 +261,9 @@ static void test_write_escaped(void **state)
 	    /* A backslash doubled: the tenant cannot forge an escape. */
 	    {"\\x1b", "\\\\x1b"},
 	    /* C1, separators, bidi controls and the BOM as \uNNNN. */
-	    {"\xc2\x9b"
-	     "31m",
-	     "\\u009b31m"},
+	    {"\xc2\x9b[31m", "\\u009b[31m"},
 	    {"\xc2\x85", "\\u0085"},
-	    {"a\xe2\x80\xae"
-	     "cba",
-	     "a\\u202ecba"},
+	    {"a\xe2\x80\xae!cba", "a\\u202e!cba"},
 	    {"\xe2\x81\xa6x\xe2\x81\xa9", "\\u2066x\\u2069"},
 	    {"\xe2\x80\xa8\xe2\x80\xa9", "\\u2028\\u2029"},
 	    {"\xe2\x80\x8e\xe2\x80\x8f", "\\u200e\\u200f"},
@@ -346,11 +329,10 @@ static void test_quote(void **state)
 
 static void test_ascii_clean(void **state)
 {
-	char s[] = "a\x1b"
-		   "b\x7f\xc3\xa9~ \n";
+	char s[] = "a\x1b!\x7f\xc3\xa9~ \n";
 
 	ward_ascii_clean(s);
-	assert_string_equal(s, "a?b???~ ?");
+	assert_string_equal(s, "a?!???~ ?");
 }
 
 /* ---- JSON ---- */
@@ -381,10 +363,7 @@ static void test_json_escape(void **state)
 	    {"\x7f", "\x7f"},
 	    {"caf\xc3\xa9", "caf\xc3\xa9"},
 	    {"\xe2\x80\xae", "\xe2\x80\xae"},
-	    {"a\xff"
-	     "b",
-	     "a\xef\xbf\xbd"
-	     "b"},
+	    {"a\xff!", "a\xef\xbf\xbd!"},
 	    {"\xc3", "\xef\xbf\xbd"},
 	    {"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
 	};
@@ -447,15 +426,11 @@ static void test_json_escape_stream(void **state)
 	n = text_json_escape_lossy("a\xff", 2, false, out, &used);
 	assert_int_equal(used, 2);
 	assert_int_equal(n, 4);
-	/* Nor a broken sequence, nor one longer than its piece could be. */
-	n = text_json_escape_lossy("\xe2"
-				   "A",
-				   2, false, out, &used);
+	/* Nor a sequence that is broken already. */
+	n = text_json_escape_lossy("\xe2!", 2, false, out, &used);
 	assert_int_equal(used, 2);
-	assert_memory_equal(out,
-			    "\xef\xbf\xbd"
-			    "A",
-			    4);
+	assert_int_equal(n, 4);
+	assert_memory_equal(out, "\xef\xbf\xbd!", 4);
 	n = text_json_escape_lossy("", 0, false, out, &used);
 	assert_int_equal(n, 0);
 	assert_int_equal(used, 0);
