@@ -7,6 +7,8 @@
  * this session. Who the user is, wardd learns from the kernel; this
  * program only sends hints (terminal size, TERM, the SSH client's
  * address). Holds only main() and what it needs. */
+#include "basic/text.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -614,7 +616,8 @@ int main(int argc, char **argv)
 		const char *e = json_string_value(json_object_get(msg, "error"));
 		char why[512];
 
-		(void)snprintf(why, sizeof(why), "%s", e ? e : "(no reason given)");
+		/* wardd's words reach the user's terminal: no control bytes. */
+		text_clean_copy(why, sizeof(why), e ? e : "(no reason given)");
 		json_decref(msg);
 		die("refused: %s", why);
 	}
@@ -643,7 +646,9 @@ int main(int argc, char **argv)
 	if (reason && strcmp(reason, "exited") != 0) {
 		if (term.tty)
 			fputs("\r\n", stderr);
-		fprintf(stderr, "ward-session: session ended: %s\n", reason);
+		fputs("ward-session: session ended: ", stderr);
+		text_print_clean(stderr, reason);
+		fputc('\n', stderr);
 	}
 	json_decref(msg);
 	return code >= 0 && code <= 255 ? code : EXIT_FAIL;
