@@ -1,5 +1,6 @@
 /* Forking a helper process of the daemon (see helper.h). */
 #include "basic/helper.h"
+#include "basic/log.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -17,6 +18,7 @@ static __attribute__((noreturn)) void child(int sock, pid_t parent, const char *
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
 		_exit(1);
 	(void)prctl(PR_SET_NAME, name); /* for ps; cosmetic */
+	log_set_program(name);          /* its messages say who speaks */
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL); /* the daemon blocks its signals */
 	/* Nothing of the daemon lives on in here: a log pipe, control socket

@@ -9,8 +9,9 @@
  * returns, the helper exits 1). */
 typedef void (*helper_main_fn)(void *arg);
 
-/* Forks a helper named name (for ps) with a socketpair of type (SOCK_STREAM,
- * SOCK_SEQPACKET) between it and us. In the child, run(arg) runs with the
+/* Forks a helper named name (for ps, and what starts its log lines: a
+ * literal) with a socketpair of type (SOCK_STREAM, SOCK_SEQPACKET) between
+ * it and us. In the child, run(arg) runs with the
  * socket on fd 3 and nothing else of the daemon's open, no signal blocked,
  * and dies with the daemon. Returns its pid with our end (close-on-exec)
  * in *sock, or -1 with errno. */

@@ -7,6 +7,7 @@
  * this session. Who the user is, wardd learns from the kernel; this
  * program only sends hints (terminal size, TERM, the SSH client's
  * address). Holds only main() and what it needs. */
+#include "basic/loop.h"
 #include "basic/text.h"
 
 #include <errno.h>
@@ -186,14 +187,6 @@ struct reader {
 	size_t n_fds;
 	bool too_many; /* more fds than any reply of wardd's carries */
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* One read from wardd's socket, keeping the fds that come with it.
  * Returns what recvmsg did: > 0, 0 at EOF, -1 (errno: EAGAIN...). */
@@ -429,7 +422,7 @@ static bool outputs_done(void)
 static void report_input(bool force)
 {
 	static const char line[] = "{\"input\":true}\n";
-	uint64_t now = now_ms();
+	uint64_t now = loop_now_ms();
 
 	if (!rl.input_pending || (!force && now - rl.input_sent_ms < INPUT_EVERY_MS))
 		return;
@@ -473,12 +466,12 @@ static json_t *relay(struct reader *r, int sfd)
 				on_hangup();
 		}
 		report_input(false);
-		if (end && (outputs_done() || now_ms() >= deadline))
+		if (end && (outputs_done() || loop_now_ms() >= deadline))
 			return end;
 		if (!end && rl.input_pending)
-			timeout = (int)(INPUT_EVERY_MS - (now_ms() - rl.input_sent_ms)) + 1;
+			timeout = (int)(INPUT_EVERY_MS - (loop_now_ms() - rl.input_sent_ms)) + 1;
 		if (end)
-			timeout = (int)(deadline - now_ms()) + 1;
+			timeout = (int)(deadline - loop_now_ms()) + 1;
 		p[np++] = (struct pollfd){.fd = sfd, .events = POLLIN};
 		if (!end)
 			p[np++] = (struct pollfd){.fd = r->fd, .events = POLLIN};
@@ -512,7 +505,7 @@ static json_t *relay(struct reader *r, int sfd)
 
 				if (!end && ev && strcmp(ev, "end") == 0) {
 					end = msg;
-					deadline = now_ms() + DRAIN_MS;
+					deadline = loop_now_ms() + DRAIN_MS;
 					report_input(true);
 				} else {
 					json_decref(msg);

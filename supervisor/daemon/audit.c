@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "basic/cleanup.h"
+#include "basic/log.h"
 #include "daemon/logs.h"
 #include "basic/loop.h"
 
@@ -110,9 +111,8 @@ static void failed(struct audit *a, const char *what, int errnum)
 	if (format_time(a->since) < 0)
 		(void)snprintf(a->since, sizeof(a->since), "unknown");
 	(void)snprintf(a->error, sizeof(a->error), "%s: %s", what, strerror(errnum));
-	fprintf(stderr,
-		"wardd: audit log %s: %s: %s: control commands that change state and logons are "
-		"refused until it can be written (further failures not reported)\n",
+	log_msg("audit log %s: %s: %s: control commands that change state and logons are "
+		"refused until it can be written (further failures not reported)",
 		a->path, what, strerror(errnum));
 	arm_retry(a);
 }
@@ -241,9 +241,8 @@ void audit_close(struct audit *a)
 	if (a->held || a->n_dropped) {
 		uint64_t lost = held_count(a) + a->n_dropped;
 
-		fprintf(stderr,
-			"wardd: audit log %s: %" PRIu64 " record(s) could not be written: lost\n",
-			a->path, lost);
+		log_msg("audit log %s: %" PRIu64 " record(s) could not be written: lost", a->path,
+			lost);
 	}
 	audit_flush(a);
 	unreserve(a->fd); /* a next wardd takes its own */
@@ -403,8 +402,7 @@ static int line_write(struct audit *a, const char *line, size_t len)
 		/* Never a reason to lose a record: the current file goes on. */
 		if (rotate(a, &err) < 0 && !a->rotate_failed) {
 			a->rotate_failed = true;
-			fprintf(stderr, "wardd: audit log: %s (writing on in the current file)\n",
-				err.msg);
+			log_msg("audit log: %s (writing on in the current file)", err.msg);
 		} else if (!err.msg[0]) {
 			a->rotate_failed = false;
 		}
@@ -471,9 +469,8 @@ static void resume(struct audit *a)
 	free(line);
 	if (!written)
 		return;
-	fprintf(stderr,
-		"wardd: audit log %s: writing again (failing since %s: %llu held record(s) "
-		"written late, %llu lost)\n",
+	log_msg("audit log %s: writing again (failing since %s: %llu held record(s) written late, "
+		"%llu lost)",
 		a->path, a->since, (unsigned long long)a->n_late, (unsigned long long)a->n_dropped);
 	a->failing = false;
 	a->n_late = a->n_dropped = 0;
@@ -506,8 +503,7 @@ static int record_write(struct audit *a, const char *event, json_t *fields)
 
 	if (!event || (fields && !json_is_object(fields))) {
 		/* A caller's bug, not an outage: say so every time. */
-		fprintf(stderr, "wardd: audit: event %s: fields are not an object\n",
-			event ? event : "(null)");
+		log_msg("audit: event %s: fields are not an object", event ? event : "(null)");
 		return -1;
 	}
 	/* Time is taken now: a record held for later still says when. */

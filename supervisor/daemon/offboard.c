@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "basic/cleanup.h"
+#include "basic/log.h"
 #include "daemon/datatree.h"
 #include "daemon/onboard-internal.h"
 #include "sandbox/cgroup.h"
@@ -82,7 +83,7 @@ static void offboard_warn(struct offboard *o, const char *fmt, ...)
 	va_start(ap, fmt);
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "wardd: offboard %s: %s\n", o->name, msg);
+	log_msg("offboard %s: %s", o->name, msg);
 	ob_report_warn(o->report, msg);
 }
 
@@ -335,7 +336,7 @@ static void offboard_finish(struct offboard *o, const char *verdict, const char 
 	json_t *report = error ? NULL : json_incref(o->report);
 
 	if (error)
-		fprintf(stderr, "wardd: offboard %s: %s\n", o->name, error);
+		log_msg("offboard %s: %s", o->name, error);
 	ob_audit_offboard_end(o->ob, o, verdict, error);
 	offboard_free(o);
 	if (done)
@@ -659,8 +660,7 @@ static void offboard_gone(const char *tenant, void *ud)
 	o->step = STEP_STOPPED;
 	o->timer = loop_timer_add(o->ob->loop, 0, offboard_stopped, o);
 	if (!o->timer) /* it stays stopped; onboarding_free puts it back */
-		fprintf(stderr, "wardd: offboard %s: out of memory: waiting for wardd to stop\n",
-			o->name);
+		log_msg("offboard %s: out of memory: waiting for wardd to stop", o->name);
 }
 
 /* ---- wardd stopping ---- */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "daemon/onboard-internal.h"
+#include "basic/log.h"
 
 /* {"tenant", "by", "verdict", ...extra}: extra (taken, may be NULL) is merged in. */
 static void audit_job(struct onboarding *ob, const char *event, const char *tenant, const char *by,
@@ -18,7 +19,7 @@ static void audit_job(struct onboarding *ob, const char *event, const char *tena
 		json_object_update(f, extra);
 	json_decref(extra);
 	if (!f) {
-		fprintf(stderr, "wardd: audit: %s %s: out of memory\n", event, tenant);
+		log_msg("audit: %s %s: out of memory", event, tenant);
 		return;
 	}
 	audit_event(ob->audit, event, f);

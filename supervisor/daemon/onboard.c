@@ -21,6 +21,8 @@
 #include <unistd.h>
 
 #include "basic/cleanup.h"
+#include "basic/fs.h"
+#include "basic/log.h"
 #include "daemon/onboard-internal.h"
 #include "sandbox/quota.h"
 
@@ -35,32 +37,13 @@
 
 /* ---- the steps that change the host ---- */
 
-static int mkdir_p(const char *path, mode_t last_mode)
-{
-	char buf[PATH_MAX];
-	size_t len = strlen(path);
-
-	if (len == 0 || len >= sizeof(buf))
-		return errno = ENAMETOOLONG, -1;
-	memcpy(buf, path, len + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(buf, last_mode) < 0 && errno != EEXIST ? -1 : 0;
-}
-
 /* DATA_DIR/NAME, owned by the tenant's first uid and gid, 0700. */
 static int data_dir_make(struct onboarding *ob, struct onboard_job *j, struct ward_err *err)
 {
 	const char *root = ob->cfg->data_dir;
 	_cleanup_close_ int rfd = -1, fd = -1;
 
-	if (mkdir_p(root, DATA_ROOT_MODE) < 0)
+	if (fs_mkdir_p(root, DATA_ROOT_MODE) < 0)
 		return ward_err_set(err, errno, "data directory %s", root);
 	rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rfd < 0)
@@ -219,7 +202,7 @@ static void onboard_rollback(struct onboarding *ob, struct onboard_job *j, struc
 		UNDO_FAILED("; releasing its network allocation: %s", e.msg);
 #undef UNDO_FAILED
 	if (o) {
-		fprintf(stderr, "wardd: onboard %s: undoing it failed%s\n", j->name, undo);
+		log_msg("onboard %s: undoing it failed%s", j->name, undo);
 		ward_err_wrap(err, "(and undoing it failed%s)", undo);
 	}
 }
@@ -391,8 +374,7 @@ json_t *onboard_tenant(struct onboarding *ob, const char *name, const char *tmpl
 		return NULL;
 	}
 	ob_audit_onboard(ob, name, tmpl, by, alloc, NULL);
-	fprintf(stderr, "wardd: onboarded %s from template %s: uids %u+%u\n", name, tmpl, j.ids.uid,
-		j.ids.count);
+	log_msg("onboarded %s from template %s: uids %u+%u", name, tmpl, j.ids.uid, j.ids.count);
 	return alloc;
 }
 

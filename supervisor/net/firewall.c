@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "basic/cleanup.h"
+#include "basic/log.h"
 #include "net/firewall-base.h"
 #include "net/firewall-model.h"
 #include "net/firewall-view.h"
@@ -393,7 +394,7 @@ void firewall_close(struct firewall *fw, bool delete_table)
 		return;
 	if (delete_table &&
 	    nft_request(&fw->nft, "delete table " FW_TABLE, false, NULL, &err) != NFT_OK)
-		fprintf(stderr, "wardd: firewall: delete table " FW_TABLE ": %s\n", err.msg);
+		log_msg("firewall: delete table " FW_TABLE ": %s", err.msg);
 	nft_helper_stop(&fw->nft, NULL, 0);
 	while (fw->n_tenants)
 		tenant_drop(fw, fw->n_tenants - 1);

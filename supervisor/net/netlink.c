@@ -32,6 +32,7 @@
 #include <netlink/route/route.h>
 
 #include "basic/cleanup.h"
+#include "basic/log.h"
 
 /* The name of the service end, inside the service's namespace. */
 #define SERVICE_IFNAME "eth0"
@@ -393,7 +394,7 @@ static void return_to_own_netns(const struct netlink *nl)
 {
 	if (setns(nl->own_netns, CLONE_NEWNET) == 0)
 		return;
-	fprintf(stderr, "wardd: cannot return to its own network namespace: %s\n", strerror(errno));
+	log_msg("cannot return to its own network namespace: %s", strerror(errno));
 	abort();
 }
 

@@ -21,6 +21,8 @@
 
 #include "basic/cleanup.h"
 #include "basic/helper.h"
+#include "basic/log.h"
+#include "basic/loop.h"
 #include "sandbox/caps.h"
 
 /* nft text of one change is a few KiB; a counters listing at thousands of
@@ -92,7 +94,7 @@ static int nft_api_load(void)
 	void *h = dlopen("libnftables.so.1", RTLD_NOW | RTLD_LOCAL);
 
 	if (!h) {
-		fprintf(stderr, "wardd-nft: %s\n", dlerror());
+		log_msg("%s", dlerror());
 		return -1;
 	}
 	/* POSIX: a dlsym result converts to a function pointer. */
@@ -105,7 +107,7 @@ static int nft_api_load(void)
 	*(void **)&nft.run = dlsym(h, "nft_run_cmd_from_buffer");
 	if (!nft.ctx_new || !nft.buffer_output || !nft.buffer_error || !nft.get_output ||
 	    !nft.get_error || !nft.output_set_flags || !nft.run) {
-		fprintf(stderr, "wardd-nft: libnftables.so.1 lacks a function ward uses\n");
+		log_msg("libnftables.so.1 lacks a function ward uses");
 		return -1;
 	}
 	return 0;
@@ -208,20 +210,12 @@ void nft_helper_stop(struct nft_helper *h, char *how, size_t how_len)
 	h->pid = -1;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits for the socket until the deadline: 1 ready, 0 timed out, -1 error. */
 static int sock_wait(int fd, short events, int64_t deadline)
 {
 	for (;;) {
 		struct pollfd p = {.fd = fd, .events = events};
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - (int64_t)loop_now_ms();
 		int r;
 
 		if (left <= 0)
@@ -340,7 +334,7 @@ enum nft_result nft_request(struct nft_helper *h, const char *text, bool json, c
 	}
 	if (h->pid < 0 && helper_start(h, err) < 0)
 		return NFT_FAILED;
-	deadline = now_ms() + h->timeout_ms;
+	deadline = (int64_t)loop_now_ms() + h->timeout_ms;
 	/* Until the last byte is sent the helper cannot have run anything. */
 	if (send_by(h->sock, &req, sizeof(req), deadline) < 0 ||
 	    send_by(h->sock, text, req.len, deadline) < 0) {

@@ -64,14 +64,6 @@ void cg_sleep_ms(long ms)
 		;
 }
 
-long long cg_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Writes value in one write(2), as cgroupfs takes one value per write. */
 static int write_value(const char *path, const char *value, struct ward_err *err)
 {

@@ -126,7 +126,6 @@ bool cg_name_valid(const char *s);
 int cg_path(char *buf, size_t len, const struct hierarchy *h, const char *rel, const char *file);
 const struct hierarchy *cg_hier_for(unsigned role);
 void cg_sleep_ms(long ms);
-long long cg_now_ms(void);
 int cg_write(const struct hierarchy *h, const char *rel, const char *file, const char *value,
 	     struct ward_err *err);
 bool cg_exists(const struct hierarchy *h, const char *rel, const char *file);

@@ -1,6 +1,7 @@
 /* cgroup v1: one hierarchy per controller (memory, pids, cpu, cpuacct,
  * freezer), as on hybrid hosts. */
 #include "sandbox/cgroup.h"
+#include "basic/loop.h"
 #include "sandbox/cgroup-internal.h"
 
 #include <dirent.h>
@@ -214,7 +215,7 @@ static int v1_limits(const char *rel, const struct ward_limits *l, struct ward_e
 /* FROZEN once every task stopped; FREEZING while some have not (yet). */
 static bool v1_freeze(const struct hierarchy *fz, const char *rel)
 {
-	long long deadline = cg_now_ms() + FREEZE_WAIT_MS;
+	uint64_t deadline = loop_now_ms() + FREEZE_WAIT_MS;
 	char buf[32];
 
 	if (cg_write(fz, rel, "freezer.state", "FROZEN", NULL) < 0)
@@ -223,7 +224,7 @@ static bool v1_freeze(const struct hierarchy *fz, const char *rel)
 		if (cg_read(fz, rel, "freezer.state", buf, sizeof(buf)) == 0 &&
 		    strncmp(buf, "FROZEN", 6) == 0)
 			return true;
-		if (cg_now_ms() >= deadline)
+		if (loop_now_ms() >= deadline)
 			return true; /* still thaw it; kill what stopped */
 		cg_sleep_ms(1);
 	}
@@ -237,7 +238,7 @@ static bool v1_freeze(const struct hierarchy *fz, const char *rel)
 static int v1_kill(const char *rel, struct ward_err *err)
 {
 	const struct hierarchy *fz = cg_hier_for(ROLE_FREEZER);
-	long long deadline = cg_now_ms() + KILL_WAIT_MS;
+	uint64_t deadline = loop_now_ms() + KILL_WAIT_MS;
 	char path[PATH_MAX];
 
 	if (cg_path(path, sizeof(path), fz, rel, NULL) < 0)
@@ -252,7 +253,7 @@ static int v1_kill(const char *rel, struct ward_err *err)
 			return ward_err_set(err, saved, "kill %s", rel);
 		if (n == 0)
 			return 0;
-		if (cg_now_ms() >= deadline)
+		if (loop_now_ms() >= deadline)
 			return ward_err_set(err, EBUSY,
 					    "%s: %ld processes left %d ms after the kill", rel, n,
 					    KILL_WAIT_MS);

@@ -1,5 +1,6 @@
 /* cgroup v2: one unified hierarchy. */
 #include "sandbox/cgroup.h"
+#include "basic/loop.h"
 #include "sandbox/cgroup-internal.h"
 
 #include <errno.h>
@@ -86,7 +87,7 @@ static int v2_populated(const char *rel)
 
 static int v2_kill(const char *rel, struct ward_err *err)
 {
-	long long deadline = cg_now_ms() + KILL_WAIT_MS;
+	uint64_t deadline = loop_now_ms() + KILL_WAIT_MS;
 	bool has_kill = cg_exists(&cgroup_ctx.h[0], rel, "cgroup.kill");
 	char path[PATH_MAX];
 
@@ -105,7 +106,7 @@ static int v2_kill(const char *rel, struct ward_err *err)
 			return ward_err_set(err, errno, "%s", path);
 		if (p == 0)
 			return 0;
-		if (cg_now_ms() >= deadline)
+		if (loop_now_ms() >= deadline)
 			return ward_err_set(err, EBUSY, "%s: still populated %d ms after the kill",
 					    path, KILL_WAIT_MS);
 		cg_sleep_ms(POLL_SLEEP_MS);
