@@ -5,6 +5,7 @@
 #include <seccomp.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/socket.h>
@@ -91,4 +92,12 @@ int seccomp_family_from_name(const char *name)
 		if (strcmp(families[i].name, name) == 0)
 			return families[i].af;
 	return -1;
+}
+
+const char *ip4_string(uint32_t addr, char buf[IP4_STRING_MAX])
+{
+	/* Cannot be cut: IP4_STRING_MAX holds the longest. */
+	(void)snprintf(buf, IP4_STRING_MAX, "%u.%u.%u.%u", addr >> 24, (addr >> 16) & 255,
+		       (addr >> 8) & 255, addr & 255);
+	return buf;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /* Every host-side interface of ward starts with this; nothing else does. */
 #define WARD_IFNAME_PREFIX "wrd"
@@ -25,3 +26,8 @@ const char *const *seccomp_group_names(void);
 /* An address family by its name without "AF_" in lower case ("unix",
  * "inet6", "vsock"): its AF_* number, or -1. */
 int seccomp_family_from_name(const char *name);
+
+/* "10.240.3.2" for an IPv4 address in host byte order; buf holds the
+ * longest ("255.255.255.255"). Returns buf. */
+#define IP4_STRING_MAX 16
+const char *ip4_string(uint32_t addr, char buf[IP4_STRING_MAX]);

@@ -98,7 +98,7 @@ char *fw_base_text(const char *uplink, bool drop_foreign_forwarding)
 		char m[16];
 
 		fw_set_name(SET_EGRESS + p, name);
-		fw_ip4_fmt(mask, m);
+		(void)ip4_string(mask, m);
 		if (p == 32)
 			fprintf(f, "\t\tiifname . ip daddr . meta l4proto . th dport @%s accept\n",
 				name);

@@ -116,12 +116,6 @@ bool fw_uplink_ok(const char *s)
 	return true;
 }
 
-void fw_ip4_fmt(uint32_t addr, char buf[16])
-{
-	(void)snprintf(buf, 16, "%u.%u.%u.%u", addr >> 24, (addr >> 16) & 0xff, (addr >> 8) & 0xff,
-		       addr & 0xff);
-}
-
 static const char *proto_name(int proto)
 {
 	return proto == IPPROTO_TCP ? "tcp" : proto == IPPROTO_UDP ? "udp" : NULL;
@@ -185,7 +179,7 @@ static int service_elems(const struct fw_service *s, struct elems *e)
 {
 	char addr[16], key[80];
 
-	fw_ip4_fmt(s->addr, addr);
+	(void)ip4_string(s->addr, addr);
 	(void)snprintf(key, sizeof(key), "\"%s\" . %s", s->ifname, addr);
 	if (elems_push(e, SET_OWN, key, NULL) < 0)
 		return -1;
@@ -204,7 +198,7 @@ static int flow_elems(const struct fw_tenant *t, struct elems *e)
 		const struct fw_connect *c = &t->connect[i];
 		const struct fw_service *to = &t->services[c->to];
 
-		fw_ip4_fmt(to->addr, addr);
+		(void)ip4_string(to->addr, addr);
 		(void)snprintf(key, sizeof(key), "\"%s\" . \"%s\" . %s . %s . %u",
 			       t->services[c->from].ifname, to->ifname, addr, proto_name(c->proto),
 			       c->port);
@@ -215,7 +209,7 @@ static int flow_elems(const struct fw_tenant *t, struct elems *e)
 		const struct fw_egress *g = &t->egress[i];
 		uint32_t mask = g->prefix ? ~0u << (32 - g->prefix) : 0;
 
-		fw_ip4_fmt(g->net & mask, addr);
+		(void)ip4_string(g->net & mask, addr);
 		if (g->prefix)
 			(void)snprintf(key, sizeof(key), "\"%s\" . %s . %s . %u",
 				       t->services[g->from].ifname, addr, proto_name(g->proto),
@@ -234,7 +228,7 @@ static int flow_elems(const struct fw_tenant *t, struct elems *e)
 			       proto_name(in->proto), in->port);
 		if (elems_push(e, SET_INGRESS, key, NULL) < 0)
 			return -1;
-		fw_ip4_fmt(to->addr, addr);
+		(void)ip4_string(to->addr, addr);
 		(void)snprintf(key, sizeof(key), "%s . %u", proto_name(in->proto), in->host_port);
 		(void)snprintf(val, sizeof(val), "%s . %u", addr, in->port);
 		if (elems_push(e, SET_HOSTPORTS, key, val) < 0)

@@ -57,7 +57,6 @@ void fw_elems_free(struct elems *e);
 bool fw_name_ok(const char *s, size_t max);
 /* The uplink is the host's own link: see firewall-model.c. */
 bool fw_uplink_ok(const char *s);
-void fw_ip4_fmt(uint32_t addr, char buf[16]);
 
 /* Every element the tenant should have, sorted, into e (empty on entry);
  * or -1 with err set when the tenant is malformed. */

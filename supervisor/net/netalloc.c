@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "basic/cleanup.h"
+#include "model/names.h"
 #include "basic/trusted.h"
 
 #define NA_VERSION    1
@@ -75,30 +76,21 @@ static bool host_ok(const struct ward_cidr *c, uint32_t addr)
 	return addr >= (uint64_t)c->addr + 2 && addr < cidr_end(c) - 1;
 }
 
-#define ADDR_STR_MAX sizeof("255.255.255.255")
 #define CIDR_STR_MAX sizeof("255.255.255.255/32")
-
-static const char *addr_str(uint32_t a, char *buf)
-{
-	/* Cannot be cut: ADDR_STR_MAX is the longest. */
-	(void)snprintf(buf, ADDR_STR_MAX, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255,
-		       a & 255);
-	return buf;
-}
 
 static const char *cidr_str(const struct ward_cidr *c, char *buf)
 {
-	char a[ADDR_STR_MAX];
+	char a[IP4_STRING_MAX];
 
 	/* Checked, though it cannot be cut: gcc's truncation warning does not
 	 * know a prefix is at most 32. */
-	if (snprintf(buf, CIDR_STR_MAX, "%s/%u", addr_str(c->addr, a), c->prefix & 63U) >=
+	if (snprintf(buf, CIDR_STR_MAX, "%s/%u", ip4_string(c->addr, a), c->prefix & 63U) >=
 	    (int)CIDR_STR_MAX)
 		buf[0] = '\0';
 	return buf;
 }
 
-#define ADDR(a) addr_str((a), (char[ADDR_STR_MAX]){0})
+#define ADDR(a) ip4_string((a), (char[IP4_STRING_MAX]){0})
 #define CIDR(c) cidr_str((c), (char[CIDR_STR_MAX]){0})
 
 static int addr_parse(const char *s, uint32_t *out)
