@@ -22,6 +22,8 @@
 #include "daemon/onboard.h"
 #include "model/profile.h"
 #include "daemon/session.h"
+#include "basic/listener.h"
+#include "basic/outbuf.h"
 
 #ifndef SO_PEERGROUPS
 #define SO_PEERGROUPS 59
@@ -65,7 +67,6 @@
 /* Per turn, so one busy client cannot starve the others. */
 #define ACCEPTS_PER_TURN 64
 #define READS_PER_TURN   16
-#define ACCEPT_RETRY_MS  100
 /* How much of a value given in a request an error message or audit record
  * repeats. */
 #define QUOTE_MAX       40
@@ -646,8 +647,7 @@ struct client {
 
 	char *in; /* a partial request line, at most CONTROL_MAX_REQUEST */
 	size_t in_len, in_cap, in_scanned;
-	char *out; /* replies not yet taken by the peer */
-	size_t out_off, out_len, out_cap;
+	struct outbuf out; /* replies not yet taken by the peer */
 	struct loop_timer *idle;
 
 	bool following;
@@ -661,8 +661,7 @@ struct client {
 	struct log_reader *stream;
 	char carry[4];
 	size_t n_carry;
-	char *held;
-	size_t held_len, held_cap;
+	struct outbuf held;
 	struct loop_timer *stream_retry;
 	bool read_closed;        /* no more requests: EOF, or a line too long */
 	bool close_when_drained; /* ... and nothing more to say after the replies */
@@ -691,11 +690,9 @@ struct control {
 	struct supervisor *sup;
 	struct audit *audit;
 	struct userdb *udb;
-	int fd;
-	char path[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
+	struct listener *listener;
 	struct client *clients;
 	size_t n_clients;
-	struct loop_timer *accept_retry;
 	uint64_t warned_at; /* the last "refusing connections" message */
 	/* Output buffers' bytes: every client's, and those of clients not
 	 * privileged. */
@@ -713,47 +710,6 @@ struct control {
 };
 
 /* ---- output memory ---- */
-
-static size_t *class_total(struct client *c)
-{
-	return c->privileged ? NULL : &c->ctl->out_unpriv;
-}
-
-/* Sets a buffer of c to cap bytes (0 frees it), keeping the totals. */
-static int buf_resize(struct client *c, char **buf, size_t *cap, size_t want)
-{
-	struct control *ctl = c->ctl;
-	size_t *cls = class_total(c);
-	char *p = NULL;
-
-	if (want) {
-		p = realloc(*buf, want);
-		if (!p)
-			return -1;
-	} else {
-		free(*buf);
-	}
-	ctl->out_total = ctl->out_total - *cap + want;
-	if (cls)
-		*cls = *cls - *cap + want;
-	*buf = p;
-	*cap = want;
-	return 0;
-}
-
-/* The capacity a buffer of cap bytes, used bytes, needs for len more. */
-static size_t cap_for(size_t cap, size_t used, size_t len)
-{
-	if (cap - used >= len)
-		return cap;
-	cap = cap ? cap : 4096;
-	while (cap - used < len) {
-		if (cap > SIZE_MAX / 2)
-			return SIZE_MAX;
-		cap *= 2;
-	}
-	return cap;
-}
 
 /* What is queued: a reply; a follower's output or a piece of a streamed
  * reply; a short error line (outside the budgets, so that a refusal is
@@ -794,8 +750,8 @@ static void client_free(struct client *c)
 	loop_timer_cancel(ctl->loop, c->stream_retry);
 	log_reader_close(c->stream);
 	free(c->in);
-	(void)buf_resize(c, &c->out, &c->out_cap, 0);
-	(void)buf_resize(c, &c->held, &c->held_cap, 0);
+	outbuf_release(&c->out);
+	outbuf_release(&c->held);
 	free(c);
 }
 
@@ -812,7 +768,7 @@ static void client_drop(struct client *c)
 
 static size_t client_pending(const struct client *c)
 {
-	return c->out_len - c->out_off;
+	return outbuf_pending(&c->out);
 }
 
 static void on_stream_retry(struct loop *l, void *ud);
@@ -841,29 +797,15 @@ static void client_arm_idle(struct client *c);
 /* Writes what it can without blocking. -1: the client is gone (dropped). */
 static int client_flush(struct client *c)
 {
-	bool moved = false;
+	size_t moved = 0;
 
-	while (client_pending(c)) {
-		ssize_t n = send(c->fd, c->out + c->out_off, client_pending(c),
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			client_drop(c);
-			return -1;
-		}
-		c->out_off += (size_t)n;
-		moved = true;
+	if (outbuf_flush(&c->out, c->fd, NULL, 0, &moved) < 0) {
+		client_drop(c);
+		return -1;
 	}
-	if (!client_pending(c)) {
-		c->out_off = c->out_len = 0;
-		/* A big reply does not keep its buffer for the life of the client. */
-		if (c->out_cap > 65536)
-			(void)buf_resize(c, &c->out, &c->out_cap, 0);
-	}
+	/* A big reply does not keep its buffer for the life of the client. */
+	if (!client_pending(c) && c->out.cap > 65536)
+		outbuf_release(&c->out);
 	/* Taking its output counts as activity; a follower with nothing left
 	 * to take has no clock. */
 	if (moved)
@@ -881,7 +823,7 @@ static int client_queue(struct client *c, const char *data, size_t len, enum qki
 		return -1;
 	/* The new bytes count: one reply cannot take a client past the cap. */
 	if (len > CONTROL_MAX_PENDING ||
-	    client_pending(c) + c->held_len > CONTROL_MAX_PENDING - len) {
+	    client_pending(c) + c->held.len > CONTROL_MAX_PENDING - len) {
 		client_drop(c); /* too slow: it would make us hold everything */
 		return -1;
 	}
@@ -896,30 +838,25 @@ static int client_queue(struct client *c, const char *data, size_t len, enum qki
 			data += n;
 			len -= (size_t)n;
 		}
-		c->out_off = c->out_len = 0;
+		outbuf_clear(&c->out);
 	}
 	if (!len)
 		return 0;
 	/* Make room at the tail by moving what is pending to the front, only
 	 * when the tail is too short: a follower's backlog is not copied for
 	 * every chunk. */
-	if (c->out_off && c->out_cap - c->out_len < len) {
-		memmove(c->out, c->out + c->out_off, client_pending(c));
-		c->out_len -= c->out_off;
-		c->out_off = 0;
-	}
-	cap = cap_for(c->out_cap, c->out_len, len);
-	if (cap != c->out_cap && (cap == SIZE_MAX || !budget_admits(c, cap - c->out_cap, kind) ||
-				  buf_resize(c, &c->out, &c->out_cap, cap) < 0)) {
+	outbuf_make_room(&c->out, len);
+	cap = outbuf_cap_for(c->out.cap, c->out.len, len);
+	if (cap != c->out.cap && (cap == SIZE_MAX || !budget_admits(c, cap - c->out.cap, kind) ||
+				  outbuf_resize(&c->out, cap) < 0)) {
 		client_drop(c);
 		return -1;
 	}
-	if (!c->out) { /* cannot be: cap_for gave room */
+	if (!c->out.data) { /* cannot be: outbuf_cap_for gave room */
 		client_drop(c);
 		return -1;
 	}
-	memcpy(c->out + c->out_len, data, len);
-	c->out_len += len;
+	outbuf_put(&c->out, data, len);
 	if (!c->busy)
 		client_watch(c);
 	if (!c->idle)
@@ -971,8 +908,8 @@ static int client_reply(struct client *c, json_t *obj)
 	if (len > CONTROL_MAX_PENDING / 2)
 		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): line is _cleanup_free_ */
 		return client_reply_error(c, "reply too large");
-	cap = cap_for(c->out_cap, client_pending(c), len);
-	if (cap > c->out_cap && !budget_admits(c, cap - c->out_cap, Q_REPLY))
+	cap = outbuf_cap_for(c->out.cap, client_pending(c), len);
+	if (cap > c->out.cap && !budget_admits(c, cap - c->out.cap, Q_REPLY))
 		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): line is _cleanup_free_ */
 		return client_reply_error(c, "wardd is short of output memory: try again");
 	/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): line is _cleanup_free_ */
@@ -1154,15 +1091,15 @@ static void client_take_lines(struct client *c);
 /* Moves what a follower was sent while its history streamed behind it. */
 static void client_release_held(struct client *c)
 {
-	if (c->held_len && !c->dead) {
+	if (c->held.len && !c->dead) {
 		/* Already counted in the budget: only this client's cap applies. */
-		size_t len = c->held_len;
+		size_t len = c->held.len;
 
-		c->held_len = 0;
-		client_queue(c, c->held, len, Q_ERROR);
+		outbuf_clear(&c->held); /* the bytes stay until the release below */
+		client_queue(c, c->held.data, len, Q_ERROR);
 	}
 	if (!c->dead)
-		(void)buf_resize(c, &c->held, &c->held_cap, 0);
+		outbuf_release(&c->held);
 }
 
 /* Sends the next pieces of a streamed logs reply while little is waiting:
@@ -1186,8 +1123,8 @@ static void client_stream_fill(struct client *c)
 		ssize_t got;
 		bool final;
 
-		cap = cap_for(c->out_cap, client_pending(c), STREAM_ESC_MAX);
-		if (cap > c->out_cap && !budget_admits(c, cap - c->out_cap, Q_STREAM)) {
+		cap = outbuf_cap_for(c->out.cap, client_pending(c), STREAM_ESC_MAX);
+		if (cap > c->out.cap && !budget_admits(c, cap - c->out.cap, Q_STREAM)) {
 			/* Over the budget: try again shortly (its clock runs). */
 			if (!c->stream_retry)
 				c->stream_retry =
@@ -1740,6 +1677,11 @@ static void client_new(struct control *ctl, int fd)
 	(void)snprintf(c->peer.user, sizeof(c->peer.user), "%u", (unsigned)cred.uid);
 	c->right = right;
 	c->privileged = right == RIGHT_ADMIN;
+	/* Every buffer counts in the budget of all output; those of clients
+	 * not privileged in theirs too. */
+	c->out.charge[0] = c->held.charge[0] = &ctl->out_total;
+	if (!c->privileged)
+		c->out.charge[1] = c->held.charge[1] = &ctl->out_unpriv;
 	/* Its requests wait (unread) for the name: every audit record of
 	 * them names the user. Only a hang-up is watched meanwhile. */
 	c->lookup = userdb_lookup(ctl->udb, cred.uid, false, on_peer_user, c);
@@ -1759,41 +1701,10 @@ static void client_new(struct control *ctl, int fd)
 	client_arm_idle(c);
 }
 
-static void on_accept(struct loop *l, int fd, uint32_t events, void *ud);
-
-static void accept_resume(struct loop *l, void *ud)
+/* A new connection (the listener's hook). */
+static void on_accept(int fd, void *ud)
 {
-	struct control *ctl = ud;
-
-	ctl->accept_retry = NULL;
-	loop_mod_fd(l, ctl->fd, EPOLLIN);
-}
-
-static void on_accept(struct loop *l, int fd, uint32_t events, void *ud)
-{
-	struct control *ctl = ud;
-
-	for (int i = 0; i < ACCEPTS_PER_TURN; i++) {
-		int cfd = accept4(ctl->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (cfd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return;
-			fprintf(stderr, "wardd: control: accept: %s\n", strerror(errno));
-			/* Out of fds or memory: the socket stays readable, so stop
-			 * watching it for a moment instead of spinning. */
-			if (!ctl->accept_retry && loop_mod_fd(l, ctl->fd, 0) == 0) {
-				ctl->accept_retry =
-				    loop_timer_add(l, ACCEPT_RETRY_MS, accept_resume, ctl);
-				if (!ctl->accept_retry)
-					loop_mod_fd(l, ctl->fd, EPOLLIN);
-			}
-			return;
-		}
-		client_new(ctl, cfd);
-	}
+	client_new(ud, fd);
 }
 
 /* ---- followers ---- */
@@ -1805,19 +1716,18 @@ static void client_hold(struct client *c, const char *line, size_t len)
 	size_t cap;
 
 	if (len > CONTROL_MAX_PENDING ||
-	    client_pending(c) + c->held_len > CONTROL_MAX_PENDING - len) {
+	    client_pending(c) + c->held.len > CONTROL_MAX_PENDING - len) {
 		client_drop(c);
 		return;
 	}
-	cap = cap_for(c->held_cap, c->held_len, len);
-	if (cap != c->held_cap &&
-	    (cap == SIZE_MAX || !budget_admits(c, cap - c->held_cap, Q_STREAM) ||
-	     buf_resize(c, &c->held, &c->held_cap, cap) < 0)) {
+	cap = outbuf_cap_for(c->held.cap, c->held.len, len);
+	if (cap != c->held.cap &&
+	    (cap == SIZE_MAX || !budget_admits(c, cap - c->held.cap, Q_STREAM) ||
+	     outbuf_resize(&c->held, cap) < 0)) {
 		client_drop(c);
 		return;
 	}
-	memcpy(c->held + c->held_len, line, len);
-	c->held_len += len;
+	outbuf_put(&c->held, line, len);
 }
 
 static void on_output(const char *tenant, const char *service, const char *data, size_t len,
@@ -1852,24 +1762,9 @@ static void on_output(const char *tenant, const char *service, const char *data,
 
 /* ---- the socket ---- */
 
-static int remove_stale_socket(const char *path, struct ward_err *err)
-{
-	struct stat st;
-
-	if (lstat(path, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return ward_err_set(err, errno, "lstat %s", path);
-	}
-	if (!S_ISSOCK(st.st_mode))
-		return ward_err_set(err, 0, "%s exists and is not a socket: not replacing it",
-				    path);
-	if (unlink(path) < 0 && errno != ENOENT)
-		return ward_err_set(err, errno, "remove stale %s", path);
-	return 0;
-}
-
-static int socket_set_access(const char *path, const char *group, struct ward_err *err)
+/* The gid the socket file gets: the configured group's, else the daemon's
+ * own (root only, then). */
+static gid_t socket_gid(const char *group, const char *path)
 {
 	gid_t gid = getegid();
 
@@ -1878,61 +1773,28 @@ static int socket_set_access(const char *path, const char *group, struct ward_er
 			"wardd: warning: socket group \"%s\" does not exist: %s stays "
 			"accessible to root only\n",
 			group, path);
-	if (fchownat(AT_FDCWD, path, (uid_t)-1, gid, AT_SYMLINK_NOFOLLOW) < 0)
-		return ward_err_set(err, errno, "chown %s", path);
-	/* Only now that the group is right may the group get in. */
-	if (fchmodat(AT_FDCWD, path, 0660, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno != ENOTSUP && errno != EOPNOTSUPP)
-			return ward_err_set(err, errno, "chmod %s", path);
-		if (chmod(path, 0660) < 0) /* no /proc for the no-follow path */
-			return ward_err_set(err, errno, "chmod %s", path);
-	}
-	return 0;
+	return gid;
 }
 
 struct control *control_new(const struct ward_config *cfg, struct loop *loop,
 			    struct supervisor *sup, struct audit *audit, struct userdb *udb,
 			    struct ward_err *err)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	_cleanup_close_ int fd = -1;
+	char path[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
+	struct listener_opts opts = {.name = "control",
+				     .mode = 0660,
+				     .backlog = CONTROL_BACKLOG,
+				     .per_turn = ACCEPTS_PER_TURN};
 	struct control *ctl;
-	mode_t old_mask;
-	int n, r, e;
+	int n;
 
-	n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control.sock", cfg->state_dir);
-	if (n < 0 || (size_t)n >= sizeof(sa.sun_path)) {
+	n = snprintf(path, sizeof(path), "%s/control.sock", cfg->state_dir);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
 		ward_err_set(err, ENAMETOOLONG, "control socket %s/control.sock", cfg->state_dir);
-		return NULL;
-	}
-	if (remove_stale_socket(sa.sun_path, err) < 0)
-		return NULL;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		ward_err_set(err, errno, "control socket");
-		return NULL;
-	}
-	/* Born 0600: nobody connects before owner and mode are final. */
-	old_mask = umask(0177);
-	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	e = errno;
-	umask(old_mask);
-	if (r < 0) {
-		ward_err_set(err, e, "bind %s", sa.sun_path);
-		return NULL;
-	}
-	if (socket_set_access(sa.sun_path, cfg->socket_group, err) < 0) {
-		unlink(sa.sun_path);
-		return NULL;
-	}
-	if (listen(fd, CONTROL_BACKLOG) < 0) {
-		ward_err_set(err, errno, "listen %s", sa.sun_path);
-		unlink(sa.sun_path);
 		return NULL;
 	}
 	ctl = calloc(1, sizeof(*ctl));
 	if (!ctl) {
-		unlink(sa.sun_path);
 		ward_err_set(err, ENOMEM, "control");
 		return NULL;
 	}
@@ -1942,20 +1804,21 @@ struct control *control_new(const struct ward_config *cfg, struct loop *loop,
 				.sup = sup,
 				.audit = audit,
 				.udb = udb,
-				.fd = -1,
 				.idle_ms = CONTROL_IDLE_MS};
-	memcpy(ctl->path, sa.sun_path, sizeof(ctl->path));
+	if (!ctl->scratch) {
+		ward_err_set(err, ENOMEM, "control");
+		free(ctl);
+		return NULL;
+	}
 	/* At start, before the loop serves anyone. */
 	control_resolve_groups(cfg, &ctl->gids);
-	r = ctl->scratch ? loop_add_fd(loop, fd, EPOLLIN, on_accept, ctl) : -ENOMEM;
-	if (r < 0) {
-		ward_err_set(err, -r, "control: watch %s", sa.sun_path);
-		unlink(sa.sun_path);
+	opts.gid = socket_gid(cfg->socket_group, path);
+	ctl->listener = listener_new(loop, path, &opts, on_accept, ctl, err);
+	if (!ctl->listener) {
 		free(ctl->scratch);
 		free(ctl);
 		return NULL;
 	}
-	ctl->fd = TAKE_FD(fd);
 	if (sup)
 		supervisor_set_output_hook(sup, on_output, ctl);
 	return ctl;
@@ -1994,10 +1857,7 @@ void control_free(struct control *c)
 		next = cl->next;
 		client_free(cl);
 	}
-	loop_timer_cancel(c->loop, c->accept_retry);
-	loop_del_fd(c->loop, c->fd);
-	close(c->fd);
-	unlink(c->path);
+	listener_free(c->listener);
 	free(c->scratch);
 	free(c);
 }

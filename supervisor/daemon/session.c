@@ -38,25 +38,22 @@
 #include "sandbox/launch.h"
 #include "sandbox/seccomp.h"
 #include "daemon/userdb.h"
+#include "basic/listener.h"
+#include "basic/outbuf.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define SESSION_BACKLOG     64
-#define SESSION_MAX_CONNS   512   /* clients at once: asking, or in a session */
-#define SESSION_MAX_PENDING 8     /* clients of one uid that have not asked yet */
-#define SESSION_REQUEST_MS  5000  /* a client has this long to send its request */
-#define SESSION_START_MS    30000 /* from "let in" to the program running */
-#define SESSION_GRACE_MS    2000  /* from SIGHUP to SIGKILL */
-#define SESSION_ID_LEN      8
-#define QUOTE_MAX           40
-#define MAX_PASS            3   /* fds handed to the client: the pty master, or 3 pipe ends */
-#define PTS_MAJOR           136 /* UNIX98 pty slaves (all of them, with 20-bit minors) */
-
-/* Linux 6.16: a receiver that turns it off makes the kernel refuse
- * SCM_RIGHTS sent to it (EPERM to the sender). Not in every libc yet. */
-#ifndef SO_PASSRIGHTS
-#define SO_PASSRIGHTS 83
-#endif
+#define SESSION_BACKLOG          64
+#define SESSION_ACCEPTS_PER_TURN 16
+#define SESSION_MAX_CONNS        512   /* clients at once: asking, or in a session */
+#define SESSION_MAX_PENDING      8     /* clients of one uid that have not asked yet */
+#define SESSION_REQUEST_MS       5000  /* a client has this long to send its request */
+#define SESSION_START_MS         30000 /* from "let in" to the program running */
+#define SESSION_GRACE_MS         2000  /* from SIGHUP to SIGKILL */
+#define SESSION_ID_LEN           8
+#define QUOTE_MAX                40
+#define MAX_PASS                 3   /* fds handed to the client: the pty master, or 3 pipe ends */
+#define PTS_MAJOR                136 /* UNIX98 pty slaves (all of them, with 20-bit minors) */
 
 /* task->flags bit set as a task starts to exit (the kernel's PF_EXITING,
  * not in the uAPI headers; field 9 of /proc/PID/stat shows the flags). */
@@ -323,8 +320,7 @@ struct session {
 	char held[128]; /* a refusal that waits for the answer (to name the user) */
 	char *in;       /* the request, then messages */
 	size_t in_len;
-	char *out; /* a reply line not yet taken */
-	size_t out_len;
+	struct outbuf out; /* reply lines not yet taken */
 	/* What ward-session relays between the user and the session, sent
 	 * with the "ok" (the first line the client gets) and then closed
 	 * here: the pty's master, or the client's ends of the session's
@@ -366,9 +362,8 @@ struct session_server {
 	struct supervisor *sup;
 	struct audit *audit;
 	struct userdb *udb;
-	int fd;
+	struct listener *listener;
 	int devnull;
-	char path[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
 	struct session *sessions;
 	size_t n_conns;
 	bool stopping;
@@ -487,7 +482,7 @@ static void sock_watch(struct session *s)
 	 * after it waits in the socket (a hang-up is still seen). */
 	if (s->state != S_CLOSING && !s->req_waiting)
 		want |= EPOLLIN;
-	if (s->out_len)
+	if (outbuf_pending(&s->out))
 		want |= EPOLLOUT;
 	if (want != s->sock_events && loop_mod_fd(s->ss->loop, s->sock, want) == 0)
 		s->sock_events = want;
@@ -506,64 +501,30 @@ static void pass_close(struct session *s)
  * end of anything the client reads or writes. */
 static void sock_flush(struct session *s)
 {
-	while (s->out_len && !s->sock_gone && s->sock >= 0) {
-		union {
-			char buf[CMSG_SPACE(sizeof(int) * MAX_PASS)];
-			struct cmsghdr align;
-		} u;
-		struct iovec iov = {.iov_base = s->out, .iov_len = s->out_len};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-		ssize_t n;
+	size_t sent = 0;
+	int r;
 
-		if (s->n_pass) {
-			struct cmsghdr *c;
-
-			memset(&u, 0, sizeof(u));
-			mh.msg_control = u.buf;
-			mh.msg_controllen = CMSG_SPACE(s->n_pass * sizeof(int));
-			c = CMSG_FIRSTHDR(&mh);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(s->n_pass * sizeof(int));
-			memcpy(CMSG_DATA(c), s->pass, s->n_pass * sizeof(int));
-		}
-		n = sendmsg(s->sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				s->sock_gone = true;
-			return;
-		}
+	if (s->sock_gone || s->sock < 0 || !outbuf_pending(&s->out))
+		return;
+	r = outbuf_flush(&s->out, s->sock, s->pass, s->n_pass, &sent);
+	if (sent)
 		pass_close(s); /* they went with the first byte */
-		memmove(s->out, s->out + n, s->out_len - (size_t)n);
-		s->out_len -= (size_t)n;
-	}
+	if (r < 0)
+		s->sock_gone = true;
 }
 
 /* Queues one line for the client. Takes the reference. */
 static void reply(struct session *s, json_t *obj)
 {
 	char *line = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
-	size_t len;
-	char *p;
 
 	json_decref(obj);
 	if (!line) {
 		s->sock_gone = true; /* out of memory: the client would wait for ever */
 		return;
 	}
-	len = strlen(line);
-	p = realloc(s->out, s->out_len + len + 1);
-	if (!p) {
-		free(line);
+	if (outbuf_append(&s->out, line, strlen(line)) < 0 || outbuf_append(&s->out, "\n", 1) < 0)
 		s->sock_gone = true;
-		return;
-	}
-	s->out = p;
-	memcpy(s->out + s->out_len, line, len);
-	s->out[s->out_len + len] = '\n';
-	s->out_len += len + 1;
 	free(line);
 	sock_flush(s);
 }
@@ -1567,7 +1528,7 @@ static void session_free(struct session *s)
 	loop_timer_cancel(ss->loop, s->timer);
 	loop_timer_cancel(ss->loop, s->idle);
 	free(s->in);
-	free(s->out);
+	outbuf_release(&s->out);
 	free(s);
 }
 
@@ -1585,13 +1546,13 @@ static bool settle(struct session *s)
 		loop_del_fd(s->ss->loop, s->sock);
 		close(s->sock);
 		s->sock = -1;
-		s->out_len = 0;
+		outbuf_clear(&s->out);
 	}
 	if (s->sock_gone && (s->state == S_RUNNING || s->state == S_STARTING))
 		terminate(s, "disconnected");
 	if (s->state == S_CLOSING) {
 		sock_flush(s);
-		if (!s->out_len || s->sock_gone) {
+		if (!outbuf_pending(&s->out) || s->sock_gone) {
 			session_free(s);
 			return true;
 		}
@@ -1699,33 +1660,21 @@ static void client_new(struct session_server *ss, int fd)
 		session_free(s);
 }
 
-static void on_accept(struct loop *l, int fd, uint32_t events, void *ud)
+/* A new connection (the listener's hook). */
+static void on_accept(int cfd, void *ud)
 {
 	struct session_server *ss = ud;
 
-	(void)l;
-	(void)events;
-	for (int i = 0; i < 16; i++) {
-		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (cfd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				fprintf(stderr, "wardd: sessions: accept: %s\n", strerror(errno));
-			return;
-		}
-		if (ss->n_conns >= SESSION_MAX_CONNS) {
-			close(cfd);
-			if (!ss->warned_full)
-				fprintf(stderr, "wardd: sessions: %d clients, refusing more\n",
-					SESSION_MAX_CONNS);
-			ss->warned_full = true;
-			continue;
-		}
-		ss->warned_full = false;
-		client_new(ss, cfd);
+	if (ss->n_conns >= SESSION_MAX_CONNS) {
+		close(cfd);
+		if (!ss->warned_full)
+			fprintf(stderr, "wardd: sessions: %d clients, refusing more\n",
+				SESSION_MAX_CONNS);
+		ss->warned_full = true;
+		return;
 	}
+	ss->warned_full = false;
+	client_new(ss, cfd);
 }
 
 /* ---- the server ---- */
@@ -1734,82 +1683,43 @@ struct session_server *session_server_new(const struct ward_config *cfg, struct 
 					  struct supervisor *sup, struct audit *audit,
 					  struct userdb *udb, struct ward_err *err)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	_cleanup_close_ int fd = -1;
-	struct session_server *ss;
-	struct stat st;
-	mode_t old_mask;
-	int n, r, e;
-
-	n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/session.sock", cfg->state_dir);
-	if (n < 0 || (size_t)n >= sizeof(sa.sun_path)) {
-		ward_err_set(err, ENAMETOOLONG, "session socket %s/session.sock", cfg->state_dir);
-		return NULL;
-	}
-	if (lstat(sa.sun_path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			ward_err_set(err, 0, "%s exists and is not a socket: not replacing it",
-				     sa.sun_path);
-			return NULL;
-		}
-		if (unlink(sa.sun_path) < 0 && errno != ENOENT) {
-			ward_err_set(err, errno, "remove stale %s", sa.sun_path);
-			return NULL;
-		}
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		ward_err_set(err, errno, "session socket");
-		return NULL;
-	}
-	/* Clients pass no descriptors. Where the kernel knows SO_PASSRIGHTS
-	 * (6.16+; every accepted socket inherits it, also for what a client
-	 * sends before we accept), it refuses them to the sender; elsewhere
-	 * sock_read drops them without installing them. Either way no fd of a
-	 * client's ever reaches our table. */
-	if (setsockopt(fd, SOL_SOCKET, SO_PASSRIGHTS, &(int){0}, sizeof(int)) < 0 &&
-	    errno != ENOPROTOOPT && errno != EINVAL)
-		fprintf(stderr, "wardd: sessions: SO_PASSRIGHTS: %s\n", strerror(errno));
-	old_mask = umask(0177);
-	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	e = errno;
-	umask(old_mask);
-	if (r < 0) {
-		ward_err_set(err, e, "bind %s", sa.sun_path);
-		return NULL;
-	}
 	/* Anyone may ask: the answer is decided here, by the kernel's word
-	 * on who asks and the system's on their groups. */
-	if (chmod(sa.sun_path, 0666) < 0 || listen(fd, SESSION_BACKLOG) < 0) {
-		ward_err_set(err, errno, "listen %s", sa.sun_path);
-		unlink(sa.sun_path);
+	 * on who asks and the system's on their groups. Clients pass no
+	 * descriptors (see sock_read). */
+	static const struct listener_opts opts = {.name = "sessions",
+						  .mode = 0666,
+						  .gid = (gid_t)-1,
+						  .backlog = SESSION_BACKLOG,
+						  .per_turn = SESSION_ACCEPTS_PER_TURN,
+						  .no_passrights = true};
+	char path[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
+	struct session_server *ss;
+	int n;
+
+	n = snprintf(path, sizeof(path), "%s/session.sock", cfg->state_dir);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		ward_err_set(err, ENAMETOOLONG, "session socket %s/session.sock", cfg->state_dir);
 		return NULL;
 	}
 	ss = calloc(1, sizeof(*ss));
 	if (!ss) {
-		unlink(sa.sun_path);
 		ward_err_set(err, ENOMEM, "sessions");
 		return NULL;
 	}
-	*ss = (struct session_server){.cfg = cfg,
-				      .loop = loop,
-				      .sup = sup,
-				      .audit = audit,
-				      .udb = udb,
-				      .fd = -1,
-				      .devnull = -1};
-	memcpy(ss->path, sa.sun_path, sizeof(ss->path));
+	*ss = (struct session_server){
+	    .cfg = cfg, .loop = loop, .sup = sup, .audit = audit, .udb = udb, .devnull = -1};
 	ss->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	r = ss->devnull < 0 ? -errno : loop_add_fd(loop, fd, EPOLLIN, on_accept, ss);
-	if (r < 0) {
-		ward_err_set(err, -r, "sessions: watch %s", sa.sun_path);
-		unlink(sa.sun_path);
-		if (ss->devnull >= 0)
-			close(ss->devnull);
+	if (ss->devnull < 0) {
+		ward_err_set(err, errno, "sessions: /dev/null");
 		free(ss);
 		return NULL;
 	}
-	ss->fd = TAKE_FD(fd);
+	ss->listener = listener_new(loop, path, &opts, on_accept, ss, err);
+	if (!ss->listener) {
+		close(ss->devnull);
+		free(ss);
+		return NULL;
+	}
 	return ss;
 }
 
@@ -1838,12 +1748,7 @@ void session_server_shutdown(struct session_server *ss)
 	if (!ss || ss->stopping)
 		return;
 	ss->stopping = true;
-	if (ss->fd >= 0) {
-		loop_del_fd(ss->loop, ss->fd);
-		close(ss->fd);
-		ss->fd = -1;
-		unlink(ss->path);
-	}
+	listener_close(ss->listener);
 	for (struct session *s = ss->sessions, *next; s; s = next) {
 		next = s->next;
 		end_now(s);
@@ -1857,6 +1762,7 @@ void session_server_free(struct session_server *ss)
 	session_server_shutdown(ss);
 	while (ss->sessions)
 		session_free(ss->sessions);
+	listener_free(ss->listener);
 	if (ss->devnull >= 0)
 		close(ss->devnull);
 	free(ss);
