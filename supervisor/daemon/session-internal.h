@@ -7,8 +7,10 @@
  *   session-socket.c   the client's socket: its bytes in, the replies out
  *   session.c          the server: accepting, the sessions' life, audit,
  *                      list, kick
- * A struct session is made of parts, each owned (written) by the file
- * named at it; the others read them. Not for use outside these files. */
+ * A struct session is made of parts, each kept by the file named at it;
+ * where another file writes one, its comment there says so (the start
+ * puts the session's stdio ends in cl.pass, the join its pty master).
+ * Not for use outside these files. */
 #pragma once
 
 #include <jansson.h>
@@ -42,8 +44,9 @@ enum session_state {
 };
 
 /* Who the client is: the kernel's word (SO_PEERCRED), then the name
- * service's on that uid. Never what the client claims. Owned by the
- * client's socket (session-socket.c), read by the logon. */
+ * service's on that uid. Never what the client claims. Set at accept
+ * (session.c) and by the name service's answer (session-socket.c); the
+ * logon decides on it. */
 struct session_peer {
 	pid_t pid;
 	uid_t uid;

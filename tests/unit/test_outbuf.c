@@ -56,7 +56,7 @@ static void test_make_room(void **state)
 	(void)state;
 	assert_int_equal(outbuf_resize(&b, 16), 0);
 	outbuf_put(&b, "0123456789", 10);
-	b.off = 8; /* 8 sent */
+	b.off = 8;               /* 8 sent */
 	outbuf_make_room(&b, 6); /* fits at the tail: nothing moves */
 	assert_int_equal(b.off, 8);
 	outbuf_make_room(&b, 7); /* does not: the pending bytes go to the front */
@@ -114,10 +114,8 @@ static void test_flush_fds(void **state)
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
-	struct msghdr mh = {.msg_iov = &iov,
-			    .msg_iovlen = 1,
-			    .msg_control = u.c,
-			    .msg_controllen = sizeof(u.c)};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.c, .msg_controllen = sizeof(u.c)};
 	struct cmsghdr *c;
 	ssize_t n;
 
@@ -153,8 +151,8 @@ static void test_flush_fds(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_cap_for),       cmocka_unit_test(test_charges),
-	    cmocka_unit_test(test_make_room),     cmocka_unit_test(test_flush_partial),
+	    cmocka_unit_test(test_cap_for),   cmocka_unit_test(test_charges),
+	    cmocka_unit_test(test_make_room), cmocka_unit_test(test_flush_partial),
 	    cmocka_unit_test(test_flush_fds),
 	};
 

@@ -1,9 +1,9 @@
-/* Unit tests of session.c: the request and message parsers (every key, every
- * error class, random input), the pure helpers (session uid, user names,
- * group membership), and the server up to the logon decision on a real
- * socket in a temp dir, with a fake supervisor defined here. What comes
- * after "let in" (the join, the relay) needs real sandboxes: see
- * tests/integration/test_sessions.py. */
+/* Unit tests of the session server (session*.c): the request and message
+ * parsers (every key, every error class, random input), the pure helpers
+ * (session uid, user names, group membership), and the server up to the
+ * logon decision on a real socket in a temp dir, with a fake supervisor
+ * defined here. What comes after "let in" (the join, the relay) needs real
+ * sandboxes: see tests/integration/test_sessions.py. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
