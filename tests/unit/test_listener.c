@@ -32,8 +32,10 @@ static int setup(void **state)
 	if (!f)
 		return -1;
 	(void)snprintf(f->dir, sizeof(f->dir), "/tmp/ward-test-listener-XXXXXX");
-	if (!mkdtemp(f->dir))
+	if (!mkdtemp(f->dir)) {
+		free(f);
 		return -1;
+	}
 	(void)snprintf(f->path, sizeof(f->path), "%s/x.sock", f->dir);
 	*state = f;
 	return 0;
@@ -65,7 +67,6 @@ static int connect_to(const char *path)
 
 struct accepted {
 	int n;
-	int last_fd;
 	bool nonblock;
 };
 
