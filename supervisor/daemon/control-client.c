@@ -48,11 +48,11 @@ void control_client_free(struct client *c)
 	loop_del_fd(ctl->loop, c->fd);
 	close(c->fd);
 	loop_timer_cancel(ctl->loop, c->idle);
-	loop_timer_cancel(ctl->loop, c->stream_retry);
-	log_reader_close(c->stream);
+	loop_timer_cancel(ctl->loop, c->logs.retry);
+	log_reader_close(c->logs.reader);
 	free(c->in);
 	outbuf_release(&c->out);
-	outbuf_release(&c->held);
+	outbuf_release(&c->logs.held);
 	free(c);
 }
 
@@ -61,7 +61,7 @@ static void client_drop(struct client *c)
 {
 	if (c->busy) {
 		c->dead = true;
-		c->following = false;
+		c->logs.following = false;
 		return;
 	}
 	control_client_free(c);
@@ -81,9 +81,9 @@ void control_client_watch(struct client *c)
 
 	/* (Out of memory for the timer: its idle clock, which runs while it
 	 * streams, ends it.) */
-	if (c->stream && !control_client_pending(c) && !c->stream_retry)
-		c->stream_retry = loop_timer_add(c->ctl->loop, 0, on_stream_retry, c);
-	if (!c->read_closed && !c->waiting && !c->stream)
+	if (c->logs.reader && !control_client_pending(c) && !c->logs.retry)
+		c->logs.retry = loop_timer_add(c->ctl->loop, 0, on_stream_retry, c);
+	if (!c->read_closed && !c->waiting && !c->logs.reader)
 		want |= EPOLLIN;
 	if (control_client_pending(c))
 		want |= EPOLLOUT;
@@ -120,7 +120,7 @@ int control_client_queue(struct client *c, const char *data, size_t len, enum qk
 		return -1;
 	/* The new bytes count: one reply cannot take a client past the cap. */
 	if (len > CONTROL_MAX_PENDING ||
-	    control_client_pending(c) + c->held.len > CONTROL_MAX_PENDING - len) {
+	    control_client_pending(c) + c->logs.held.len > CONTROL_MAX_PENDING - len) {
 		client_drop(c); /* too slow: it would make us hold everything */
 		return -1;
 	}
@@ -245,7 +245,8 @@ void control_client_arm_idle(struct client *c)
 {
 	loop_timer_cancel(c->ctl->loop, c->idle);
 	c->idle = NULL;
-	if (c->waiting || c->dead || (c->following && !c->stream && !control_client_pending(c)))
+	if (c->waiting || c->dead ||
+	    (c->logs.following && !c->logs.reader && !control_client_pending(c)))
 		return;
 	c->idle = loop_timer_add(c->ctl->loop, c->ctl->idle_ms, client_idle, c);
 	if (!c->idle)
@@ -255,15 +256,15 @@ void control_client_arm_idle(struct client *c)
 /* Moves what a follower was sent while its history streamed behind it. */
 static void client_release_held(struct client *c)
 {
-	if (c->held.len && !c->dead) {
+	if (c->logs.held.len && !c->dead) {
 		/* Already counted in the budget: only this client's cap applies. */
-		size_t len = c->held.len;
+		size_t len = c->logs.held.len;
 
-		outbuf_clear(&c->held); /* the bytes stay until the release below */
-		control_client_queue(c, c->held.data, len, Q_ERROR);
+		outbuf_clear(&c->logs.held); /* the bytes stay until the release below */
+		control_client_queue(c, c->logs.held.data, len, Q_ERROR);
 	}
 	if (!c->dead)
-		outbuf_release(&c->held);
+		outbuf_release(&c->logs.held);
 }
 
 /* Sends the next pieces of a streamed logs reply while little is waiting:
@@ -280,8 +281,8 @@ void control_client_stream_fill(struct client *c)
 	 * sent): what drops it only marks it dead. clang-analyzer loses the
 	 * busy flag across the calls and sees c freed; see on_offboard_done. */
 	/* NOLINTBEGIN(clang-analyzer-unix.Malloc) */
-	while (c->stream && !c->dead && control_client_pending(c) < STREAM_LOW) {
-		char raw[STREAM_CHUNK + sizeof(c->carry)];
+	while (c->logs.reader && !c->dead && control_client_pending(c) < STREAM_LOW) {
+		char raw[STREAM_CHUNK + sizeof(c->logs.carry)];
 		struct ward_err err = {0};
 		size_t used = 0, n, cap;
 		ssize_t got;
@@ -290,15 +291,15 @@ void control_client_stream_fill(struct client *c)
 		cap = outbuf_cap_for(c->out.cap, control_client_pending(c), STREAM_ESC_MAX);
 		if (cap > c->out.cap && !budget_admits(c, cap - c->out.cap, Q_STREAM)) {
 			/* Over the budget: try again shortly (its clock runs). */
-			if (!c->stream_retry)
-				c->stream_retry =
+			if (!c->logs.retry)
+				c->logs.retry =
 				    loop_timer_add(ctl->loop, STREAM_RETRY_MS, on_stream_retry, c);
-			if (!c->stream_retry)
+			if (!c->logs.retry)
 				client_drop(c);
 			return;
 		}
-		memcpy(raw, c->carry, c->n_carry);
-		got = log_reader_read(c->stream, raw + c->n_carry, STREAM_CHUNK, &err);
+		memcpy(raw, c->logs.carry, c->logs.n_carry);
+		got = log_reader_read(c->logs.reader, raw + c->logs.n_carry, STREAM_CHUNK, &err);
 		if (got < 0) {
 			/* The reply cannot be finished: the peer sees the
 			 * connection end in the middle of it. */
@@ -307,21 +308,21 @@ void control_client_stream_fill(struct client *c)
 			return;
 		}
 		final = got == 0;
-		n = control_json_escape_lossy(raw, c->n_carry + (size_t)got, final, ctl->scratch,
-					      &used);
-		c->n_carry = c->n_carry + (size_t)got - used;
-		memmove(c->carry, raw + used, c->n_carry);
+		n = control_json_escape_lossy(raw, c->logs.n_carry + (size_t)got, final,
+					      ctl->scratch, &used);
+		c->logs.n_carry = c->logs.n_carry + (size_t)got - used;
+		memmove(c->logs.carry, raw + used, c->logs.n_carry);
 		if (final) {
 			memcpy(ctl->scratch + n, "\"}\n", 3);
 			n += 3;
-			log_reader_close(c->stream);
-			c->stream = NULL;
+			log_reader_close(c->logs.reader);
+			c->logs.reader = NULL;
 		}
 		if (control_client_queue(c, ctl->scratch, n, Q_STREAM) < 0)
 			return;
 		if (final) {
 			client_release_held(c);
-			if (!c->dead && c->read_closed && !c->following)
+			if (!c->dead && c->read_closed && !c->logs.following)
 				c->close_when_drained = true;
 			if (!c->dead)
 				control_client_arm_idle(c);
@@ -357,7 +358,7 @@ void control_client_take_lines(struct client *c)
 {
 	size_t start = 0;
 
-	while (!c->read_closed && !c->dead && !c->waiting && !c->stream) {
+	while (!c->read_closed && !c->dead && !c->waiting && !c->logs.reader) {
 		char *nl = memchr(c->in + c->in_scanned, '\n', c->in_len - c->in_scanned);
 
 		if (!nl) {
@@ -391,14 +392,15 @@ static void client_eof(struct client *c)
 	c->in_len = c->in_scanned = 0;
 	c->read_closed = true;
 	/* Half-closed: a follower keeps following; anyone else gets its replies. */
-	if (!c->following)
+	if (!c->logs.following)
 		c->close_when_drained = true;
 }
 
 static void client_read(struct client *c)
 {
 	for (int i = 0;
-	     i < READS_PER_TURN && !c->read_closed && !c->dead && !c->waiting && !c->stream; i++) {
+	     i < READS_PER_TURN && !c->read_closed && !c->dead && !c->waiting && !c->logs.reader;
+	     i++) {
 		ssize_t n;
 
 		if (c->in_len == CONTROL_MAX_REQUEST) {
@@ -448,10 +450,10 @@ void control_client_event(struct loop *l, int fd, uint32_t events, void *ud)
 		c->dead = true;
 	if (!c->dead && (events & EPOLLOUT))
 		control_client_flush(c);
-	if (!c->dead && c->stream)
+	if (!c->dead && c->logs.reader)
 		control_client_stream_fill(c);
 	/* A streamed reply done: the requests that came behind it. */
-	if (!c->dead && !c->stream && !c->read_closed && !c->waiting && c->in_len)
+	if (!c->dead && !c->logs.reader && !c->read_closed && !c->waiting && c->in_len)
 		control_client_take_lines(c);
 	if (!c->dead && !c->read_closed && (events & (EPOLLIN | EPOLLHUP)))
 		client_read(c);
@@ -478,12 +480,12 @@ static void on_stream_retry(struct loop *l, void *ud)
 	struct client *c = ud;
 
 	(void)l;
-	c->stream_retry = NULL; /* the loop frees a timer that fired */
+	c->logs.retry = NULL; /* the loop frees a timer that fired */
 	/* Busy as in control_client_event (clang-analyzer loses the flag). */
 	/* NOLINTBEGIN(clang-analyzer-unix.Malloc) */
 	c->busy = true;
 	control_client_stream_fill(c);
-	if (!c->dead && !c->stream && !c->read_closed && !c->waiting && c->in_len)
+	if (!c->dead && !c->logs.reader && !c->read_closed && !c->waiting && c->in_len)
 		control_client_take_lines(c);
 	if (!c->dead)
 		control_client_flush(c);
@@ -503,18 +505,18 @@ static void client_hold(struct client *c, const char *line, size_t len)
 	size_t cap;
 
 	if (len > CONTROL_MAX_PENDING ||
-	    control_client_pending(c) + c->held.len > CONTROL_MAX_PENDING - len) {
+	    control_client_pending(c) + c->logs.held.len > CONTROL_MAX_PENDING - len) {
 		client_drop(c);
 		return;
 	}
-	cap = outbuf_cap_for(c->held.cap, c->held.len, len);
-	if (cap != c->held.cap &&
-	    (cap == SIZE_MAX || !budget_admits(c, cap - c->held.cap, Q_STREAM) ||
-	     outbuf_resize(&c->held, cap) < 0)) {
+	cap = outbuf_cap_for(c->logs.held.cap, c->logs.held.len, len);
+	if (cap != c->logs.held.cap &&
+	    (cap == SIZE_MAX || !budget_admits(c, cap - c->logs.held.cap, Q_STREAM) ||
+	     outbuf_resize(&c->logs.held, cap) < 0)) {
 		client_drop(c);
 		return;
 	}
-	outbuf_put(&c->held, line, len);
+	outbuf_put(&c->logs.held, line, len);
 }
 
 void control_on_output(const char *tenant, const char *service, const char *data, size_t len,
@@ -527,8 +529,8 @@ void control_on_output(const char *tenant, const char *service, const char *data
 
 	for (struct client *c = ctl->clients; c; c = next) {
 		next = c->next;
-		if (!c->following || c->dead || strcmp(c->follow_tenant, tenant) != 0 ||
-		    strcmp(c->follow_service, service) != 0)
+		if (!c->logs.following || c->dead || strcmp(c->logs.tenant, tenant) != 0 ||
+		    strcmp(c->logs.service, service) != 0)
 			continue;
 		if (!line) {
 			json_t *o = json_object();
@@ -540,7 +542,7 @@ void control_on_output(const char *tenant, const char *service, const char *data
 			if (!line)
 				return;
 		}
-		if (c->stream)
+		if (c->logs.reader)
 			client_hold(c, line, line_len);
 		else
 			control_client_queue(c, line, line_len, Q_STREAM);

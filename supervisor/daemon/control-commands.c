@@ -132,8 +132,8 @@ static int logs_open(struct client *c, const struct control_request *req, struct
 		return -1;
 	/* A missing file (the service has not written anything yet) reads as
 	 * empty. */
-	c->stream = log_reader_open(path, req->lines, CONTROL_LOGS_MAX_BYTES, err);
-	return c->stream ? 0 : -1;
+	c->logs.reader = log_reader_open(path, req->lines, CONTROL_LOGS_MAX_BYTES, err);
+	return c->logs.reader ? 0 : -1;
 }
 
 /* The deferred reply of an offboard: audited, then sent if the client is
@@ -346,9 +346,9 @@ void control_client_handle_line(struct client *c, const char *line, size_t len)
 		/* Following from now: what the service writes after the tail
 		 * was opened is held until the reply is complete. */
 		if (req.follow) {
-			c->following = true;
-			memcpy(c->follow_tenant, req.tenant, sizeof(c->follow_tenant));
-			memcpy(c->follow_service, req.service, sizeof(c->follow_service));
+			c->logs.following = true;
+			memcpy(c->logs.tenant, req.tenant, sizeof(c->logs.tenant));
+			memcpy(c->logs.service, req.service, sizeof(c->logs.service));
 		}
 		if (control_client_queue(c, head, sizeof(head) - 1, Q_STREAM) < 0)
 			return;

@@ -78,6 +78,22 @@ struct peer_info {
 	char user[64];
 };
 
+/* A client's logs: the reply being streamed, and the service's output it
+ * follows (streamed by control-client.c; started by control-commands.c). */
+struct client_logs {
+	/* The reply: the rest of the tail, the bytes of a UTF-8 character cut
+	 * at a chunk's end, and (following) the output that came meanwhile,
+	 * queued once the reply is complete. Requests wait unread meanwhile. */
+	struct log_reader *reader;
+	char carry[4];
+	size_t n_carry;
+	struct outbuf held;
+	struct loop_timer *retry;
+	/* Following: the service whose output it gets. */
+	bool following;
+	char tenant[32], service[32];
+};
+
 struct client {
 	struct control *ctl;
 	struct client *prev, *next;
@@ -85,27 +101,19 @@ struct client {
 	uint32_t events; /* what the loop watches for now */
 	uint64_t id;     /* never reused: a deferred reply finds its client by it */
 
+	/* Who, and what they may do: set at accept (control.c), the name
+	 * filled in when the name service answers. */
 	struct peer_info peer;
 	enum control_right right;
+	/* Root or the admin group: the reserved connections and output. */
+	bool privileged;
 
 	char *in; /* a partial request line, at most CONTROL_MAX_REQUEST */
 	size_t in_len, in_cap, in_scanned;
 	struct outbuf out; /* replies not yet taken by the peer */
 	struct loop_timer *idle;
+	struct client_logs logs;
 
-	bool following;
-	char follow_tenant[32], follow_service[32];
-	/* Root or the admin group: the reserved connections and output. */
-	bool privileged;
-	/* A logs reply being streamed: the rest of the tail, the bytes of a
-	 * UTF-8 character cut at a chunk's end, and (following) the output
-	 * that came meanwhile, queued once the reply is complete. Requests
-	 * wait unread meanwhile. */
-	struct log_reader *stream;
-	char carry[4];
-	size_t n_carry;
-	struct outbuf held;
-	struct loop_timer *stream_retry;
 	bool read_closed;        /* no more requests: EOF, or a line too long */
 	bool close_when_drained; /* ... and nothing more to say after the replies */
 	bool busy;               /* its event callback is running */

@@ -305,9 +305,9 @@ static void client_new(struct control *ctl, int fd)
 	c->privileged = right == RIGHT_ADMIN;
 	/* Every buffer counts in the budget of all output; those of clients
 	 * not privileged in theirs too. */
-	c->out.charge[0] = c->held.charge[0] = &ctl->out_total;
+	c->out.charge[0] = c->logs.held.charge[0] = &ctl->out_total;
 	if (!c->privileged)
-		c->out.charge[1] = c->held.charge[1] = &ctl->out_unpriv;
+		c->out.charge[1] = c->logs.held.charge[1] = &ctl->out_unpriv;
 	/* Its requests wait (unread) for the name: every audit record of
 	 * them names the user. Only a hang-up is watched meanwhile. */
 	c->lookup = userdb_lookup(ctl->udb, cred.uid, false, on_peer_user, c);
