@@ -51,7 +51,7 @@ struct control_request {
 	/* offboard: an absolute path without "." or ".." components, or "" */
 	char archive[CONTROL_ARCHIVE_MAX];
 	bool purge; /* offboard: exactly one of archive and purge */
-	/* kick: [a-z0-9-]{1,32} (session.c makes 8 hex digits) */
+	/* kick: [a-z0-9-]{1,32} (session-launch.c makes 8 hex digits) */
 	char session[CONTROL_SESSION_ID_MAX + 1];
 };
 
@@ -94,7 +94,7 @@ struct control *control_new(const struct ward_config *cfg, struct loop *loop,
 			    struct ward_err *err);
 /* Closes every client, removes the socket and the supervisor's output
  * hook: call it before supervisor_free, and not from inside a supervisor
- * call that control.c made. */
+ * call that the control socket made. */
 void control_free(struct control *c);
 
 /* What onboard/offboard and sessions/kick are served by (NULL, the

@@ -1,7 +1,8 @@
-/* Unit tests of control.c: the request parser (every form, every error
- * class, random input), the rights of a peer, and the server end to end on
- * a real socket in a temp dir, with a fake supervisor defined here and
- * clients in forked children (some dropped to nobody to be refused). */
+/* Unit tests of the control socket (control*.c): the request parser (every
+ * form, every error class, random input), the rights of a peer, and the
+ * server end to end on a real socket in a temp dir, with a fake supervisor
+ * defined here and clients in forked children (some dropped to nobody to be
+ * refused). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

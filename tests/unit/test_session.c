@@ -1,9 +1,9 @@
-/* Unit tests of session.c: the request and message parsers (every key, every
- * error class, random input), the pure helpers (session uid, user names,
- * group membership), and the server up to the logon decision on a real
- * socket in a temp dir, with a fake supervisor defined here. What comes
- * after "let in" (the join, the relay) needs real sandboxes: see
- * tests/integration/test_sessions.py. */
+/* Unit tests of the session server (session*.c): the request and message
+ * parsers (every key, every error class, random input), the pure helpers
+ * (session uid, user names, group membership), and the server up to the
+ * logon decision on a real socket in a temp dir, with a fake supervisor
+ * defined here. What comes after "let in" (the join, the relay) needs real
+ * sandboxes: see tests/integration/test_sessions.py. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "daemon/session.h"
+#include "daemon/session-internal.h"
 #include "hung_nss.h"
 
 #include <dlfcn.h>
@@ -791,9 +792,22 @@ static void test_list_and_kick_when_empty(void **state)
 	assert_int_equal(loop_count_fds(f->loop), 0);
 }
 
+/* Every state has its name (for messages and debugging). */
+static void test_state_names(void **state)
+{
+	(void)state;
+	assert_string_equal(session_state_to_string(S_REQUEST), "request");
+	assert_string_equal(session_state_to_string(S_STARTING), "starting");
+	assert_string_equal(session_state_to_string(S_RUNNING), "running");
+	assert_string_equal(session_state_to_string(S_ENDING), "ending");
+	assert_string_equal(session_state_to_string(S_CLOSING), "closing");
+	assert_string_equal(session_state_to_string((enum session_state)99), "unknown");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_state_names),
 	    cmocka_unit_test(test_parse_good),
 	    cmocka_unit_test(test_parse_not_a_request),
 	    cmocka_unit_test(test_parse_keys_and_values),
