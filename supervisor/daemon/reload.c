@@ -188,10 +188,8 @@ static void tenant_update(struct tenant_rt *t, struct ward_tenant *np, struct te
 	}
 }
 
-json_t *supervisor_reload(struct supervisor *s)
+json_t *supervisor_reload_loaded(struct supervisor *s, struct loaded *v, size_t n)
 {
-	size_t n;
-	struct loaded *v = tenants_dir_load(s, &n);
 	struct reload_report rep = {json_array(), json_array(), json_array(), json_array()};
 	json_t *added = rep.added, *removed = rep.removed, *rejected = json_array(), *report;
 
@@ -225,9 +223,18 @@ json_t *supervisor_reload(struct supervisor *s)
 			t->svcs[i]->want_running = false;
 		tenant_progress(t);
 	}
-	loaded_free(v, n);
 	report = json_pack("{s:o, s:o, s:o, s:o, s:o}", "added", added, "removed", removed,
 			   "changed", rep.changed, "updated", rep.updated, "rejected", rejected);
 	audit_event(s->audit, "reload", json_deep_copy(report));
+	return report;
+}
+
+json_t *supervisor_reload(struct supervisor *s)
+{
+	size_t n;
+	struct loaded *v = tenants_dir_load(s, &n);
+	json_t *report = supervisor_reload_loaded(s, v, n);
+
+	loaded_free(v, n);
 	return report;
 }

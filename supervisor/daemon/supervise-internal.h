@@ -150,6 +150,11 @@ void loaded_audit_rejected(struct supervisor *s, struct loaded *l);
 void loaded_free(struct loaded *v, size_t n);
 void tenant_apply_quota(struct supervisor *s, const struct ward_tenant *p);
 
+/* reload.c: the diff of what runs against v (sorted by name, as
+ * tenants_dir_load returns it): takes the profiles it accepts (v[i].profile
+ * NULL then), not v. The unit tests' way in: no tenants dir, no root. */
+json_t *supervisor_reload_loaded(struct supervisor *s, struct loaded *v, size_t n);
+
 /* operator.c */
 int supervisor_lookup(struct supervisor *s, const char *tenant, const char *service,
 		      struct tenant_rt **t, struct svc **v, struct ward_err *err);
