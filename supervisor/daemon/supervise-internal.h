@@ -148,7 +148,6 @@ struct loaded {
 struct loaded *tenants_dir_load(struct supervisor *s, size_t *n_out);
 void loaded_audit_rejected(struct supervisor *s, struct loaded *l);
 void loaded_free(struct loaded *v, size_t n);
-void tenant_apply_quota(struct supervisor *s, const struct ward_tenant *p);
 
 /* reload.c: the diff of what runs against v (sorted by name, as
  * tenants_dir_load returns it): takes the profiles it accepts (v[i].profile

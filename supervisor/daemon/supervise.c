@@ -1,12 +1,15 @@
-/* The supervisor: every tenant's services, each with its state machine and
- * restart policy (systemd's meanings), started in `after` order, stopped in
- * reverse. It knows nothing of namespaces: launch.c builds the sandboxes,
- * this file decides when. Everything runs on the loop; nothing blocks. */
+/* The supervisor's state machine: every tenant's services, each started in
+ * `after` order and stopped in reverse, restarted by its policy (restart.c).
+ * It knows nothing of namespaces: the launcher (supervise.h; the real one
+ * is supervise-launcher.c) builds the sandboxes, this file decides when.
+ * Its neighbours: output.c, supervise-net.c, tenants-dir.c, reload.c,
+ * operator.c, status.c. Everything runs on the loop; nothing blocks. */
 #include "daemon/supervise.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +20,7 @@
 #include "daemon/logs.h"
 #include "daemon/prepare.h"
 #include "daemon/supervise-internal.h"
+#include "sandbox/quota.h"
 
 /* ---- small helpers ---- */
 
@@ -595,6 +599,34 @@ void tenant_apply_cap(struct supervisor *s, const struct ward_tenant *p)
 
 	if (s->launcher->tenant_limits(p->name, &p->limits, &err) < 0)
 		fprintf(stderr, "wardd: %s: tenant limits: %s\n", p->name, err.msg);
+}
+
+/* The practice's disk quota (settings "quota.data") on its data directory,
+ * project id = its first uid (ranges never overlap, so neither do ids).
+ * Said on stderr and in the audit log either way: a data volume without
+ * project quotas leaves practices unlimited, and that must not be silent. */
+static void tenant_apply_quota(struct supervisor *s, const struct ward_tenant *p)
+{
+	struct ward_err err = {0};
+	const char *backend = NULL;
+	char dir[PATH_MAX];
+	int r;
+
+	if (!s->cfg->data_quota)
+		return;
+	if (snprintf(dir, sizeof(dir), "%s/%s", s->cfg->data_dir, p->name) >= (int)sizeof(dir))
+		r = ward_err_set(&err, ENAMETOOLONG, "%s/%s", s->cfg->data_dir, p->name);
+	else
+		r = quota_apply(dir, p->ids.uid, s->cfg->data_quota, &backend, &err);
+	if (r < 0)
+		fprintf(stderr, "wardd: %s: disk quota not applied, its data is NOT limited: %s\n",
+			p->name, err.msg);
+	if (s->audit)
+		(void)audit_event(s->audit, "tenant-quota",
+				  json_pack("{s:s, s:I, s:I, s:s?, s:b, s:s?}", "tenant", p->name,
+					    "project", (json_int_t)p->ids.uid, "limit",
+					    (json_int_t)s->cfg->data_quota, "backend", backend,
+					    "applied", r == 0, "error", r < 0 ? err.msg : NULL));
 }
 
 /* Takes profile and *net. */

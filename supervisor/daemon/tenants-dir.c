@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +11,6 @@
 
 #include "daemon/supervise-internal.h"
 #include "model/subid.h"
-#include "sandbox/quota.h"
 
 /* The checks a profile file must pass before it is even parsed: the daemon
  * runs what it says as root's delegate. */
@@ -301,32 +299,4 @@ void loaded_free(struct loaded *v, size_t n)
 		tenant_net_free(&v[i].net);
 	}
 	free(v);
-}
-
-/* The practice's disk quota (settings "quota.data") on its data directory,
- * project id = its first uid (ranges never overlap, so neither do ids).
- * Said on stderr and in the audit log either way: a data volume without
- * project quotas leaves practices unlimited, and that must not be silent. */
-void tenant_apply_quota(struct supervisor *s, const struct ward_tenant *p)
-{
-	struct ward_err err = {0};
-	const char *backend = NULL;
-	char dir[PATH_MAX];
-	int r;
-
-	if (!s->cfg->data_quota)
-		return;
-	if (snprintf(dir, sizeof(dir), "%s/%s", s->cfg->data_dir, p->name) >= (int)sizeof(dir))
-		r = ward_err_set(&err, ENAMETOOLONG, "%s/%s", s->cfg->data_dir, p->name);
-	else
-		r = quota_apply(dir, p->ids.uid, s->cfg->data_quota, &backend, &err);
-	if (r < 0)
-		fprintf(stderr, "wardd: %s: disk quota not applied, its data is NOT limited: %s\n",
-			p->name, err.msg);
-	if (s->audit)
-		(void)audit_event(s->audit, "tenant-quota",
-				  json_pack("{s:s, s:I, s:I, s:s?, s:b, s:s?}", "tenant", p->name,
-					    "project", (json_int_t)p->ids.uid, "limit",
-					    (json_int_t)s->cfg->data_quota, "backend", backend,
-					    "applied", r == 0, "error", r < 0 ? err.msg : NULL));
 }
