@@ -55,6 +55,7 @@ static int fake_start(struct sandbox *sb, const struct launch_spec *spec, struct
 	return 0;
 }
 
+/* cppcheck-suppress constParameter ; the type supervisor_launcher.signal has */
 static int fake_signal(struct sandbox *sb, int sig)
 {
 	for (size_t i = fake.n_runs; i-- > 0;)
