@@ -26,6 +26,7 @@
 #include "basic/loop.h"
 #include "net/network.h"
 #include "daemon/onboard.h"
+#include "daemon/prepare.h"
 #include "model/profile.h"
 #include "sandbox/seccomp.h"
 #include "daemon/session.h"
@@ -175,45 +176,6 @@ static int parse_options(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-/* The data dir must be a real directory (no symlink a tenant could have
- * planted), owned by the tenant, and not writable by anyone else. */
-static int check_data_dir(const char *path, const struct ward_tenant *t)
-{
-	struct stat st;
-
-	if (lstat(path, &st) < 0) {
-		fprintf(stderr, "wardd: data directory %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "wardd: data directory %s: not a directory%s\n", path,
-			S_ISLNK(st.st_mode) ? " (a symlink)" : "");
-		return -1;
-	}
-	if (st.st_uid != t->ids.uid || st.st_gid != t->ids.uid) {
-		fprintf(stderr,
-			"wardd: data directory %s: owned by %u:%u, must be the tenant's %u:%u\n",
-			path, st.st_uid, st.st_gid, t->ids.uid, t->ids.uid);
-		return -1;
-	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		fprintf(stderr,
-			"wardd: data directory %s: writable by group or others (mode %03o)\n", path,
-			st.st_mode & 0777);
-		return -1;
-	}
-	return 0;
-}
-
-static int cache_dir_prepare(const char *state_dir, char *buf, size_t len)
-{
-	if (mkdir(state_dir, 0755) < 0 && errno != EEXIST)
-		return -1;
-	if (snprintf(buf, len, "%s/cache", state_dir) >= (int)len)
-		return -1;
-	return 0;
-}
-
 /* The operator's terminal as it was before `wardd run`. The service gets it
  * as its stdio: it cannot inject input (no controlling terminal, TIOCSTI
  * refused) nor change the line discipline (TIOCSETD refused), but through
@@ -348,7 +310,7 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 	struct launch_handle h;
 	struct ward_err err = {0};
 	struct tty_state tty = {.fd = -1};
-	char data_dir[4096], cache_dir[4096];
+	struct launch_paths paths;
 	char cg_name[WARD_NAME_MAX + 32];
 	char **command = NULL;
 	int code = EXIT_WARD;
@@ -398,23 +360,20 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 			goto out;
 		}
 	}
-	if (snprintf(data_dir, sizeof(data_dir), "%s/%s", o->data_dir, t->name) >=
-	    (int)sizeof(data_dir)) {
-		fprintf(stderr, "wardd: data directory path too long\n");
+	if (prepare_paths(o->data_dir, o->state_dir, t->name, &paths, &err) < 0 ||
+	    (svc->policy.filesystem.data && prepare_data_dir(paths.data_dir, t, &err) < 0)) {
+		fprintf(stderr, "wardd: %s\n", err.msg);
 		goto out;
 	}
-	if (svc->policy.filesystem.data && check_data_dir(data_dir, t) < 0)
-		goto out;
 	{
 		char why[512];
 		if (launch_limits_clamped(&svc->policy, why, sizeof(why)))
 			fprintf(stderr, "wardd: warning: %s/%s: %s: using the hard limit\n",
 				t->name, svc->name, why);
 	}
-	if (seccomp_compile(&svc->policy.seccomp,
-			    cache_dir_prepare(o->state_dir, cache_dir, sizeof(cache_dir)) == 0
-				? cache_dir
-				: NULL,
+	/* Without a state dir the filter is compiled uncached. */
+	if (prepare_seccomp(&svc->policy,
+			    prepare_state_dir(o->state_dir, &err) == 0 ? paths.cache_dir : NULL,
 			    &prog, &err) < 0) {
 		fprintf(stderr, "wardd: seccomp: %s\n", err.msg);
 		goto out;
@@ -441,7 +400,7 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 		    .service = svc,
 		    .policy = &svc->policy,
 		    .argv = command,
-		    .data_dir = data_dir,
+		    .data_dir = paths.data_dir,
 		    .seccomp = &prog,
 		    .cgroup_get = run_cgroup_get,
 		    .cgroup_get_ud = &rc,

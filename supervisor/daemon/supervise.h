@@ -14,6 +14,8 @@
 #include "basic/error.h"
 #include "basic/loop.h"
 #include "model/profile.h"
+#include "sandbox/cgroup.h"
+#include "sandbox/launch.h"
 
 enum service_state {
 	SERVICE_STOPPED,
@@ -76,6 +78,43 @@ int supervisor_log_path(struct supervisor *s, const char *tenant, const char *se
 
 /* Stops every tenant, dependents first, then calls done(ud). */
 void supervisor_shutdown(struct supervisor *s, void (*done)(void *ud), void *ud);
+
+/* ---- the launcher: how sandboxes are made (the unit tests' seam) ---- */
+
+/* One service run's sandbox as the supervisor sees it. The supervisor sets
+ * loop, event and gone; the launcher fills h and calls event for every
+ * word of the sandbox's init (in order; GONE when it vanished), then gone
+ * once the init is reaped and the handle released (h.pid -1 then). */
+struct sandbox {
+	struct launch_handle h; /* h.pid > 0 while a sandbox exists */
+	struct loop *loop;
+	void (*event)(struct sandbox *sb, const struct launch_event *ev);
+	void (*gone)(struct sandbox *sb, int init_status);
+};
+
+/* The operations the state machine needs of the system, as crun does for
+ * its cgroup managers: the real ones (launch.c, cgroup.c) by default, a
+ * fake in the unit tests (no root, no namespaces). */
+struct supervisor_launcher {
+	/* Starts spec's sandbox into sb->h and watches it on sb->loop. 0, or
+	 * -1 with err and nothing left behind. */
+	int (*start)(struct sandbox *sb, const struct launch_spec *spec, struct ward_err *err);
+	/* To the init: it forwards TERM/INT/HUP to the service. */
+	int (*signal)(struct sandbox *sb, int sig);
+	/* Stops watching, SIGKILLs a sandbox still there, reaps, closes. */
+	void (*release)(struct sandbox *sb);
+	/* cgroup.c's, with its meanings. */
+	struct cgroup *(*cgroup_create)(const char *tenant, const char *service,
+					const struct ward_limits *l, struct ward_err *err);
+	int (*cgroup_destroy)(struct cgroup *cg, struct ward_err *err);
+	int (*cgroup_stats)(struct cgroup *cg, struct cgroup_stats *st);
+	int (*cgroup_kill)(struct cgroup *cg, struct ward_err *err);
+	int (*tenant_limits)(const char *tenant, const struct ward_limits *cap,
+			     struct ward_err *err);
+};
+extern const struct supervisor_launcher supervisor_real_launcher;
+/* Before supervisor_load_all; NULL: the real one. l must outlive s. */
+void supervisor_set_launcher(struct supervisor *s, const struct supervisor_launcher *l);
 
 /* ---- for sessions and onboarding ---- */
 

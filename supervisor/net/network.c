@@ -430,3 +430,30 @@ json_t *network_drops(struct network *n)
 	json_decref(c);
 	return out;
 }
+
+int network_service_veth(struct network *n, const struct tenant_net *tn, size_t i,
+			 struct network_veth *out, struct ward_err *err)
+{
+	if (i >= tn->n)
+		return ward_err_set(err, EINVAL, "network: no address for the service");
+	out->addr = tn->addrs[i];
+	memcpy(out->ifname, tn->ifnames[i], IF_NAMESIZE);
+	out->hook = (struct netlink_veth_hook){
+	    .nl = network_netlink(n),
+	    .spec = {.host_if = out->ifname, .addr = out->addr, .gateway = tn->gateway},
+	};
+	return 0;
+}
+
+bool network_service_link_busy(struct network *n, const struct tenant_net *tn, size_t i,
+			       struct network_veth *out)
+{
+	if (i < tn->n)
+		memcpy(out->ifname, tn->ifnames[i], IF_NAMESIZE);
+	return network_link_exists(n, out->ifname);
+}
+
+json_t *network_service_drops(json_t *drops, const struct tenant_net *tn, size_t i)
+{
+	return drops && i < tn->n ? json_object_get(drops, tn->ifnames[i]) : NULL;
+}

@@ -62,6 +62,26 @@ int network_tenant_remove(struct network *n, const char *tenant, struct ward_err
 /* Offboarding: the tenant's allocation is released too. */
 int network_tenant_release(struct network *n, const char *tenant, struct ward_err *err);
 
+/* The host link of a service's next sandbox: the veth's name and address
+ * and the launch's before_go hook (netlink_veth_before_go, ud &hook) that
+ * builds it. hook.spec.host_if points at ifname: filled where it stays. */
+struct network_veth {
+	char ifname[IF_NAMESIZE];
+	uint32_t addr;
+	struct netlink_veth_hook hook;
+};
+/* Fills *out for the service at index i of the tenant's segment. 0, or -1
+ * with err when the segment has no address for it. */
+int network_service_veth(struct network *n, const struct tenant_net *tn, size_t i,
+			 struct network_veth *out, struct ward_err *err);
+/* Whether the host link of service i's next sandbox still exists (the
+ * previous sandbox's: names are reused, and the kernel removes a link with
+ * its namespace a little later). Its name goes to out->ifname. */
+bool network_service_link_busy(struct network *n, const struct tenant_net *tn, size_t i,
+			       struct network_veth *out);
+/* Service i's entry of a network_drops() object (borrowed), or NULL. */
+json_t *network_service_drops(json_t *drops, const struct tenant_net *tn, size_t i);
+
 /* What launch.c needs to build the service's veth. */
 struct netlink *network_netlink(struct network *n);
 bool network_link_exists(struct network *n, const char *ifname);

@@ -1,4 +1,4 @@
-/* Unit tests of the restart policy in supervise.c: clean exits, when a
+/* Unit tests of the restart policy (restart.c): clean exits, when a
  * restart is wanted, the delay sequence, exit reasons, state names. */
 #include <stdarg.h>
 #include <stddef.h>
