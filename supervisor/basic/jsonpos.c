@@ -1,6 +1,7 @@
 /* Positions of JSON values: re-scans the text jansson parsed, in lockstep with
  * its tree, and keeps a side table (container, key or index) -> line:column. */
 #include "basic/jsonpos.h"
+#include "basic/text.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -609,46 +610,29 @@ static bool key_is_plain(const char *k)
 	return true;
 }
 
-/* ["key"] with the key escaped as a JSON string, so a path is never ambiguous
- * and never carries control characters to a terminal. */
-static void buf_quoted_key(struct buf *b, const char *k)
-{
-	buf_str(b, "[\"");
-	for (const unsigned char *p = (const unsigned char *)k; *p; p++) {
-		char esc[8];
-		if (*p == '"' || *p == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)*p;
-			buf_add(b, esc, 2);
-		} else if (*p < 0x20 || *p == 0x7f) {
-			static const char hex[] = "0123456789abcdef";
-			esc[0] = '\\';
-			esc[1] = 'u';
-			esc[2] = '0';
-			esc[3] = '0';
-			esc[4] = hex[*p >> 4];
-			esc[5] = hex[*p & 15];
-			buf_add(b, esc, 6);
-		} else {
-			buf_add(b, (const char *)p, 1);
-		}
-	}
-	buf_str(b, "\"]");
-}
-
 /* Keys in a path are cut like values in a message: a 60000-byte key in
  * every one of thousands of messages was gigabytes. */
 #define KEY_SHOWN_MAX 64
+
+/* ["key"] with the key escaped as a JSON string, so a path is never ambiguous
+ * and never carries control characters to a terminal. Keys come here no
+ * longer than KEY_SHOWN_MAX bytes, which the buffer takes escaped whole. */
+static void buf_quoted_key(struct buf *b, const char *k)
+{
+	char q[KEY_SHOWN_MAX * 6 + 24];
+
+	buf_str(b, "[");
+	buf_str(b, text_quote_value(k, TEXT_QUOTE_JSON, q, sizeof(q)));
+	buf_str(b, "]");
+}
 
 static void buf_segment(struct buf *b, const struct jsonpos_entry *e, bool first)
 {
 	if (e->key && strnlen(e->key, KEY_SHOWN_MAX + 1) > KEY_SHOWN_MAX) {
 		char cut[KEY_SHOWN_MAX + 4];
-		size_t n = KEY_SHOWN_MAX - 3;
-
 		/* Never inside a UTF-8 character: messages end up in JSON. */
-		while (n > 0 && ((unsigned char)e->key[n] & 0xc0) == 0x80)
-			n--;
+		size_t n = text_utf8_cut(e->key, KEY_SHOWN_MAX + 1, KEY_SHOWN_MAX - 3);
+
 		memcpy(cut, e->key, n);
 		memcpy(cut + n, "...", 4);
 		buf_quoted_key(b, cut);

@@ -191,6 +191,38 @@ const char *ward_quote(const char *s, size_t len, size_t max, char *buf, size_t 
 	return buf;
 }
 
+const char *text_quote_value(const char *s, enum text_quote_style style, char *buf, size_t size)
+{
+	size_t o = 0;
+
+	buf[o++] = '"';
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		bool starts = style == TEXT_QUOTE_ASCII || (*p & 0xc0) != 0x80;
+
+		if (starts && o > size - 16) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (*p == '"' || *p == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)*p;
+		} else if (*p >= 0x20 && *p != 0x7f && (*p < 0x80 || style == TEXT_QUOTE_JSON)) {
+			buf[o++] = (char)*p;
+		} else {
+			const char *esc = style == TEXT_QUOTE_JSON ? "\\u00" : "\\x";
+
+			memcpy(buf + o, esc, strlen(esc));
+			o += strlen(esc);
+			buf[o++] = hex[*p >> 4];
+			buf[o++] = hex[*p & 15];
+		}
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+	return buf;
+}
+
 void ward_ascii_clean(char *s)
 {
 	for (; *s; s++)

@@ -78,6 +78,21 @@ int text_write_escaped(FILE *out, const char *s, size_t len);
  * operator's terminal. Returns buf. */
 const char *ward_quote(const char *s, size_t len, size_t max, char *buf, size_t size);
 
+/* How text_quote_value() shows what it escapes. */
+enum text_quote_style {
+	TEXT_QUOTE_JSON,  /* C0 and DEL as \u00XX, UTF-8 kept: as in a JSON string */
+	TEXT_QUOTE_ASCII, /* C0, DEL and every byte >= 0x80 as \xNN: ASCII only */
+};
+
+/* A name or value from a file (a profile, a settings file, a key in a JSON
+ * path), for a message about it: in double quotes, '"' and '\\' escaped by
+ * a backslash so where the name ends is never in doubt, the bytes a
+ * terminal acts on escaped as style says, so a file cannot write control
+ * sequences to an operator's terminal. Cut with "..." once fewer than 16
+ * bytes of buf (size >= 24) are left, never inside a kept UTF-8
+ * character. Returns buf. */
+const char *text_quote_value(const char *s, enum text_quote_style style, char *buf, size_t size);
+
 /* The same done in place to a NUL-terminated string: anything but
  * printable ASCII becomes '?' (for jansson's messages, which quote input). */
 void ward_ascii_clean(char *s);

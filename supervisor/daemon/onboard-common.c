@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "basic/cleanup.h"
+#include "basic/text.h"
 #include "daemon/onboard-internal.h"
 
 int ob_path_join(char *buf, size_t size, const char *dir, const char *name, const char *suffix)
@@ -37,12 +38,13 @@ int ob_fsync_dir(const char *path)
 	return 0;
 }
 
-/* Text from files and children in a message: no control bytes. */
+/* Text from files and children in a message: no control bytes. A child's
+ * stderr runs over lines, which read better joined by spaces than by '?'. */
 void ob_sanitize(char *s)
 {
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = *s == '\n' ? ' ' : '?';
+	for (char *p = s; (p = strchr(p, '\n')); p++)
+		*p = ' ';
+	text_clean(s);
 }
 
 int ob_grow(void **v, size_t *cap, size_t n, size_t size)

@@ -20,6 +20,7 @@
 #include "basic/cleanup.h"
 #include "basic/trusted.h"
 #include "basic/jsonpos.h"
+#include "basic/text.h"
 #include "model/names.h"
 #include "model/profile.h"
 
@@ -84,37 +85,11 @@ static int fail(struct cload *C, const struct jsonpos_entry *at, const char *fmt
 }
 
 /* User text in a message: quoted, escaped and cut short, so a settings file
- * cannot write control sequences to an operator's terminal. */
+ * cannot write control sequences to an operator's terminal. ASCII only,
+ * unlike the profile loader's: a settings file names paths and groups, no
+ * text for people. */
 #define QUOTE_MAX 96
-static const char *quote(const char *s, char *buf)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
-
-	buf[o++] = '"';
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (o > QUOTE_MAX - 16) {
-			memcpy(buf + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (*p == '"' || *p == '\\') {
-			buf[o++] = '\\';
-			buf[o++] = (char)*p;
-		} else if (*p < 0x20 || *p >= 0x7f) {
-			memcpy(buf + o, "\\x", 2);
-			buf[o + 2] = hex[*p >> 4];
-			buf[o + 3] = hex[*p & 15];
-			o += 4;
-		} else {
-			buf[o++] = (char)*p;
-		}
-	}
-	buf[o++] = '"';
-	buf[o] = '\0';
-	return buf;
-}
-#define Q(s) quote((s), (char[QUOTE_MAX]){0})
+#define Q(s)      text_quote_value((s), TEXT_QUOTE_ASCII, (char[QUOTE_MAX]){0}, QUOTE_MAX)
 
 static int want(struct cload *C, json_t *v, const struct jsonpos_entry *at, json_type t,
 		const char *expected)
@@ -618,14 +593,6 @@ static int defaults_set(struct ward_config *cfg)
 	return 0;
 }
 
-/* jansson quotes the offending input in its messages. */
-static void sanitize(char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = '?';
-}
-
 static int file_apply(const char *path, const char *text, size_t len, struct ward_config *cfg,
 		      struct ward_err *err)
 {
@@ -637,7 +604,7 @@ static int file_apply(const char *path, const char *text, size_t len, struct war
 	int r;
 
 	if (!root) {
-		sanitize(e.text);
+		text_clean(e.text); /* jansson quotes the input in its messages */
 		return ward_err_set(err, 0, "%s:%d:%d: %s", path, e.line, e.column, e.text);
 	}
 	if (!(C.pos = jsonpos_new()))

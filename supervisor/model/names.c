@@ -10,6 +10,8 @@
 #include <sys/capability.h>
 #include <sys/socket.h>
 
+#include "basic/text.h"
+
 int caps_from_name(const char *name)
 {
 	cap_value_t v;
@@ -100,4 +102,35 @@ const char *ip4_string(uint32_t addr, char buf[IP4_STRING_MAX])
 	(void)snprintf(buf, IP4_STRING_MAX, "%u.%u.%u.%u", addr >> 24, (addr >> 16) & 255,
 		       (addr >> 8) & 255, addr & 255);
 	return buf;
+}
+
+enum display_name_fault display_name_check(const char *s, size_t len, size_t *chars,
+					   const char **why)
+{
+	enum display_name_fault f = DISPLAY_NAME_OK;
+	size_t n = 0;
+
+	for (size_t i = 0, step; i < len && !f; i += step, n++) {
+		uint32_t cp;
+
+		if (!(step = text_utf8_next(s + i, len - i, &cp)))
+			f = DISPLAY_NAME_NOT_UTF8;
+		else if (text_control_char(cp))
+			f = DISPLAY_NAME_CONTROL;
+	}
+	if (!f && (n < 1 || n > DISPLAY_NAME_MAX))
+		f = DISPLAY_NAME_LENGTH;
+	if (chars)
+		*chars = n;
+	if (why) {
+		_Static_assert(DISPLAY_NAME_MAX == 128, "the message below names the limit");
+		static const char *const text[] = {
+		    [DISPLAY_NAME_OK] = NULL,
+		    [DISPLAY_NAME_NOT_UTF8] = "must be valid UTF-8",
+		    [DISPLAY_NAME_CONTROL] = "must not contain control characters",
+		    [DISPLAY_NAME_LENGTH] = "must be 1 to 128 characters long",
+		};
+		*why = text[f];
+	}
+	return f;
 }

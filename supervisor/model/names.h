@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stddef.h>
 
 /* Every host-side interface of ward starts with this; nothing else does. */
 #define WARD_IFNAME_PREFIX "wrd"
@@ -31,3 +32,32 @@ int seccomp_family_from_name(const char *name);
  * longest ("255.255.255.255"). Returns buf. */
 #define IP4_STRING_MAX 16
 const char *ip4_string(uint32_t addr, char buf[IP4_STRING_MAX]);
+
+/* ---- display names ---- */
+
+/* The most characters (not bytes: up to 4 each in UTF-8) a display name
+ * may have, wherever one comes from: a profile, wardctl, a control
+ * request. */
+#define DISPLAY_NAME_MAX 128
+
+/* Why display_name_check() refused a name. */
+enum display_name_fault {
+	DISPLAY_NAME_OK = 0,
+	DISPLAY_NAME_NOT_UTF8, /* "must be valid UTF-8" */
+	DISPLAY_NAME_CONTROL,  /* "must not contain control characters" */
+	DISPLAY_NAME_LENGTH,   /* "must be 1 to 128 characters long" */
+};
+
+/* The one rule for a name meant for people, shown on terminals and in
+ * logs next to ward's own text: valid UTF-8, no character a terminal acts
+ * on (text_control_char(): C0, DEL, C1, line and paragraph separators,
+ * bidi controls, the BOM), 1 to DISPLAY_NAME_MAX characters. Checked in
+ * that order, one character at a time, so the first fault found is the
+ * one named. s need not be NUL-terminated; a NUL byte among the len bytes
+ * is a control character.
+ *
+ * Returns DISPLAY_NAME_OK (0) or the fault. *chars (may be NULL) gets the
+ * number of characters when the fault is none or DISPLAY_NAME_LENGTH;
+ * *why (may be NULL) gets the fault as a phrase for a message, or NULL. */
+enum display_name_fault display_name_check(const char *s, size_t len, size_t *chars,
+					   const char **why);

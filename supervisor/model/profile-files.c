@@ -7,6 +7,7 @@
 #include "build-config.h"
 #include "basic/cleanup.h"
 #include "basic/jsonpos.h"
+#include "basic/text.h"
 #include "basic/trusted.h"
 
 #include <errno.h>
@@ -83,15 +84,6 @@ char *pl_file_read(const char *path, bool trusted, size_t *len, struct read_erro
 	return buf;
 }
 
-/* jansson quotes the offending input in its messages; keep control bytes
- * off the terminal. */
-static void sanitize(char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = '?';
-}
-
 /* Parses text as JSON and records the position of every value. */
 struct doc *pl_doc_parse(struct loader *L, const char *file, const char *text, size_t len)
 {
@@ -100,7 +92,7 @@ struct doc *pl_doc_parse(struct loader *L, const char *file, const char *text, s
 	struct doc *d;
 
 	if (!root) {
-		sanitize(e.text);
+		text_clean(e.text); /* jansson quotes the input in its messages */
 		if (diag_add(L->diag, file, e.line > 0 ? (unsigned)e.line : 0,
 			     e.column > 0 ? (unsigned)e.column : 0, "", "%s", e.text) < 0)
 			L->oom = true;

@@ -5,6 +5,7 @@
 #include "model/profile-internal.h"
 
 #include "basic/jsonpos.h"
+#include "basic/text.h"
 #include "model/names.h"
 
 #include <errno.h>
@@ -51,34 +52,11 @@ void pl_report(struct loader *L, const struct jsonpos_entry *at, const char *fmt
 }
 
 /* User text in a message: quoted, escaped, cut short, so a profile cannot
- * write control sequences to an operator's terminal. */
+ * write control sequences to an operator's terminal. UTF-8 is kept: names
+ * in a profile are meant for people, and messages end up in JSON. */
 const char *pl_quote(const char *s, char *buf)
 {
-	size_t o = 0;
-
-	buf[o++] = '"';
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if ((*p & 0xC0) != 0x80 && o > QUOTE_MAX - 16) {
-			memcpy(buf + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (*p == '"' || *p == '\\') {
-			buf[o++] = '\\';
-			buf[o++] = (char)*p;
-		} else if (*p < 0x20 || *p == 0x7f) {
-			static const char hex[] = "0123456789abcdef";
-			memcpy(buf + o, "\\u00", 4);
-			buf[o + 4] = hex[*p >> 4];
-			buf[o + 5] = hex[*p & 15];
-			o += 6;
-		} else {
-			buf[o++] = (char)*p;
-		}
-	}
-	buf[o++] = '"';
-	buf[o] = '\0';
-	return buf;
+	return text_quote_value(s, TEXT_QUOTE_JSON, buf, QUOTE_MAX);
 }
 
 void *pl_xcalloc(struct loader *L, size_t n, size_t size)

@@ -5,6 +5,7 @@
 
 #include "basic/cleanup.h"
 #include "basic/jsonpos.h"
+#include "model/names.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -560,23 +561,25 @@ static void display_name_read(struct loader *L, json_t *v, const struct jsonpos_
 			      struct ward_tenant *t)
 {
 	const char *s = pl_get_string(L, v, at);
-	size_t chars = 0;
+	const char *why;
+	size_t chars;
 
 	if (!s)
 		return;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		/* C0, DEL, and C1 (U+0080..U+009F, encoded C2 80..C2 9F). */
-		if (*p < 0x20 || *p == 0x7f || (*p == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F)) {
-			pl_report(L, at, "must not contain control characters");
-			return;
-		}
-		chars += (*p & 0xC0) != 0x80;
-	}
-	if (chars < 1 || chars > 128) {
-		pl_report(L, at, "must be between 1 and 128 characters long, got %zu", chars);
+	/* One rule for every display name (model/names.h); the loader's own
+	 * wording for the length, which names what it found. */
+	switch (display_name_check(s, strlen(s), &chars, &why)) {
+	case DISPLAY_NAME_OK:
+		t->display_name = pl_xstrdup(L, s);
+		return;
+	case DISPLAY_NAME_LENGTH:
+		pl_report(L, at, "must be between 1 and %d characters long, got %zu",
+			  DISPLAY_NAME_MAX, chars);
+		return;
+	default:
+		pl_report(L, at, "%s", why);
 		return;
 	}
-	t->display_name = pl_xstrdup(L, s);
 }
 
 struct ward_tenant *tenant_read(struct loader *L, const struct doc *d)

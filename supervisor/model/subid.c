@@ -51,7 +51,11 @@ static int line_parse(const char *s, const char *end, struct subid_range *r)
 		return -1;
 	if (owner >= sizeof(r->owner))
 		owner = sizeof(r->owner) - 1;
-	for (size_t i = 0; i < owner; i++) { /* it goes into messages */
+	/* Shown unquoted in messages ("FILE:LINE (OWNER: START+COUNT)"), so
+	 * stricter than ward_ascii_clean(), which keeps the blank: printable
+	 * ASCII without blanks, as shadow's user names and uids are, so the
+	 * owner always reads as one word. */
+	for (size_t i = 0; i < owner; i++) {
 		if (s[i] > 0x20 && s[i] < 0x7f)
 			r->owner[i] = s[i];
 		else

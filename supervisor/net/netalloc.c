@@ -19,6 +19,7 @@
 
 #include "basic/cleanup.h"
 #include "model/names.h"
+#include "basic/text.h"
 #include "basic/trusted.h"
 
 #define NA_VERSION    1
@@ -276,10 +277,7 @@ static int state_load(struct netalloc *na, const char *text, size_t len, struct 
 	json_t *m, *t;
 
 	if (!root) {
-		/* jansson quotes the offending input in its messages. */
-		for (char *p = e.text; *p; p++)
-			if ((unsigned char)*p < 0x20 || *p == 0x7f)
-				*p = '?';
+		text_clean(e.text); /* jansson quotes the input in its messages */
 		return ward_err_set(err, 0, "%s:%d:%d: %s", na->path, e.line, e.column, e.text);
 	}
 	if (!json_is_object(root))

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "model/names.h"
 #include "model/profile.h"
 
 #define FIXTURES WARD_SOURCE_ROOT "/tests/unit/fixtures"
@@ -144,6 +145,23 @@ static const struct bad_case bad_cases[] = {
     {"display_name_empty",
      "{'tenant': 't', 'display_name': '', 'services': {'a': {'exec': ['/bin/true']}}}",
      "1:33: display_name: must be between 1 and 128 characters long, got 0\n"},
+    /* the rule of model/names.h: what a terminal acts on is refused, also
+     * beyond C0 and C1 (the loader took these before it shared the rule) */
+    {"display_name_bidi_override",
+     "{'tenant': 't', 'display_name': 'abc\\u202egpj.exe', 'services': {'a': {'exec': "
+     "['/bin/true']}}}",
+     "1:33: display_name: must not contain control characters\n"},
+    {"display_name_bom",
+     "{'tenant': 't', 'display_name': '\\ufeffAcme', 'services': {'a': {'exec': ['/bin/true']}}}",
+     "1:33: display_name: must not contain control characters\n"},
+    {"display_name_line_separator",
+     "{'tenant': 't', 'display_name': 'a\\u2028b', 'services': {'a': {'exec': ['/bin/true']}}}",
+     "1:33: display_name: must not contain control characters\n"},
+    /* jansson refuses invalid UTF-8 before the loader sees a string; the
+     * rule would (test_display_name_check) */
+    {"display_name_invalid_utf8",
+     "{'tenant': 't', 'display_name': 'a\xff' 'b', 'services': {'a': {'exec': ['/bin/true']}}}",
+     "1:34: unable to decode byte 0xff near '\"a'\n"},
     {"columns_count_characters",
      "{'display_name': 'Zürich Ärzte', 'tenant': 'Zü', 'services': {'a': {'exec': ['/bin/true']}}}",
      "1:44: tenant: invalid name \"Zü\": must match [a-z][a-z0-9-]{0,23}\n"},
@@ -738,6 +756,86 @@ static void test_bad_path_too_long(void **state)
 			     path) > 0);
 	tenant_free(load_ok(json));
 	free(json);
+}
+
+/* The one rule for display names (model/names.h), which the loader,
+ * wardctl and the control socket share. */
+static void test_display_name_check(void **state)
+{
+	static const struct {
+		const char *s;
+		size_t len;
+		enum display_name_fault fault;
+		size_t chars; /* when OK or LENGTH */
+	} cases[] = {
+	    {"Acme Clinic", 11, DISPLAY_NAME_OK, 11},
+	    {"Z\xc3\xbcrich \xc3\x84rzte", 14, DISPLAY_NAME_OK, 12},
+	    {"\xf0\x9f\x8f\xa5 Clinic", 11, DISPLAY_NAME_OK, 8}, /* 4-byte character */
+	    {"", 0, DISPLAY_NAME_LENGTH, 0},
+	    {"a\x07"
+	     "b",
+	     3, DISPLAY_NAME_CONTROL, 0},
+	    {"a\tb", 3, DISPLAY_NAME_CONTROL, 0},
+	    {"a\nb", 3, DISPLAY_NAME_CONTROL, 0},
+	    {"a\x7f", 2, DISPLAY_NAME_CONTROL, 0},
+	    {"a\0b", 3, DISPLAY_NAME_CONTROL, 0}, /* NUL within len */
+	    {"a\xc2\x9b"
+	     "31m",
+	     6, DISPLAY_NAME_CONTROL, 0}, /* C1 CSI */
+	    {"abc\xe2\x80\xae"
+	     "exe",
+	     9, DISPLAY_NAME_CONTROL, 0}, /* U+202E */
+	    {"\xe2\x81\xa6"
+	     "x",
+	     4, DISPLAY_NAME_CONTROL, 0}, /* U+2066 */
+	    {"a\xe2\x80\xa8"
+	     "b",
+	     5, DISPLAY_NAME_CONTROL, 0}, /* U+2028 */
+	    {"\xef\xbb\xbf"
+	     "Acme",
+	     7, DISPLAY_NAME_CONTROL, 0}, /* BOM */
+	    {"a\xff"
+	     "b",
+	     3, DISPLAY_NAME_NOT_UTF8, 0},
+	    {"\xc0\xaf", 2, DISPLAY_NAME_NOT_UTF8, 0},     /* overlong '/' */
+	    {"\xed\xa0\x80", 3, DISPLAY_NAME_NOT_UTF8, 0}, /* surrogate */
+	    {"ab\xc3", 3, DISPLAY_NAME_NOT_UTF8, 0},       /* cut short */
+	    {"\xff\x07", 2, DISPLAY_NAME_NOT_UTF8, 0},     /* the first fault */
+	    {"\x07\xff", 2, DISPLAY_NAME_CONTROL, 0},
+	};
+	char name[129 * 3];
+	const char *why;
+	size_t chars;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		chars = 99999;
+		assert_int_equal(display_name_check(cases[i].s, cases[i].len, &chars, &why),
+				 cases[i].fault);
+		if (cases[i].fault == DISPLAY_NAME_OK || cases[i].fault == DISPLAY_NAME_LENGTH)
+			assert_int_equal(chars, cases[i].chars);
+		if (cases[i].fault == DISPLAY_NAME_OK)
+			assert_null(why);
+		else
+			assert_non_null(why);
+	}
+	assert_int_equal(display_name_check("\xff", 1, NULL, &why), DISPLAY_NAME_NOT_UTF8);
+	assert_string_equal(why, "must be valid UTF-8");
+	assert_int_equal(display_name_check("\x1b[2J", 4, NULL, &why), DISPLAY_NAME_CONTROL);
+	assert_string_equal(why, "must not contain control characters");
+	assert_int_equal(display_name_check("", 0, NULL, &why), DISPLAY_NAME_LENGTH);
+	assert_string_equal(why, "must be 1 to 128 characters long");
+	assert_int_equal(display_name_check("x", 1, NULL, NULL), DISPLAY_NAME_OK);
+
+	/* Characters count, not bytes: 128 of three bytes each pass. */
+	for (int i = 0; i < 129; i++)
+		memcpy(name + 3 * i, "\xe2\x82\xac", 3);
+	assert_int_equal(display_name_check(name, 3 * DISPLAY_NAME_MAX, &chars, NULL),
+			 DISPLAY_NAME_OK);
+	assert_int_equal(chars, DISPLAY_NAME_MAX);
+	assert_int_equal(display_name_check(name, 3 * (DISPLAY_NAME_MAX + 1), &chars, NULL),
+			 DISPLAY_NAME_LENGTH);
+	assert_int_equal(chars, DISPLAY_NAME_MAX + 1);
 }
 
 static void test_bad_display_name_length(void **state)
@@ -1559,6 +1657,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_deep_nesting),
 	    cmocka_unit_test(test_bad_deep_but_parsable),
 	    cmocka_unit_test(test_bad_path_too_long),
+	    cmocka_unit_test(test_display_name_check),
 	    cmocka_unit_test(test_bad_display_name_length),
 	    cmocka_unit_test(test_long_dependency_chain),
 	    cmocka_unit_test(test_errors_appended_after_existing),

@@ -327,6 +327,38 @@ static void test_quote(void **state)
 	assert_string_equal(ward_quote("abc", 3, 40, buf, 7), "");
 }
 
+static void test_quote_value(void **state)
+{
+	char buf[96], small[24];
+
+	(void)state;
+	/* '"' and '\\' with a backslash in both styles. */
+	assert_string_equal(text_quote_value("a\"b\\c", TEXT_QUOTE_JSON, buf, sizeof(buf)),
+			    "\"a\\\"b\\\\c\"");
+	assert_string_equal(text_quote_value("a\"b\\c", TEXT_QUOTE_ASCII, buf, sizeof(buf)),
+			    "\"a\\\"b\\\\c\"");
+	/* JSON: C0 and DEL as \u00XX, UTF-8 kept. */
+	assert_string_equal(
+	    text_quote_value("\x1b[2J\x7f\xc3\xa9", TEXT_QUOTE_JSON, buf, sizeof(buf)),
+	    "\"\\u001b[2J\\u007f\xc3\xa9\"");
+	/* ASCII: those and every byte >= 0x80 as \xNN. */
+	assert_string_equal(
+	    text_quote_value("\x1b[2J\x7f\xc3\xa9", TEXT_QUOTE_ASCII, buf, sizeof(buf)),
+	    "\"\\x1b[2J\\x7f\\xc3\\xa9\"");
+	assert_string_equal(text_quote_value("", TEXT_QUOTE_JSON, buf, sizeof(buf)), "\"\"");
+	/* Cut once fewer than 16 bytes are left: after 8 + 1 of 24 here. */
+	assert_string_equal(
+	    text_quote_value("abcdefghijklmnop", TEXT_QUOTE_ASCII, small, sizeof(small)),
+	    "\"abcdefgh...\"");
+	/* JSON keeps a character whole: "é" (2 bytes) at the cut goes. */
+	assert_string_equal(
+	    text_quote_value("abcdefg\xc3\xa9xyz", TEXT_QUOTE_JSON, small, sizeof(small)),
+	    "\"abcdefg\xc3\xa9...\"");
+	assert_string_equal(
+	    text_quote_value("abcdefgh\xc3\xa9xyz", TEXT_QUOTE_JSON, small, sizeof(small)),
+	    "\"abcdefgh...\"");
+}
+
 static void test_ascii_clean(void **state)
 {
 	char s[] = "a\x1b!\x7f\xc3\xa9~ \n";
@@ -453,6 +485,7 @@ int main(void)
 	    cmocka_unit_test(test_write_escaped),
 	    cmocka_unit_test(test_write_escaped_failure),
 	    cmocka_unit_test(test_quote),
+	    cmocka_unit_test(test_quote_value),
 	    cmocka_unit_test(test_ascii_clean),
 	    cmocka_unit_test(test_json_escape),
 	    cmocka_unit_test(test_json_escape_as_jansson),

@@ -3,6 +3,7 @@
  * purged, what was released printed). */
 #include "basic/text.h"
 #include "cli/wardctl/wardctl.h"
+#include "model/names.h"
 #include "model/profile.h"
 #include "model/protocol.h"
 
@@ -27,12 +28,11 @@ static void onboard_usage(FILE *out)
 		      "  -h, --help               show this help\n");
 }
 
-/* Printable text only: the daemon checks the rest. */
-static bool display_name_plausible(const char *s)
+/* The daemon's own rule (model/names.h), checked here too so a bad name
+ * is refused before anything is asked of wardd. */
+static bool display_name_plausible(const char *s, const char **why)
 {
-	size_t n = strlen(s);
-
-	return n >= 1 && n <= 512 && !text_has_control(s, n);
+	return display_name_check(s, strlen(s), NULL, why) == DISPLAY_NAME_OK;
 }
 
 static void print_allocation(json_t *a)
@@ -62,7 +62,7 @@ int cmd_onboard(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
-	const char *tmpl = NULL, *display = NULL;
+	const char *tmpl = NULL, *display = NULL, *why = NULL;
 	bool as_json = false;
 	json_t *req, *reply, *alloc;
 	int c, code;
@@ -97,9 +97,8 @@ int cmd_onboard(int argc, char **argv)
 			ward_name_valid(argv[optind]) ? tmpl : argv[optind], NAME_RULE);
 		return EXIT_INVALID;
 	}
-	if (display && !display_name_plausible(display)) {
-		fprintf(stderr, "wardctl onboard: --display-name: must be 1 to 128 characters, "
-				"without control characters\n");
+	if (display && !display_name_plausible(display, &why)) {
+		fprintf(stderr, "wardctl onboard: --display-name: %s\n", why);
 		return EXIT_INVALID;
 	}
 	req = new_request("onboard", argv[optind], NULL);
