@@ -1067,9 +1067,10 @@ int launch_start(const struct launch_spec *spec, struct launch_handle *h, struct
 	envp = policy_envp(p);
 	if (!envp)
 		return ward_err_set(err, ENOMEM, "environment");
-	/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): envp is _cleanup_free_ */
-	if (sync_pair(sv, err) < 0)
+	if (sync_pair(sv, err) < 0) {
+		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): envp is _cleanup_free_ */
 		return -1;
+	}
 
 	pid = clone_sandbox(clone_flags(p), &pidfd, cg ? cgroup_clone_fd(cg) : -1);
 	if (pid < 0) {
