@@ -349,52 +349,52 @@ static bool chan_can_write(const struct chan *c)
 	return c->to >= 0 && !c->broken && c->len > c->off;
 }
 
-/* Moves what can move without blocking. Returns whether input went in. */
-static bool chan_pump(struct chan *c)
+/* Reads what fits into c's buffer, moving what is left to its start. */
+static bool chan_read_some(struct chan *c)
 {
-	bool went = false;
+	ssize_t n;
 
-	for (int round = 0; round < 64; round++) {
-		bool moved = false;
-		ssize_t n;
-
-		if (chan_can_read(c)) {
-			if (c->off) {
-				memmove(c->buf, c->buf + c->off, c->len - c->off);
-				c->len -= c->off;
-				c->off = 0;
-			}
-			n = read(c->from, c->buf + c->len, RELAY_BUF - c->len);
-			if (n > 0) {
-				c->len += (size_t)n;
-				moved = true;
-			} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-				/* EOF, or EIO from a pty master whose slave is
-				 * closed: nothing more will come. */
-				c->eof = true;
-			}
-		}
-		if (chan_can_write(c)) {
-			n = write(c->to, c->buf + c->off, c->len - c->off);
-			if (n > 0) {
-				c->off += (size_t)n;
-				if (c->off == c->len)
-					c->off = c->len = 0;
-				went = went || c->input;
-				moved = true;
-			} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-				c->broken = true;
-				c->off = c->len = 0;
-			}
-		}
-		if (!moved)
-			break;
+	if (c->off) {
+		memmove(c->buf, c->buf + c->off, c->len - c->off);
+		c->len -= c->off;
+		c->off = 0;
 	}
-	if (term.tty)
-		return went;
-	/* Without a terminal, ends travel like a pipe's: the user's input
-	 * ended, so does the session's stdin; nobody reads the session's
-	 * output any more, so its writes fail with EPIPE. */
+	n = read(c->from, c->buf + c->len, RELAY_BUF - c->len);
+	if (n > 0) {
+		c->len += (size_t)n;
+		return true;
+	}
+	if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		/* EOF, or EIO from a pty master whose slave is
+		 * closed: nothing more will come. */
+		c->eof = true;
+	}
+	return false;
+}
+
+/* Writes what c's buffer holds. Returns whether any went out. */
+static bool chan_write_some(struct chan *c)
+{
+	ssize_t n = write(c->to, c->buf + c->off, c->len - c->off);
+
+	if (n > 0) {
+		c->off += (size_t)n;
+		if (c->off == c->len)
+			c->off = c->len = 0;
+		return true;
+	}
+	if (n < 0 && errno != EAGAIN && errno != EINTR) {
+		c->broken = true;
+		c->off = c->len = 0;
+	}
+	return false;
+}
+
+/* Without a terminal, ends travel like a pipe's: the user's input
+ * ended, so does the session's stdin; nobody reads the session's
+ * output any more, so its writes fail with EPIPE. */
+static void chan_pass_ends(struct chan *c)
+{
 	if (c->input && c->eof && c->len == c->off && c->to >= 0) {
 		close(c->to);
 		c->to = -1;
@@ -403,6 +403,27 @@ static bool chan_pump(struct chan *c)
 		close(c->from);
 		c->from = -1;
 	}
+}
+
+/* Moves what can move without blocking. Returns whether input went in. */
+static bool chan_pump(struct chan *c)
+{
+	bool went = false;
+
+	for (int round = 0; round < 64; round++) {
+		bool moved = false;
+
+		if (chan_can_read(c))
+			moved = chan_read_some(c);
+		if (chan_can_write(c) && chan_write_some(c)) {
+			went = went || c->input;
+			moved = true;
+		}
+		if (!moved)
+			break;
+	}
+	if (!term.tty)
+		chan_pass_ends(c);
 	return went;
 }
 
@@ -441,6 +462,74 @@ static void on_hangup(void)
 	exit(128 + SIGHUP);
 }
 
+/* Pumps every channel once; the user's input only while the session
+ * runs. A terminal that hung up ends ward-session. */
+static void relay_pump_all(bool ended)
+{
+	for (size_t i = 0; i < rl.n; i++) {
+		struct chan *c = &rl.ch[i];
+
+		if (ended && c->input)
+			continue; /* typeahead stays for what the user runs next */
+		if (chan_pump(c) && c->input)
+			rl.input_pending = true;
+		if (term.tty && c->input && c->eof)
+			on_hangup();
+		if (term.tty && !c->input && c->broken)
+			on_hangup();
+	}
+}
+
+/* Fills p: the signalfd first, wardd's socket second (while the session
+ * runs), then the channels' fds. Returns how many. */
+static nfds_t relay_pollfds(struct pollfd *p, int sfd, int wfd, bool ended)
+{
+	nfds_t np = 0;
+
+	p[np++] = (struct pollfd){.fd = sfd, .events = POLLIN};
+	if (!ended)
+		p[np++] = (struct pollfd){.fd = wfd, .events = POLLIN};
+	for (size_t i = 0; i < rl.n; i++) {
+		const struct chan *c = &rl.ch[i];
+
+		if (ended && c->input)
+			continue;
+		if (chan_can_read(c))
+			p[np++] = (struct pollfd){.fd = c->from, .events = POLLIN};
+		if (chan_can_write(c))
+			p[np++] = (struct pollfd){.fd = c->to, .events = POLLOUT};
+	}
+	return np;
+}
+
+/* Reads what wardd sent while the session runs. Returns its "end" line
+ * (and starts the drain's deadline), or NULL; other lines are dropped. */
+static json_t *relay_read_wardd(struct reader *r, uint64_t *deadline)
+{
+	json_t *end = NULL;
+
+	for (;;) {
+		ssize_t n = reader_fill(r);
+		json_t *msg;
+
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			die("%s", "lost the connection to wardd");
+		while ((msg = reader_pop(r))) {
+			const char *ev = json_string_value(json_object_get(msg, "event"));
+
+			if (!end && ev && strcmp(ev, "end") == 0) {
+				end = msg;
+				*deadline = loop_now_ms() + DRAIN_MS;
+				report_input(true);
+			} else {
+				json_decref(msg);
+			}
+		}
+		if (n < 0 || end)
+			return end;
+	}
+}
+
 /* Relays until wardd says the session ended, then until the session's
  * last output is through (or DRAIN_MS). Returns the end line. */
 static json_t *relay(struct reader *r, int sfd)
@@ -450,21 +539,10 @@ static json_t *relay(struct reader *r, int sfd)
 
 	for (;;) {
 		struct pollfd p[2 + 2 * 3];
-		nfds_t np = 0;
+		nfds_t np;
 		int timeout = -1, k;
 
-		for (size_t i = 0; i < rl.n; i++) {
-			struct chan *c = &rl.ch[i];
-
-			if (end && c->input)
-				continue; /* typeahead stays for what the user runs next */
-			if (chan_pump(c) && c->input)
-				rl.input_pending = true;
-			if (term.tty && c->input && c->eof)
-				on_hangup();
-			if (term.tty && !c->input && c->broken)
-				on_hangup();
-		}
+		relay_pump_all(end != NULL);
 		report_input(false);
 		if (end && (outputs_done() || loop_now_ms() >= deadline))
 			return end;
@@ -472,19 +550,7 @@ static json_t *relay(struct reader *r, int sfd)
 			timeout = (int)(INPUT_EVERY_MS - (loop_now_ms() - rl.input_sent_ms)) + 1;
 		if (end)
 			timeout = (int)(deadline - loop_now_ms()) + 1;
-		p[np++] = (struct pollfd){.fd = sfd, .events = POLLIN};
-		if (!end)
-			p[np++] = (struct pollfd){.fd = r->fd, .events = POLLIN};
-		for (size_t i = 0; i < rl.n; i++) {
-			const struct chan *c = &rl.ch[i];
-
-			if (end && c->input)
-				continue;
-			if (chan_can_read(c))
-				p[np++] = (struct pollfd){.fd = c->from, .events = POLLIN};
-			if (chan_can_write(c))
-				p[np++] = (struct pollfd){.fd = c->to, .events = POLLOUT};
-		}
+		np = relay_pollfds(p, sfd, r->fd, end != NULL);
 		k = poll(p, np, timeout < 0 ? -1 : timeout);
 		if (k < 0 && errno != EINTR)
 			die("poll: %s", strerror(errno));
@@ -494,26 +560,7 @@ static json_t *relay(struct reader *r, int sfd)
 			on_signal(sfd, rl.master);
 		if (end || !(p[1].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
-		for (;;) {
-			ssize_t n = reader_fill(r);
-			json_t *msg;
-
-			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-				die("%s", "lost the connection to wardd");
-			while ((msg = reader_pop(r))) {
-				const char *ev = json_string_value(json_object_get(msg, "event"));
-
-				if (!end && ev && strcmp(ev, "end") == 0) {
-					end = msg;
-					deadline = loop_now_ms() + DRAIN_MS;
-					report_input(true);
-				} else {
-					json_decref(msg);
-				}
-			}
-			if (n < 0 || end)
-				break;
-		}
+		end = relay_read_wardd(r, &deadline);
 	}
 }
 
@@ -529,29 +576,20 @@ static void enter_raw(void)
 		term.raw = true;
 }
 
-int main(int argc, char **argv)
+/* Reads the options into *path. Returns -1 to go on, or the exit code. */
+static int parse_args(int argc, char **argv, const char **path)
 {
 	static const struct option longopts[] = {
 	    {"socket", required_argument, NULL, 's'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *path = getenv("WARD_SESSION_SOCKET");
-	static struct reader r;
-	sigset_t set;
-	json_t *msg;
-	const char *reason;
-	json_t *st;
-	char *line;
-	int sock, sfd, c, code;
-	size_t want;
+	int c;
 
-	for (int i = 0; i < 3; i++)
-		term.flags[i] = -1;
 	while ((c = getopt_long(argc, argv, "+hc:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			path = optarg;
+			*path = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -569,16 +607,25 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (!path || !*path)
-		path = DEFAULT_SOCKET;
+	return -1;
+}
+
+/* Checks 0-2 are open and notes how they are, to put them back. */
+static void note_stdio(void)
+{
 	for (int i = 0; i < 3; i++)
 		if (fcntl(i, F_GETFD) < 0)
 			die("%s", "stdin, stdout and stderr must be open");
 	term.tty = isatty(0) && isatty(1);
 	for (int i = 0; i < 3; i++)
 		term.flags[i] = fcntl(i, F_GETFL);
-	/* A reader of ours that went away is an error to handle, not a death. */
-	(void)signal(SIGPIPE, SIG_IGN);
+}
+
+/* Blocks the signals ward-session handles and returns a signalfd for them. */
+static int open_signalfd(void)
+{
+	sigset_t set;
+	int sfd;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGWINCH);
@@ -590,19 +637,12 @@ int main(int argc, char **argv)
 	sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (sfd < 0)
 		die("signalfd: %s", strerror(errno));
+	return sfd;
+}
 
-	sock = connect_to(path);
-	r.fd = rl.sock = sock;
-	line = request_line();
-	if (!line)
-		die("%s", "out of memory");
-	/* Raw before the session can print: the terminal is the session's
-	 * from its first byte. */
-	enter_raw();
-	send_request(sock, line);
-	free(line);
-
-	msg = first_line(&r, sfd, REPLY_TIMEOUT_MS);
+/* Dies with wardd's reason unless its answer is "ok"; frees it. */
+static void check_answer(json_t *msg)
+{
 	if (!msg)
 		die("%s", "wardd closed the connection without an answer");
 	if (!json_is_true(json_object_get(msg, "ok"))) {
@@ -615,26 +655,36 @@ int main(int argc, char **argv)
 		die("refused: %s", why);
 	}
 	json_decref(msg);
-	/* The session's ends came with the "ok": its pty's master, or its
-	 * stdin, stdout and stderr. */
-	want = term.tty ? 1 : 3;
-	if (r.too_many || r.n_fds != want)
-		die("wardd sent %zu descriptors with the answer, expected %zu", r.n_fds, want);
+}
+
+/* The session's ends came with the "ok": its pty's master, or its
+ * stdin, stdout and stderr. Sets up the channels between them and ours. */
+static void take_session_fds(const struct reader *r)
+{
+	size_t want = term.tty ? 1 : 3;
+
+	if (r->too_many || r->n_fds != want)
+		die("wardd sent %zu descriptors with the answer, expected %zu", r->n_fds, want);
 	if (term.tty) {
-		rl.master = r.fds[0];
+		rl.master = r->fds[0];
 		copy_winsize(rl.master); /* it may have changed since the request */
 		chan_add(0, rl.master, true);
 		chan_add(rl.master, 1, false);
 	} else {
-		chan_add(0, r.fds[0], true);
-		chan_add(r.fds[1], 1, false);
-		chan_add(r.fds[2], 2, false);
+		chan_add(0, r->fds[0], true);
+		chan_add(r->fds[1], 1, false);
+		chan_add(r->fds[2], 2, false);
 	}
+}
 
-	msg = relay(&r, sfd);
-	st = json_object_get(msg, "status");
-	reason = json_string_value(json_object_get(msg, "reason"));
-	code = json_is_integer(st) ? (int)json_integer_value(st) : EXIT_FAIL;
+/* Puts the terminal back, tells why the session ended unless it exited,
+ * frees the end line and returns the exit code to leave with. */
+static int finish(json_t *msg)
+{
+	json_t *st = json_object_get(msg, "status");
+	const char *reason = json_string_value(json_object_get(msg, "reason"));
+	int code = json_is_integer(st) ? (int)json_integer_value(st) : EXIT_FAIL;
+
 	restore();
 	if (reason && strcmp(reason, "exited") != 0) {
 		if (term.tty)
@@ -645,4 +695,39 @@ int main(int argc, char **argv)
 	}
 	json_decref(msg);
 	return code >= 0 && code <= 255 ? code : EXIT_FAIL;
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = getenv("WARD_SESSION_SOCKET");
+	static struct reader r;
+	char *line;
+	int sock, sfd, code;
+
+	for (int i = 0; i < 3; i++)
+		term.flags[i] = -1;
+	code = parse_args(argc, argv, &path);
+	if (code >= 0)
+		return code;
+	if (!path || !*path)
+		path = DEFAULT_SOCKET;
+	note_stdio();
+	/* A reader of ours that went away is an error to handle, not a death. */
+	(void)signal(SIGPIPE, SIG_IGN);
+
+	sfd = open_signalfd();
+	sock = connect_to(path);
+	r.fd = rl.sock = sock;
+	line = request_line();
+	if (!line)
+		die("%s", "out of memory");
+	/* Raw before the session can print: the terminal is the session's
+	 * from its first byte. */
+	enter_raw();
+	send_request(sock, line);
+	free(line);
+
+	check_answer(first_line(&r, sfd, REPLY_TIMEOUT_MS));
+	take_session_fds(&r);
+	return finish(relay(&r, sfd));
 }

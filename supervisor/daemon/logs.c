@@ -316,6 +316,24 @@ void log_reader_close(struct log_reader *r)
 	free(r);
 }
 
+/* Moves *start past the UTF-8 continuation bytes (at most 3) it points
+ * at. Returns 0, or -1 (errno) when a byte cannot be read. */
+static int skip_utf8_continuation(const struct log_reader *r, uint64_t *start)
+{
+	for (int i = 0; i < 3 && *start < r->end; i++) {
+		const struct tail_file *f = *start < r->f[0].size ? &r->f[0] : &r->f[1];
+		uint64_t off = *start < r->f[0].size ? *start : *start - r->f[0].size;
+		char c;
+
+		if (read_at(f, &c, 1, off) < 0)
+			return -1;
+		if (((unsigned char)c & 0xC0) != 0x80)
+			break;
+		(*start)++;
+	}
+	return 0;
+}
+
 struct log_reader *log_reader_open(const char *path, size_t lines, uint64_t max_bytes,
 				   struct ward_err *err)
 {
@@ -343,20 +361,9 @@ struct log_reader *log_reader_open(const char *path, size_t lines, uint64_t max_
 		goto fail;
 	}
 	/* Cut by the byte limit: start on a whole UTF-8 character. */
-	if (r->end - start == max_bytes && start > 0) {
-		for (int i = 0; i < 3 && start < r->end; i++) {
-			const struct tail_file *f = start < r->f[0].size ? &r->f[0] : &r->f[1];
-			uint64_t off = start < r->f[0].size ? start : start - r->f[0].size;
-			char c;
-
-			if (read_at(f, &c, 1, off) < 0) {
-				ward_err_set(err, errno, "read %s", path);
-				goto fail;
-			}
-			if (((unsigned char)c & 0xC0) != 0x80)
-				break;
-			start++;
-		}
+	if (r->end - start == max_bytes && start > 0 && skip_utf8_continuation(r, &start) < 0) {
+		ward_err_set(err, errno, "read %s", path);
+		goto fail;
 	}
 	r->pos = start;
 	return r;

@@ -123,11 +123,33 @@ static int group_name_nss(gid_t gid, char *names, size_t size, size_t *len)
 	return 0;
 }
 
+/* pw's groups (at most *n) into groups and *n, their names into names
+ * (of size *names_len; *names_len set to the bytes used). */
+static int groups_nss(const struct passwd *pw, gid_t *groups, size_t *n, char *names,
+		      size_t *names_len)
+{
+	int want = (int)*n;
+	size_t names_size;
+
+	if (!names || !names_len) /* asked for with groups, always */
+		return EIO;
+	names_size = *names_len;
+	if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &want) < 0)
+		return want > (int)*n ? E2BIG : EIO;
+	*n = (size_t)want;
+	*names_len = 0;
+	for (size_t i = 0; i < *n; i++) {
+		int r = group_name_nss(groups[i], names, names_size, names_len);
+
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
 static int resolve_nss(uid_t uid, char *name, size_t size, gid_t *groups, size_t *n, char *names,
 		       size_t *names_len)
 {
-	size_t names_size = names_len ? *names_len : 0;
-
 	_cleanup_free_ char *buf = NULL;
 	size_t bufsize = 1024;
 	struct passwd pw, *res = NULL;
@@ -152,23 +174,7 @@ static int resolve_nss(uid_t uid, char *name, size_t size, gid_t *groups, size_t
 	if (strlen(res->pw_name) >= size)
 		return E2BIG;
 	memcpy(name, res->pw_name, strlen(res->pw_name) + 1);
-	if (groups) {
-		int want = (int)*n;
-
-		if (!names || !names_len) /* asked for with groups, always */
-			return EIO;
-		if (getgrouplist(res->pw_name, res->pw_gid, groups, &want) < 0)
-			return want > (int)*n ? E2BIG : EIO;
-		*n = (size_t)want;
-		*names_len = 0;
-		for (size_t i = 0; i < *n; i++) {
-			int r = group_name_nss(groups[i], names, names_size, names_len);
-
-			if (r)
-				return r;
-		}
-	}
-	return 0;
+	return groups ? groups_nss(res, groups, n, names, names_len) : 0;
 }
 
 /* Whether names holds exactly n NUL-terminated names, none longer than

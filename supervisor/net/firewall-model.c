@@ -123,7 +123,8 @@ static const char *proto_name(int proto)
 
 /* ---- a tenant as elements ---- */
 
-static int check_service_refs(const struct fw_tenant *t, struct ward_err *err)
+/* Each service: a ward interface name and an address, neither shared. */
+static int check_services(const struct fw_tenant *t, struct ward_err *err)
 {
 	size_t i, j;
 
@@ -148,6 +149,14 @@ static int check_service_refs(const struct fw_tenant *t, struct ward_err *err)
 						    t->services[j].name ? t->services[j].name : "?",
 						    s->name ? s->name : "?");
 	}
+	return 0;
+}
+
+/* Connect and egress flows: from (and to) a service, a protocol, a port. */
+static int check_outbound(const struct fw_tenant *t, struct ward_err *err)
+{
+	size_t i;
+
 	for (i = 0; i < t->n_connect; i++)
 		if (t->connect[i].from >= t->n_services || t->connect[i].to >= t->n_services ||
 		    !proto_name(t->connect[i].proto) || !t->connect[i].port)
@@ -158,6 +167,14 @@ static int check_service_refs(const struct fw_tenant *t, struct ward_err *err)
 		    !proto_name(t->egress[i].proto) || !t->egress[i].port)
 			return ward_err_set(err, EINVAL, "tenant %s: egress flow %zu is invalid",
 					    t->name, i);
+	return 0;
+}
+
+/* Ingress flows: to a service, and no host port forwarded twice. */
+static int check_ingress(const struct fw_tenant *t, struct ward_err *err)
+{
+	size_t i, j;
+
 	for (i = 0; i < t->n_ingress; i++) {
 		const struct fw_ingress *in = &t->ingress[i];
 
@@ -172,6 +189,13 @@ static int check_service_refs(const struct fw_tenant *t, struct ward_err *err)
 						    "tenant %s: host port %s/%u is forwarded twice",
 						    t->name, proto_name(in->proto), in->host_port);
 	}
+	return 0;
+}
+
+static int check_service_refs(const struct fw_tenant *t, struct ward_err *err)
+{
+	if (check_services(t, err) < 0 || check_outbound(t, err) < 0 || check_ingress(t, err) < 0)
+		return -1;
 	return 0;
 }
 

@@ -68,28 +68,31 @@ static int capset_sets(uint64_t effective, uint64_t permitted, uint64_t inherita
 		return -errno;                                                                     \
 	} while (0)
 
-int caps_drop_to(uid_t uid, gid_t gid, uint64_t keep, const char **step)
+/* The launcher's effective and permitted sets, after checking it holds
+ * every capability to keep. */
+static int read_held(uint64_t keep, uint64_t *eff, uint64_t *perm, const char **step)
 {
-	int last = caps_last_cap();
-	uint64_t all = last >= 63 ? UINT64_MAX : ((UINT64_C(1) << (last + 1)) - 1);
-	uint64_t eff = 0, perm = 0;
-	int r;
+	int r = capget_sets(eff, perm);
 
-	keep &= all;
-	r = capget_sets(&eff, &perm);
 	if (r < 0) {
 		errno = -r;
 		FAIL("read capabilities");
 	}
 	/* A capability to keep that we do not hold cannot be granted. */
-	if ((keep & perm) != keep) {
+	if ((keep & *perm) != keep) {
 		errno = EPERM;
 		FAIL("keep a capability the launcher does not hold");
 	}
+	return 0;
+}
 
-	/* Ambient caps are the only way a kept capability survives execve for
-	 * a non-root uid. They must be in P and I before they can be raised,
-	 * and raising must happen before NO_CAP_AMBIENT_RAISE is locked. */
+/* Ambient caps are the only way a kept capability survives execve for
+ * a non-root uid. They must be in P and I before they can be raised,
+ * and raising must happen before NO_CAP_AMBIENT_RAISE is locked. */
+static int raise_ambient(uint64_t eff, uint64_t perm, uint64_t keep, int last, const char **step)
+{
+	int r;
+
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
 		FAIL("clear ambient capabilities");
 	r = capset_sets(eff, perm, keep);
@@ -101,31 +104,71 @@ int caps_drop_to(uid_t uid, gid_t gid, uint64_t keep, const char **step)
 		if ((keep >> c) & 1)
 			if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
 				FAIL("raise ambient capability");
+	return 0;
+}
 
-	/* Lock every securebit: uid 0 gets no implicit capabilities (NOROOT),
-	 * setuid does not touch capability sets (we drop them explicitly
-	 * below), and nothing of this can be undone by the service. */
+/* Lock every securebit: uid 0 gets no implicit capabilities (NOROOT),
+ * setuid does not touch capability sets (we drop them explicitly
+ * below), and nothing of this can be undone by the service. */
+static int lock_securebits(const char **step)
+{
 	if (prctl(PR_SET_SECUREBITS,
 		  SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
 		      SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
 		      SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED,
 		  0, 0, 0) < 0)
 		FAIL("lock securebits");
+	return 0;
+}
 
-	/* Bounding set last among the privileged steps: dropping needs
-	 * CAP_SETPCAP, which goes with it unless kept. */
+/* Bounding set last among the privileged steps: dropping needs
+ * CAP_SETPCAP, which goes with it unless kept. */
+static int drop_bounding(uint64_t keep, int last, const char **step)
+{
 	for (int c = 0; c <= last; c++)
 		if (!((keep >> c) & 1) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
 			FAIL("drop bounding capability");
+	return 0;
+}
 
-	/* Groups before gid before uid: each step needs the privilege the
-	 * next one removes. */
+/* Groups before gid before uid: each step needs the privilege the
+ * next one removes. */
+static int set_ids(uid_t uid, gid_t gid, const char **step)
+{
 	if (setgroups(0, NULL) < 0)
 		FAIL("clear supplementary groups");
 	if (setresgid(gid, gid, gid) < 0)
 		FAIL("setresgid");
 	if (setresuid(uid, uid, uid) < 0)
 		FAIL("setresuid");
+	return 0;
+}
+
+/* The steps in this order; each one's comment says why it comes where it
+ * does. */
+int caps_drop_to(uid_t uid, gid_t gid, uint64_t keep, const char **step)
+{
+	int last = caps_last_cap();
+	uint64_t all = last >= 63 ? UINT64_MAX : ((UINT64_C(1) << (last + 1)) - 1);
+	uint64_t eff = 0, perm = 0;
+	int r;
+
+	keep &= all;
+	r = read_held(keep, &eff, &perm, step);
+	if (r < 0)
+		return r;
+	r = raise_ambient(eff, perm, keep, last, step);
+	if (r < 0)
+		return r;
+	r = lock_securebits(step);
+	if (r < 0)
+		return r;
+	r = drop_bounding(keep, last, step);
+	if (r < 0)
+		return r;
+	r = set_ids(uid, gid, step);
+	if (r < 0)
+		return r;
 
 	r = capset_sets(keep, keep, keep);
 	if (r < 0) {

@@ -271,24 +271,15 @@ static int claim_one(struct cgroup *cg, struct ward_err *err)
 	return 1;
 }
 
-struct cgroup *cgroup_claim(const char *tenant, const char *base, const struct ward_limits *l,
-			    struct ward_err *err)
+/* Claims the first of TENANT/BASE, TENANT/BASE-2, ... up to CLAIM_MAX
+ * that no other launcher holds. NULL (err set) if none or on error. */
+static struct cgroup *claim_free_name(const char *tenant, const char *base, const char *trel,
+				      struct ward_err *err)
 {
-	struct ward_err scratch = {0};
-	err = err ? err : &scratch;
-	char name[NAME_MAX_LEN + 1], rel[PATH_MAX], trel[PATH_MAX];
+	char name[NAME_MAX_LEN + 1], rel[PATH_MAX];
 	struct cgroup *cg = NULL;
 	int r = 0;
 
-	if (!cgroup_ctx.ops || !cgroup_ctx.shared)
-		return ward_err_set(err, EINVAL, "cgroup claim: no shared parent set up"), NULL;
-	if (!cg_name_valid(tenant) || !cg_name_valid(base) ||
-	    rel_join(trel, sizeof(trel), tenant, NULL) < 0)
-		return ward_err_set(err, EINVAL, "cgroup: name \"%s/%s\"", tenant ? tenant : "",
-				    base ? base : ""),
-		       NULL;
-	if (tenant_ensure(trel, tenant, err) < 0)
-		return ward_err_wrap(err, "cgroup %s", trel), NULL;
 	for (unsigned n = 1; n <= CLAIM_MAX && r == 0; n++) {
 		int len = n == 1 ? snprintf(name, sizeof(name), "%s", base)
 				 : snprintf(name, sizeof(name), "%s-%u", base, n);
@@ -311,6 +302,29 @@ struct cgroup *cgroup_claim(const char *tenant, const char *base, const struct w
 		cgroup_free(cg);
 		return ward_err_wrap(err, "cgroup %s/%s", trel, base), NULL;
 	}
+	return cg;
+}
+
+struct cgroup *cgroup_claim(const char *tenant, const char *base, const struct ward_limits *l,
+			    struct ward_err *err)
+{
+	struct ward_err scratch = {0};
+	err = err ? err : &scratch;
+	char trel[PATH_MAX];
+	struct cgroup *cg;
+
+	if (!cgroup_ctx.ops || !cgroup_ctx.shared)
+		return ward_err_set(err, EINVAL, "cgroup claim: no shared parent set up"), NULL;
+	if (!cg_name_valid(tenant) || !cg_name_valid(base) ||
+	    rel_join(trel, sizeof(trel), tenant, NULL) < 0)
+		return ward_err_set(err, EINVAL, "cgroup: name \"%s/%s\"", tenant ? tenant : "",
+				    base ? base : ""),
+		       NULL;
+	if (tenant_ensure(trel, tenant, err) < 0)
+		return ward_err_wrap(err, "cgroup %s", trel), NULL;
+	cg = claim_free_name(tenant, base, trel, err);
+	if (!cg)
+		return NULL;
 	/* Ours now. A run that was killed may have left processes that are
 	 * still dying; and the limits are this run's, not the last one's. */
 	if ((cg_procs_signal_all(cg->rel, 0) != 0 && cgroup_ctx.ops->kill(cg->rel, err) < 0) ||
@@ -522,6 +536,59 @@ int cgroup_cleanup_stale(struct ward_err *err)
 	return r < 0 ? ward_err_wrap(err, "cgroup cleanup of %s", cgroup_ctx.parent) : 0;
 }
 
+typedef bool cg_dead_fn(const char *tenant, const char *name, void *ud);
+
+/* Kills and removes the TENANT/NAME cgroups in td (trel's directory in h)
+ * for which dead() says so. The first failure goes to *r and err. */
+static void cleanup_dead_services(const struct hierarchy *h, const char *trel, const char *tenant,
+				  DIR *td, cg_dead_fn *dead, void *ud, struct ward_err *err, int *r)
+{
+	struct dirent *se;
+
+	while ((se = readdir(td))) {
+		char srel[PATH_MAX];
+		struct ward_err e2;
+
+		if (se->d_name[0] == '.' || se->d_type != DT_DIR || !dead(tenant, se->d_name, ud) ||
+		    snprintf(srel, sizeof(srel), "%s/%s", trel, se->d_name) >= (int)sizeof(srel))
+			continue;
+		if ((stale_walk(h, srel, 0, &e2) < 0 || cgroup_ctx.ops->kill(srel, &e2) < 0) &&
+		    *r == 0)
+			*r = -1, *err = e2;
+		if (cg_rmdir(h, srel) < 0 && errno != ENOENT && *r == 0)
+			*r = ward_err_set(err, errno, "rmdir %s", srel);
+	}
+}
+
+/* cleanup_dead_services for every tenant (or just tenant) in h, then the
+ * tenant directories that end up empty. */
+static void cleanup_dead_in(const struct hierarchy *h, const char *tenant, cg_dead_fn *dead,
+			    void *ud, struct ward_err *err, int *r)
+{
+	char path[PATH_MAX];
+	struct dirent *te;
+	DIR *pd;
+
+	if (cg_path(path, sizeof(path), h, cgroup_ctx.parent, NULL) < 0 || !(pd = opendir(path)))
+		return;
+	while ((te = readdir(pd))) {
+		char trel[PATH_MAX];
+		DIR *td;
+
+		if (te->d_name[0] == '.' || te->d_type != DT_DIR ||
+		    (tenant && strcmp(te->d_name, tenant) != 0) ||
+		    snprintf(trel, sizeof(trel), "%s/%s", cgroup_ctx.parent, te->d_name) >=
+			(int)sizeof(trel) ||
+		    cg_path(path, sizeof(path), h, trel, NULL) < 0 || !(td = opendir(path)))
+			continue;
+		cleanup_dead_services(h, trel, te->d_name, td, dead, ud, err, r);
+		closedir(td);
+		if (!cgroup_ctx.shared)
+			(void)cg_rmdir(h, trel); /* only if that left it empty */
+	}
+	closedir(pd);
+}
+
 /* Removes the PARENT/TENANT/NAME cgroups (in every hierarchy) for which
  * dead() says so, and the tenant directories that end up empty. */
 int cgroup_cleanup_where(const char *tenant,
@@ -532,48 +599,8 @@ int cgroup_cleanup_where(const char *tenant,
 
 	if (!cgroup_ctx.ops)
 		return ward_err_set(err, EINVAL, "cgroup cleanup: not set up");
-	for (size_t i = 0; i < cgroup_ctx.n_h; i++) {
-		const struct hierarchy *h = &cgroup_ctx.h[i];
-		char path[PATH_MAX];
-		struct dirent *te;
-		DIR *pd;
-
-		if (cg_path(path, sizeof(path), h, cgroup_ctx.parent, NULL) < 0 ||
-		    !(pd = opendir(path)))
-			continue;
-		while ((te = readdir(pd))) {
-			char trel[PATH_MAX];
-			struct dirent *se;
-			DIR *td;
-
-			if (te->d_name[0] == '.' || te->d_type != DT_DIR ||
-			    (tenant && strcmp(te->d_name, tenant) != 0) ||
-			    snprintf(trel, sizeof(trel), "%s/%s", cgroup_ctx.parent, te->d_name) >=
-				(int)sizeof(trel) ||
-			    cg_path(path, sizeof(path), h, trel, NULL) < 0 || !(td = opendir(path)))
-				continue;
-			while ((se = readdir(td))) {
-				char srel[PATH_MAX];
-				struct ward_err e2;
-
-				if (se->d_name[0] == '.' || se->d_type != DT_DIR ||
-				    !dead(te->d_name, se->d_name, ud) ||
-				    snprintf(srel, sizeof(srel), "%s/%s", trel, se->d_name) >=
-					(int)sizeof(srel))
-					continue;
-				if ((stale_walk(h, srel, 0, &e2) < 0 ||
-				     cgroup_ctx.ops->kill(srel, &e2) < 0) &&
-				    r == 0)
-					r = -1, *err = e2;
-				if (cg_rmdir(h, srel) < 0 && errno != ENOENT && r == 0)
-					r = ward_err_set(err, errno, "rmdir %s", srel);
-			}
-			closedir(td);
-			if (!cgroup_ctx.shared)
-				(void)cg_rmdir(h, trel); /* only if that left it empty */
-		}
-		closedir(pd);
-	}
+	for (size_t i = 0; i < cgroup_ctx.n_h; i++)
+		cleanup_dead_in(&cgroup_ctx.h[i], tenant, dead, ud, err, &r);
 	return r;
 }
 

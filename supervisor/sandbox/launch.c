@@ -987,6 +987,57 @@ static pid_t clone_sandbox(unsigned long flags, int *pidfd, int cgroup_fd)
 
 static int launch_cgroup(struct launch_handle *h, const struct cgroup *cg, struct ward_err *err);
 
+/* The policy's environment as an execve envp (the strings are the
+ * policy's); NULL when out of memory. */
+static char **policy_envp(const struct ward_policy *p)
+{
+	char **envp = calloc(p->n_env + 1, sizeof(*envp));
+
+	if (!envp)
+		return NULL;
+	for (size_t i = 0; i < p->n_env; i++)
+		envp[i] = p->env[i];
+	return envp;
+}
+
+/* The socket pair between us (sv[0]) and the sandbox (sv[1]). */
+static int sync_pair(int sv[2], struct ward_err *err)
+{
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return ward_err_set(err, errno, "socketpair");
+	/* Our end receives credentials: how the service's pid arrives. */
+	if (setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &(int){1}, sizeof(int)) < 0) {
+		int e = errno;
+		close(sv[0]);
+		close(sv[1]);
+		return ward_err_set(err, e, "SO_PASSCRED");
+	}
+	return 0;
+}
+
+/* The parent's steps after the clone, in this order: id maps, before_go,
+ * "go", then the cgroup (got now if it was to be got later, joined if the
+ * sandbox moves itself in). -1 with err set: the caller kills it. */
+static int start_sandbox(const struct launch_spec *spec, struct launch_handle *h,
+			 const struct cgroup *cg, bool get_later, bool join, struct ward_err *err)
+{
+	if (spec->policy->user_namespace && write_id_maps(h->pid, &spec->tenant->ids, err) < 0)
+		return -1;
+	/* Before "go": the service never runs without its network, and its
+	 * end of the veth is born inside its namespace, never moved there. */
+	if (spec->before_go && spec->before_go(spec->before_go_ud, h->pid, h->pidfd, err) < 0)
+		return -1;
+	if (release(h) < 0)
+		return ward_err_set(err, errno, "release sandbox");
+	/* The sandbox, released, builds its view meanwhile; it waits for
+	 * its cgroup before anything of the tenant's runs. */
+	if (get_later && !(cg = spec->cgroup_get(spec->cgroup_get_ud, err)))
+		return -1;
+	if (join && launch_cgroup(h, cg, err) < 0)
+		return -1;
+	return 0;
+}
+
 int launch_start(const struct launch_spec *spec, struct launch_handle *h, struct ward_err *err)
 {
 	char *const *argv = spec->argv ? spec->argv : spec->service->exec;
@@ -1013,21 +1064,12 @@ int launch_start(const struct launch_spec *spec, struct launch_handle *h, struct
 	 * outside its limits. v1: it moves itself in (join_cgroup). */
 	join = get_later || (cg && cgroup_clone_fd(cg) < 0);
 	/* The environment is exactly the policy's: nothing of ours leaks. */
-	envp = calloc(p->n_env + 1, sizeof(*envp));
+	envp = policy_envp(p);
 	if (!envp)
 		return ward_err_set(err, ENOMEM, "environment");
-	for (size_t i = 0; i < p->n_env; i++)
-		envp[i] = p->env[i];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+	if (sync_pair(sv, err) < 0) {
 		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): envp is _cleanup_free_ */
-		return ward_err_set(err, errno, "socketpair");
-	}
-	/* Our end receives credentials: how the service's pid arrives. */
-	if (setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &(int){1}, sizeof(int)) < 0) {
-		int e = errno;
-		close(sv[0]);
-		close(sv[1]);
-		return ward_err_set(err, e, "SO_PASSCRED");
+		return -1;
 	}
 
 	pid = clone_sandbox(clone_flags(p), &pidfd, cg ? cgroup_clone_fd(cg) : -1);
@@ -1046,27 +1088,12 @@ int launch_start(const struct launch_spec *spec, struct launch_handle *h, struct
 	h->pidfd = pidfd;
 	h->sync_fd = sv[0];
 
-	if (p->user_namespace && write_id_maps(pid, &spec->tenant->ids, err) < 0)
-		goto fail;
-	/* Before "go": the service never runs without its network, and its
-	 * end of the veth is born inside its namespace, never moved there. */
-	if (spec->before_go && spec->before_go(spec->before_go_ud, pid, pidfd, err) < 0)
-		goto fail;
-	if (release(h) < 0) {
-		ward_err_set(err, errno, "release sandbox");
-		goto fail;
+	if (start_sandbox(spec, h, cg, get_later, join, err) < 0) {
+		launch_signal(h, SIGKILL);
+		launch_release(h);
+		return -1;
 	}
-	/* The sandbox, released, builds its view meanwhile; it waits for
-	 * its cgroup before anything of the tenant's runs. */
-	if (get_later && !(cg = spec->cgroup_get(spec->cgroup_get_ud, err)))
-		goto fail;
-	if (join && launch_cgroup(h, cg, err) < 0)
-		goto fail;
 	return 0;
-fail:
-	launch_signal(h, SIGKILL);
-	launch_release(h);
-	return -1;
 }
 
 /* The cgroup of a sandbox that joins it (join_cgroup): its files, sent after

@@ -143,37 +143,24 @@ static int open_source(struct entry *e, bool strict, struct ward_err *err)
 	return e->tree_fd < 0 ? -1 : 0;
 }
 
-/* mkdir -p of a path inside the new root, resolving every component inside
- * it. Returns an O_PATH fd of the directory.
- *
- * A loop, not a recursion: a policy path may have ~2000 components, and a
- * frame per component overflowed the child's stack. Up from the path to the
- * deepest ancestor that exists (resolved in the root), then down, creating
- * each missing component and opening it without following anything. */
-static int mkdir_in_root(int root, const char *path, struct ward_err *err)
+/* Up from buf (which does not exist in root) to its deepest ancestor that
+ * does, resolved in the root. Returns an O_PATH fd of it, *next set to the
+ * offset in buf of the first missing component; or -1 with err set. */
+static int deepest_existing(int root, char *buf, size_t len, size_t *next, struct ward_err *err)
 {
 	const uint64_t in_root = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-	int fd = openat2_path(root, path, O_PATH | O_DIRECTORY, in_root);
-	char buf[PATH_MAX];
-	size_t len = strlen(path), next;
-	_cleanup_close_ int pfd = -1;
-
-	if (fd >= 0 || errno != ENOENT)
-		return fd >= 0 ? fd : ward_err_set(err, errno, "mount point /%s", path);
-	if (len >= sizeof(buf))
-		return ward_err_set(err, ENAMETOOLONG, "mount point /%s", path);
-	memcpy(buf, path, len + 1);
 
 	/* Up: buf[0..missing) does not exist. */
 	for (size_t missing = len;;) {
 		char *slash = memrchr(buf, '/', missing);
+		int fd;
 
 		if (!slash) {
-			pfd = fcntl(root, F_DUPFD_CLOEXEC, 3);
-			if (pfd < 0)
+			fd = fcntl(root, F_DUPFD_CLOEXEC, 3);
+			if (fd < 0)
 				return ward_err_set(err, errno, "dup");
-			next = 0;
-			break;
+			*next = 0;
+			return fd;
 		}
 		*slash = '\0';
 		fd = openat2_path(root, buf, O_PATH | O_DIRECTORY, in_root);
@@ -181,16 +168,24 @@ static int mkdir_in_root(int root, const char *path, struct ward_err *err)
 			return ward_err_set(err, errno, "mount point /%s", buf);
 		*slash = '/';
 		if (fd >= 0) {
-			pfd = fd;
-			next = (size_t)(slash - buf) + 1;
-			break;
+			*next = (size_t)(slash - buf) + 1;
+			return fd;
 		}
 		missing = (size_t)(slash - buf);
 	}
+}
+
+/* Down from parent (an fd of buf's first next bytes, taken over): creates
+ * each missing component and opens it without following anything. Returns
+ * an O_PATH fd of buf, or -1 with err set. */
+static int mkdir_down(int parent, char *buf, size_t next, struct ward_err *err)
+{
+	_cleanup_close_ int pfd = parent;
 
 	/* Down: buf + next is the first missing component. */
 	for (;;) {
 		char *name = buf + next, *slash = strchr(name, '/');
+		int fd;
 
 		if (slash)
 			*slash = '\0';
@@ -207,6 +202,32 @@ static int mkdir_in_root(int root, const char *path, struct ward_err *err)
 		pfd = fd;
 		next = (size_t)(slash - buf) + 1;
 	}
+}
+
+/* mkdir -p of a path inside the new root, resolving every component inside
+ * it. Returns an O_PATH fd of the directory.
+ *
+ * A loop, not a recursion: a policy path may have ~2000 components, and a
+ * frame per component overflowed the child's stack. Up from the path to the
+ * deepest ancestor that exists (resolved in the root), then down, creating
+ * each missing component and opening it without following anything. */
+static int mkdir_in_root(int root, const char *path, struct ward_err *err)
+{
+	const uint64_t in_root = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+	int fd = openat2_path(root, path, O_PATH | O_DIRECTORY, in_root);
+	char buf[PATH_MAX];
+	size_t len = strlen(path), next = 0;
+	int pfd;
+
+	if (fd >= 0 || errno != ENOENT)
+		return fd >= 0 ? fd : ward_err_set(err, errno, "mount point /%s", path);
+	if (len >= sizeof(buf))
+		return ward_err_set(err, ENAMETOOLONG, "mount point /%s", path);
+	memcpy(buf, path, len + 1);
+	pfd = deepest_existing(root, buf, len, &next, err);
+	if (pfd < 0)
+		return -1;
+	return mkdir_down(pfd, buf, next, err);
 }
 
 /* The target of a mount: a directory, or an (empty) file for file binds. */

@@ -96,45 +96,63 @@ static int conn_send(struct conn *c, json_t *req)
 	return 0;
 }
 
+/* Takes the next complete line out of the buffer, if there is one.
+ * Returns 1 (taken), 0 (none yet) or -1 (it is longer than REPLY_MAX). */
+static int conn_take_line(struct conn *c, char **line, size_t *len)
+{
+	char *nl =
+	    c->len > c->scanned ? memchr(c->buf + c->scanned, '\n', c->len - c->scanned) : NULL;
+
+	if (!nl)
+		return 0;
+	*nl = '\0';
+	*line = c->buf + c->off;
+	*len = (size_t)(nl - *line);
+	c->off = c->scanned = (size_t)(nl - c->buf) + 1;
+	return *len > REPLY_MAX ? -1 : 1;
+}
+
+/* Moves the unread part to the buffer's start and makes room for at
+ * least 64 KiB more. Returns 0, or -1 (said why). */
+static int conn_make_room(struct conn *c)
+{
+	if (c->off) {
+		memmove(c->buf, c->buf + c->off, c->len - c->off);
+		c->len -= c->off;
+		c->scanned -= c->off;
+		c->off = 0;
+	}
+	if (c->cap - c->len < 65536) {
+		size_t cap = c->cap ? c->cap * 2 : 131072;
+		char *p = realloc(c->buf, cap);
+
+		if (!p) {
+			fprintf(stderr, "wardctl: out of memory\n");
+			return -1;
+		}
+		c->buf = p;
+		c->cap = cap;
+	}
+	return 0;
+}
+
 /* One line from the daemon, newline stripped, valid until the next call.
  * Returns 1, 0 at a clean end of the stream, or -1 (said why). */
 static int conn_read_line(struct conn *c, char **line, size_t *len)
 {
 	for (;;) {
-		char *nl = c->len > c->scanned
-			       ? memchr(c->buf + c->scanned, '\n', c->len - c->scanned)
-			       : NULL;
+		int got = conn_take_line(c, line, len);
 		ssize_t n;
 
-		if (nl) {
-			*nl = '\0';
-			*line = c->buf + c->off;
-			*len = (size_t)(nl - *line);
-			c->off = c->scanned = (size_t)(nl - c->buf) + 1;
-			if (*len > REPLY_MAX)
-				break;
+		if (got > 0)
 			return 1;
-		}
+		if (got < 0)
+			break;
 		c->scanned = c->len;
 		if (c->len - c->off > REPLY_MAX)
 			break;
-		if (c->off) {
-			memmove(c->buf, c->buf + c->off, c->len - c->off);
-			c->len -= c->off;
-			c->scanned -= c->off;
-			c->off = 0;
-		}
-		if (c->cap - c->len < 65536) {
-			size_t cap = c->cap ? c->cap * 2 : 131072;
-			char *p = realloc(c->buf, cap);
-
-			if (!p) {
-				fprintf(stderr, "wardctl: out of memory\n");
-				return -1;
-			}
-			c->buf = p;
-			c->cap = cap;
-		}
+		if (conn_make_room(c) < 0)
+			return -1;
 		n = read(c->fd, c->buf + c->len, c->cap - c->len);
 		if (n < 0 && errno == EINTR)
 			continue;
