@@ -14,6 +14,8 @@
 #include <sys/socket.h>
 
 #include "basic/cleanup.h"
+#include "basic/log.h"
+#include "basic/text.h"
 
 static void on_stream_retry(struct loop *l, void *ud);
 
@@ -303,13 +305,13 @@ void control_client_stream_fill(struct client *c)
 		if (got < 0) {
 			/* The reply cannot be finished: the peer sees the
 			 * connection end in the middle of it. */
-			fprintf(stderr, "wardd: control: logs: %s\n", err.msg);
+			log_msg("control: logs: %s", err.msg);
 			client_drop(c);
 			return;
 		}
 		final = got == 0;
-		n = control_json_escape_lossy(raw, c->logs.n_carry + (size_t)got, final,
-					      ctl->scratch, &used);
+		n = text_json_escape_lossy(raw, c->logs.n_carry + (size_t)got, final, ctl->scratch,
+					   &used);
 		c->logs.n_carry = c->logs.n_carry + (size_t)got - used;
 		memmove(c->logs.carry, raw + used, c->logs.n_carry);
 		if (final) {

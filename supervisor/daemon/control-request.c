@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "basic/text.h"
 #include "model/profile.h"
 #include "model/protocol.h"
 
@@ -112,15 +113,6 @@ static int parse_name(json_t *v, const char *what, char *out, size_t size, struc
 	return 0;
 }
 
-/* Characters that would let a name rewrite what a terminal or log shows
- * around it: C0, DEL, C1, line and paragraph separators, bidi controls. */
-static bool display_char_ok(uint32_t cp)
-{
-	return !(cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x200e || cp == 0x200f ||
-		 cp == 0x2028 || cp == 0x2029 || (cp >= 0x202a && cp <= 0x202e) ||
-		 (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfeff);
-}
-
 static int parse_display_name(json_t *v, char *out, size_t size, struct ward_err *err)
 {
 	const char *s;
@@ -133,9 +125,15 @@ static int parse_display_name(json_t *v, char *out, size_t size, struct ward_err
 	if (len != strlen(s))
 		return ward_err_set(err, 0, "display_name: must not contain NUL characters");
 	for (size_t i = 0, n; i < len; i += n) {
-		if (!control_utf8_seq_len((const unsigned char *)s + i, len - i))
+		uint32_t cp;
+
+		n = text_utf8_next(s + i, len - i, &cp);
+		if (!n)
 			return ward_err_set(err, 0, "display_name: must be valid UTF-8");
-		if (!display_char_ok(control_utf8_decode((const unsigned char *)s + i, &n)))
+		/* Nothing that would let a name rewrite what a terminal or log
+		 * shows around it: C0, DEL, C1, line and paragraph separators,
+		 * bidi controls. */
+		if (text_control_char(cp))
 			return ward_err_set(err, 0,
 					    "display_name: must not contain control characters");
 		chars++;
@@ -166,9 +164,8 @@ static int parse_archive(json_t *v, char *out, size_t size, struct ward_err *err
 		return ward_err_set(err, 0, "archive: must be an absolute path");
 	if (s[len - 1] == '/')
 		return ward_err_set(err, 0, "archive: must name a file, not end in \"/\"");
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return ward_err_set(err, 0, "archive: must not contain control characters");
+	if (text_has_control(s, len))
+		return ward_err_set(err, 0, "archive: must not contain control characters");
 	for (const char *c = s + 1; c; c = strchr(c, '/') ? strchr(c, '/') + 1 : NULL) {
 		size_t n = strcspn(c, "/");
 

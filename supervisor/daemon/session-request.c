@@ -5,6 +5,8 @@
 #include <arpa/inet.h>
 #include <string.h>
 
+#include "basic/text.h"
+
 static int parse_dim(json_t *v, const char *what, unsigned short *out, struct ward_err *err)
 {
 	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
