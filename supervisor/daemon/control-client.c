@@ -289,13 +289,11 @@ static bool stream_admitted(struct client *c)
  * requests are read. c is busy (see control_client_stream_fill). */
 static void stream_done(struct client *c)
 {
-	/* NOLINTBEGIN(clang-analyzer-unix.Malloc): a drop only marks c dead */
 	client_release_held(c);
 	if (!c->dead && c->read_closed && !c->logs.following)
 		c->close_when_drained = true;
 	if (!c->dead)
 		control_client_arm_idle(c);
-	/* NOLINTEND(clang-analyzer-unix.Malloc) */
 }
 
 /* Sends the next pieces of a streamed logs reply while little is waiting:
