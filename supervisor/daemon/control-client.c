@@ -14,6 +14,8 @@
 #include <sys/socket.h>
 
 #include "basic/cleanup.h"
+#include "basic/log.h"
+#include "basic/text.h"
 
 static void on_stream_retry(struct loop *l, void *ud);
 
@@ -267,6 +269,33 @@ static void client_release_held(struct client *c)
 		outbuf_release(&c->logs.held);
 }
 
+/* Whether the next piece of a streamed reply fits c's budget. When not, it
+ * is tried again shortly (the budget's clock runs), or c is dropped when no
+ * timer can be had: the caller stops either way. */
+static bool stream_admitted(struct client *c)
+{
+	size_t cap = outbuf_cap_for(c->out.cap, control_client_pending(c), STREAM_ESC_MAX);
+
+	if (cap <= c->out.cap || budget_admits(c, cap - c->out.cap, Q_STREAM))
+		return true;
+	if (!c->logs.retry)
+		c->logs.retry = loop_timer_add(c->ctl->loop, STREAM_RETRY_MS, on_stream_retry, c);
+	if (!c->logs.retry)
+		client_drop(c);
+	return false;
+}
+
+/* The streamed reply is queued whole: its follow starts, and its next
+ * requests are read. c is busy (see control_client_stream_fill). */
+static void stream_done(struct client *c)
+{
+	client_release_held(c);
+	if (!c->dead && c->read_closed && !c->logs.following)
+		c->close_when_drained = true;
+	if (!c->dead)
+		control_client_arm_idle(c);
+}
+
 /* Sends the next pieces of a streamed logs reply while little is waiting:
  * at most STREAM_CHUNK bytes of the file are escaped at a time, so a
  * reply of megabytes (six times that, escaped) is never held whole, and
@@ -284,32 +313,24 @@ void control_client_stream_fill(struct client *c)
 	while (c->logs.reader && !c->dead && control_client_pending(c) < STREAM_LOW) {
 		char raw[STREAM_CHUNK + sizeof(c->logs.carry)];
 		struct ward_err err = {0};
-		size_t used = 0, n, cap;
+		size_t used = 0, n;
 		ssize_t got;
 		bool final;
 
-		cap = outbuf_cap_for(c->out.cap, control_client_pending(c), STREAM_ESC_MAX);
-		if (cap > c->out.cap && !budget_admits(c, cap - c->out.cap, Q_STREAM)) {
-			/* Over the budget: try again shortly (its clock runs). */
-			if (!c->logs.retry)
-				c->logs.retry =
-				    loop_timer_add(ctl->loop, STREAM_RETRY_MS, on_stream_retry, c);
-			if (!c->logs.retry)
-				client_drop(c);
+		if (!stream_admitted(c))
 			return;
-		}
 		memcpy(raw, c->logs.carry, c->logs.n_carry);
 		got = log_reader_read(c->logs.reader, raw + c->logs.n_carry, STREAM_CHUNK, &err);
 		if (got < 0) {
 			/* The reply cannot be finished: the peer sees the
 			 * connection end in the middle of it. */
-			fprintf(stderr, "wardd: control: logs: %s\n", err.msg);
+			log_msg("control: logs: %s", err.msg);
 			client_drop(c);
 			return;
 		}
 		final = got == 0;
-		n = control_json_escape_lossy(raw, c->logs.n_carry + (size_t)got, final,
-					      ctl->scratch, &used);
+		n = text_json_escape_lossy(raw, c->logs.n_carry + (size_t)got, final, ctl->scratch,
+					   &used);
 		c->logs.n_carry = c->logs.n_carry + (size_t)got - used;
 		memmove(c->logs.carry, raw + used, c->logs.n_carry);
 		if (final) {
@@ -320,13 +341,8 @@ void control_client_stream_fill(struct client *c)
 		}
 		if (control_client_queue(c, ctl->scratch, n, Q_STREAM) < 0)
 			return;
-		if (final) {
-			client_release_held(c);
-			if (!c->dead && c->read_closed && !c->logs.following)
-				c->close_when_drained = true;
-			if (!c->dead)
-				control_client_arm_idle(c);
-		}
+		if (final)
+			stream_done(c);
 	}
 	/* NOLINTEND(clang-analyzer-unix.Malloc) */
 }
@@ -396,6 +412,25 @@ static void client_eof(struct client *c)
 		c->close_when_drained = true;
 }
 
+/* Doubles c's input buffer, up to CONTROL_MAX_REQUEST bytes; false (c
+ * dropped) when out of memory. */
+static bool client_grow_input(struct client *c)
+{
+	size_t cap = c->in_cap ? c->in_cap * 2 : INPUT_MIN_CAP;
+	char *p;
+
+	if (cap > CONTROL_MAX_REQUEST)
+		cap = CONTROL_MAX_REQUEST;
+	p = realloc(c->in, cap);
+	if (!p) {
+		client_drop(c);
+		return false;
+	}
+	c->in = p;
+	c->in_cap = cap;
+	return true;
+}
+
 static void client_read(struct client *c)
 {
 	for (int i = 0;
@@ -407,20 +442,8 @@ static void client_read(struct client *c)
 			client_line_too_long(c); /* take_lines saw to it; never a 0-byte read */
 			return;
 		}
-		if (c->in_len == c->in_cap) {
-			size_t cap = c->in_cap ? c->in_cap * 2 : INPUT_MIN_CAP;
-			char *p;
-
-			if (cap > CONTROL_MAX_REQUEST)
-				cap = CONTROL_MAX_REQUEST;
-			p = realloc(c->in, cap);
-			if (!p) {
-				client_drop(c);
-				return;
-			}
-			c->in = p;
-			c->in_cap = cap;
-		}
+		if (c->in_len == c->in_cap && !client_grow_input(c))
+			return;
 		n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "basic/log.h"
+#include "basic/text.h"
 #include "daemon/onboard.h"
 #include "daemon/session.h"
 
@@ -32,7 +34,7 @@ void control_audit(struct control *ctl, const struct peer_info *p, json_t *cmd, 
 		json_decref(tenant);
 		json_decref(service);
 		json_decref(extra);
-		fprintf(stderr, "wardd: audit: out of memory\n");
+		log_msg("audit: out of memory");
 		return;
 	}
 	json_object_set_new(peer, "pid", json_integer(p->pid));
@@ -99,12 +101,8 @@ static json_t *raw_field(json_t *root, const char *key)
 	if (!json_is_string(v))
 		return json_null();
 	s = json_string_value(v);
-	n = json_string_length(v);
-	if (n > AUDIT_VALUE_MAX) {
-		n = AUDIT_VALUE_MAX;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--; /* not in the middle of a character */
-	}
+	/* Not cut in the middle of a character. */
+	n = text_utf8_cut(s, json_string_length(v), AUDIT_VALUE_MAX);
 	return control_json_string_lossy(s, n);
 }
 

@@ -5,8 +5,8 @@
  *   control-client.c    a client: its bytes in, its output queued within
  *                       the caps and budgets, streamed logs, followers
  *   control-commands.c  what a request does: audit, dispatch, deferred replies
- *   control.c           the socket: accepting, admitting, and (for now) the
- *                       UTF-8 and JSON string helpers
+ *   control.c           the socket: accepting, admitting, and JSON strings
+ *                       of any bytes (the UTF-8 itself is basic/text.h's)
  * A struct client is written by control-client.c but for its peer and
  * rights (set once, at accept, by control.c); struct control by control.c.
  * Not for use outside these files. */
@@ -165,14 +165,9 @@ struct control {
  * always said). */
 enum qkind { Q_REPLY, Q_STREAM, Q_ERROR };
 
-/* control.c: JSON strings from arbitrary bytes. The code point and length
- * of a valid UTF-8 sequence; the length of the valid one at s, or 0; a
- * JSON string of any bytes (invalid UTF-8: U+FFFD); the body of one,
- * escaped, for a reply streamed in pieces (see the definitions). */
-uint32_t control_utf8_decode(const unsigned char *s, size_t *len);
-size_t control_utf8_seq_len(const unsigned char *s, size_t n);
+/* control.c: a JSON string of any bytes (invalid UTF-8: U+FFFD, as
+ * text_utf8_lossy makes it); NULL when out of memory. */
 json_t *control_json_string_lossy(const char *s, size_t len);
-size_t control_json_escape_lossy(const char *in, size_t len, bool final, char *out, size_t *used);
 
 /* control-client.c */
 /* Frees a client now (not while its callback runs: see client_drop). */

@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "basic/text.h"
 #include "model/profile.h"
 #include "model/protocol.h"
 
@@ -112,15 +113,6 @@ static int parse_name(json_t *v, const char *what, char *out, size_t size, struc
 	return 0;
 }
 
-/* Characters that would let a name rewrite what a terminal or log shows
- * around it: C0, DEL, C1, line and paragraph separators, bidi controls. */
-static bool display_char_ok(uint32_t cp)
-{
-	return !(cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x200e || cp == 0x200f ||
-		 cp == 0x2028 || cp == 0x2029 || (cp >= 0x202a && cp <= 0x202e) ||
-		 (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfeff);
-}
-
 static int parse_display_name(json_t *v, char *out, size_t size, struct ward_err *err)
 {
 	const char *s;
@@ -133,9 +125,15 @@ static int parse_display_name(json_t *v, char *out, size_t size, struct ward_err
 	if (len != strlen(s))
 		return ward_err_set(err, 0, "display_name: must not contain NUL characters");
 	for (size_t i = 0, n; i < len; i += n) {
-		if (!control_utf8_seq_len((const unsigned char *)s + i, len - i))
+		uint32_t cp;
+
+		n = text_utf8_next(s + i, len - i, &cp);
+		if (!n)
 			return ward_err_set(err, 0, "display_name: must be valid UTF-8");
-		if (!display_char_ok(control_utf8_decode((const unsigned char *)s + i, &n)))
+		/* Nothing that would let a name rewrite what a terminal or log
+		 * shows around it: C0, DEL, C1, line and paragraph separators,
+		 * bidi controls. */
+		if (text_control_char(cp))
 			return ward_err_set(err, 0,
 					    "display_name: must not contain control characters");
 		chars++;
@@ -166,9 +164,8 @@ static int parse_archive(json_t *v, char *out, size_t size, struct ward_err *err
 		return ward_err_set(err, 0, "archive: must be an absolute path");
 	if (s[len - 1] == '/')
 		return ward_err_set(err, 0, "archive: must name a file, not end in \"/\"");
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return ward_err_set(err, 0, "archive: must not contain control characters");
+	if (text_has_control(s, len))
+		return ward_err_set(err, 0, "archive: must not contain control characters");
 	for (const char *c = s + 1; c; c = strchr(c, '/') ? strchr(c, '/') + 1 : NULL) {
 		size_t n = strcspn(c, "/");
 
@@ -210,88 +207,78 @@ static int parse_session(json_t *v, char *out, size_t size, struct ward_err *err
 	return 0;
 }
 
-static int parse_object(json_t *root, struct control_request *req, struct ward_err *err)
+/* The command the request names (its "cmd"), from cmd_specs. */
+static const struct cmd_spec *parse_cmd(json_t *root, struct ward_err *err)
 {
 	char q[QUOTE_MAX * 4 + 8]; /* for ward_quote() */
-	const struct cmd_spec *spec = NULL;
-	unsigned seen = 0;
-	const char *key;
-	json_t *v;
+	json_t *v = json_object_get(root, "cmd");
 
-	if (!json_is_object(root))
-		return ward_err_set(err, 0, "request must be a JSON object");
-	v = json_object_get(root, "cmd");
-	if (!v)
-		return ward_err_set(err, 0, "missing \"cmd\"");
-	if (!json_is_string(v))
-		return ward_err_set(err, 0, "cmd: must be a string");
+	if (!v) {
+		ward_err_set(err, 0, "missing \"cmd\"");
+		return NULL;
+	}
+	if (!json_is_string(v)) {
+		ward_err_set(err, 0, "cmd: must be a string");
+		return NULL;
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(cmd_specs); i++)
 		if (json_string_length(v) == strlen(cmd_specs[i].name) &&
 		    strcmp(json_string_value(v), cmd_specs[i].name) == 0)
-			spec = &cmd_specs[i];
-	if (!spec)
-		return ward_err_set(err, 0, "unknown command %s",
-				    ward_quote(json_string_value(v), json_string_length(v),
-					       QUOTE_MAX, q, sizeof(q)));
-	req->cmd = spec->cmd;
+			return &cmd_specs[i];
+	ward_err_set(
+	    err, 0, "unknown command %s",
+	    ward_quote(json_string_value(v), json_string_length(v), QUOTE_MAX, q, sizeof(q)));
+	return NULL;
+}
 
-	json_object_foreach(root, key, v)
-	{
-		unsigned k = key_bit(key);
+static int parse_bool(json_t *v, const char *what, bool *out, struct ward_err *err)
+{
+	if (!json_is_boolean(v))
+		return ward_err_set(err, 0, "%s: must be true or false", what);
+	*out = json_is_true(v);
+	return 0;
+}
 
-		if (strcmp(key, "cmd") == 0)
-			continue;
-		if (!(k & spec->allowed))
-			return ward_err_set(err, 0, "unknown key %s for %s",
-					    ward_quote(key, strlen(key), QUOTE_MAX, q, sizeof(q)),
-					    spec->name);
-		switch (k) {
-		case K_TENANT:
-			if (parse_name(v, "tenant", req->tenant, sizeof(req->tenant), err) < 0)
-				return -1;
-			break;
-		case K_SERVICE:
-			if (parse_name(v, "service", req->service, sizeof(req->service), err) < 0)
-				return -1;
-			break;
-		case K_LINES:
-			if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-			    json_integer_value(v) > CONTROL_MAX_LINES)
-				return ward_err_set(err, 0,
-						    "lines: must be an integer from 1 to %d",
-						    CONTROL_MAX_LINES);
-			req->lines = (unsigned)json_integer_value(v);
-			break;
-		case K_FOLLOW:
-			if (!json_is_boolean(v))
-				return ward_err_set(err, 0, "follow: must be true or false");
-			req->follow = json_is_true(v);
-			break;
-		case K_TEMPLATE:
-			if (parse_name(v, "template", req->tmpl, sizeof(req->tmpl), err) < 0)
-				return -1;
-			break;
-		case K_DISPLAY_NAME:
-			if (parse_display_name(v, req->display_name, sizeof(req->display_name),
-					       err) < 0)
-				return -1;
-			break;
-		case K_ARCHIVE:
-			if (parse_archive(v, req->archive, sizeof(req->archive), err) < 0)
-				return -1;
-			break;
-		case K_PURGE:
-			if (!json_is_boolean(v))
-				return ward_err_set(err, 0, "purge: must be true or false");
-			req->purge = json_is_true(v);
-			break;
-		case K_SESSION:
-			if (parse_session(v, req->session, sizeof(req->session), err) < 0)
-				return -1;
-			break;
-		}
-		seen |= k;
+static int parse_lines(json_t *v, unsigned *out, struct ward_err *err)
+{
+	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+	    json_integer_value(v) > CONTROL_MAX_LINES)
+		return ward_err_set(err, 0, "lines: must be an integer from 1 to %d",
+				    CONTROL_MAX_LINES);
+	*out = (unsigned)json_integer_value(v);
+	return 0;
+}
+
+/* The value of one key the command allows (k, its bit), into req. */
+static int parse_key(unsigned k, json_t *v, struct control_request *req, struct ward_err *err)
+{
+	switch (k) {
+	case K_TENANT:
+		return parse_name(v, "tenant", req->tenant, sizeof(req->tenant), err);
+	case K_SERVICE:
+		return parse_name(v, "service", req->service, sizeof(req->service), err);
+	case K_LINES:
+		return parse_lines(v, &req->lines, err);
+	case K_FOLLOW:
+		return parse_bool(v, "follow", &req->follow, err);
+	case K_TEMPLATE:
+		return parse_name(v, "template", req->tmpl, sizeof(req->tmpl), err);
+	case K_DISPLAY_NAME:
+		return parse_display_name(v, req->display_name, sizeof(req->display_name), err);
+	case K_ARCHIVE:
+		return parse_archive(v, req->archive, sizeof(req->archive), err);
+	case K_PURGE:
+		return parse_bool(v, "purge", &req->purge, err);
+	case K_SESSION:
+		return parse_session(v, req->session, sizeof(req->session), err);
 	}
+	return 0;
+}
+
+/* What the keys given (seen) must be together for the command. */
+static int check_keys(const struct cmd_spec *spec, unsigned seen, const struct control_request *req,
+		      struct ward_err *err)
+{
 	if ((seen & K_SERVICE) && !(seen & K_TENANT))
 		return ward_err_set(err, 0, "service given without tenant");
 	if ((spec->required & K_TENANT) && !(seen & K_TENANT))
@@ -307,6 +294,38 @@ static int parse_object(json_t *root, struct control_request *req, struct ward_e
 	if (spec->cmd == CONTROL_OFFBOARD && !(seen & K_ARCHIVE) && !req->purge)
 		return ward_err_set(err, 0, OFFBOARD_NEEDS_ARCHIVE_OR_PURGE);
 	return 0;
+}
+
+static int parse_object(json_t *root, struct control_request *req, struct ward_err *err)
+{
+	char q[QUOTE_MAX * 4 + 8]; /* for ward_quote() */
+	const struct cmd_spec *spec;
+	unsigned seen = 0;
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(root))
+		return ward_err_set(err, 0, "request must be a JSON object");
+	spec = parse_cmd(root, err);
+	if (!spec)
+		return -1;
+	req->cmd = spec->cmd;
+
+	json_object_foreach(root, key, v)
+	{
+		unsigned k = key_bit(key);
+
+		if (strcmp(key, "cmd") == 0)
+			continue;
+		if (!(k & spec->allowed))
+			return ward_err_set(err, 0, "unknown key %s for %s",
+					    ward_quote(key, strlen(key), QUOTE_MAX, q, sizeof(q)),
+					    spec->name);
+		if (parse_key(k, v, req, err) < 0)
+			return -1;
+		seen |= k;
+	}
+	return check_keys(spec, seen, req, err);
 }
 
 int control_parse_request(const char *line, size_t len, struct control_request *req,

@@ -15,64 +15,15 @@
 
 #include "basic/cleanup.h"
 #include "basic/listener.h"
+#include "basic/log.h"
+#include "basic/text.h"
 #include "sandbox/caps.h"
 
-/* ======================================================================
- * JSON strings from arbitrary bytes
- * ====================================================================== */
-
-/* The code point of the (valid, as jansson decoded it) UTF-8 sequence at
- * s, and its length. */
-uint32_t control_utf8_decode(const unsigned char *s, size_t *len)
-{
-	if (s[0] < 0x80)
-		return *len = 1, s[0];
-	if (s[0] < 0xe0)
-		return *len = 2, (uint32_t)(s[0] & 0x1f) << 6 | (s[1] & 0x3f);
-	if (s[0] < 0xf0)
-		return *len = 3,
-		       (uint32_t)(s[0] & 0x0f) << 12 | (uint32_t)(s[1] & 0x3f) << 6 | (s[2] & 0x3f);
-	return *len = 4, (uint32_t)(s[0] & 0x07) << 18 | (uint32_t)(s[1] & 0x3f) << 12 |
-			     (uint32_t)(s[2] & 0x3f) << 6 | (s[3] & 0x3f);
-}
-
-/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, no
- * surrogates, nothing past U+10FFFF), or 0 if there is none. */
-size_t control_utf8_seq_len(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	size_t len;
-	uint32_t cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2, cp = c & 0x1f;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3, cp = c & 0x0f;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4, cp = c & 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
-/* A JSON string of any bytes: invalid UTF-8 becomes U+FFFD. */
+/* A JSON string of any bytes: invalid UTF-8 becomes U+FFFD (text.h). */
 json_t *control_json_string_lossy(const char *s, size_t len)
 {
 	_cleanup_free_ char *fixed = NULL;
 	json_t *j = json_stringn(s ? s : "", s ? len : 0);
-	size_t o = 0;
 
 	if (j || !s)
 		return j;
@@ -81,106 +32,8 @@ json_t *control_json_string_lossy(const char *s, size_t len)
 	fixed = malloc(len * 3 + 1);
 	if (!fixed)
 		return NULL;
-	for (size_t i = 0; i < len;) {
-		size_t n = control_utf8_seq_len((const unsigned char *)s + i, len - i);
-
-		if (n) {
-			memcpy(fixed + o, s + i, n);
-			o += n;
-			i += n;
-		} else {
-			static const char replacement[3] = {'\xef', '\xbf', '\xbd'}; /* U+FFFD */
-
-			memcpy(fixed + o, replacement, sizeof(replacement));
-			o += sizeof(replacement);
-			i++;
-		}
-	}
 	/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): fixed is _cleanup_free_ */
-	return json_stringn(fixed, o);
-}
-
-/* Whether the n (< 4) bytes at s can begin a UTF-8 character that the
- * next bytes complete. */
-static bool utf8_incomplete(const unsigned char *s, size_t n)
-{
-	size_t want = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : 2;
-
-	if (s[0] < 0xc2 || s[0] > 0xf4 || n >= want)
-		return false;
-	for (size_t i = 1; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return false;
-	return true;
-}
-
-/* The body of a JSON string (no quotes) for len bytes of any kind, as
- * json_string_lossy and json_dumps would write it: invalid UTF-8 becomes
- * U+FFFD, '"', '\\' and control characters are escaped. out has room for
- * 6 * len bytes. Unless final, a character cut at the end is left: *used
- * says how many bytes were taken. Returns the bytes written. */
-size_t control_json_escape_lossy(const char *in, size_t len, bool final, char *out, size_t *used)
-{
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *u = (const unsigned char *)in;
-	size_t o = 0, i = 0;
-
-	while (i < len) {
-		unsigned char ch = u[i];
-
-		if (ch >= 0x80) {
-			size_t n = control_utf8_seq_len(u + i, len - i);
-
-			if (!n && !final && len - i < 4 && utf8_incomplete(u + i, len - i))
-				break;
-			if (!n) {
-				out[o++] = (char)0xef; /* U+FFFD */
-				out[o++] = (char)0xbf;
-				out[o++] = (char)0xbd;
-				i++;
-				continue;
-			}
-			memcpy(out + o, u + i, n);
-			o += n;
-			i += n;
-			continue;
-		}
-		i++;
-		if (ch >= 0x20 && ch != '"' && ch != '\\') {
-			out[o++] = (char)ch;
-			continue;
-		}
-		out[o++] = '\\';
-		switch (ch) {
-		case '"':
-		case '\\':
-			out[o++] = (char)ch;
-			break;
-		case '\b':
-			out[o++] = 'b';
-			break;
-		case '\f':
-			out[o++] = 'f';
-			break;
-		case '\n':
-			out[o++] = 'n';
-			break;
-		case '\r':
-			out[o++] = 'r';
-			break;
-		case '\t':
-			out[o++] = 't';
-			break;
-		default:
-			out[o++] = 'u';
-			out[o++] = '0';
-			out[o++] = '0';
-			out[o++] = hex[ch >> 4];
-			out[o++] = hex[ch & 15];
-		}
-	}
-	*used = i;
-	return o;
+	return json_stringn(fixed, text_utf8_lossy(s, len, fixed));
 }
 
 static gid_t *peer_groups(int fd, size_t *n)
@@ -269,8 +122,7 @@ static bool client_admitted(struct control *ctl, int fd, uid_t uid, bool privile
 	close(fd);
 	if (!ctl->warned_at || loop_now_ms() - ctl->warned_at >= REFUSED_WARN_MS) {
 		ctl->warned_at = loop_now_ms();
-		fprintf(stderr, "wardd: control: refusing a connection from uid %u: %s\n",
-			(unsigned)uid, why);
+		log_msg("control: refusing a connection from uid %u: %s", (unsigned)uid, why);
 	}
 	return false;
 }
@@ -340,9 +192,8 @@ static gid_t socket_gid(const char *group, const char *path)
 	gid_t gid = getegid();
 
 	if (group && *group && !caps_group_gid(group, &gid))
-		fprintf(stderr,
-			"wardd: warning: socket group \"%s\" does not exist: %s stays "
-			"accessible to root only\n",
+		log_msg("warning: socket group \"%s\" does not exist: %s stays "
+			"accessible to root only",
 			group, path);
 	return gid;
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "basic/cleanup.h"
+#include "basic/log.h"
 
 /* task->flags bit set as a task starts to exit (the kernel's PF_EXITING,
  * not in the uAPI headers; field 9 of /proc/PID/stat shows the flags). */
@@ -33,7 +34,7 @@ void session_kill_all(struct session *s)
 		return;
 	s->join.killed = true;
 	if (cgroup_kill(s->join.cg, &err) < 0)
-		fprintf(stderr, "wardd: session %s: %s\n", s->id, err.msg);
+		log_msg("session %s: %s", s->id, err.msg);
 }
 
 static void on_grace(struct loop *l, void *ud)
@@ -154,7 +155,7 @@ void session_join_gone(struct session *s)
 	 * the service's init adopted) goes with its cgroup. */
 	if (s->join.cg) {
 		if (cgroup_destroy(s->join.cg, &err) < 0)
-			fprintf(stderr, "wardd: session %s: %s\n", s->id, err.msg);
+			log_msg("session %s: %s", s->id, err.msg);
 		s->join.cg = NULL;
 	}
 	if (!s->admitted) {

@@ -5,6 +5,8 @@
 #include <arpa/inet.h>
 #include <string.h>
 
+#include "basic/text.h"
+
 static int parse_dim(json_t *v, const char *what, unsigned short *out, struct ward_err *err)
 {
 	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
@@ -77,9 +79,36 @@ static int parse_string(json_t *v, const char *what, bool (*valid)(const char *,
 	return 0;
 }
 
-static int parse_request_object(json_t *root, struct session_request *req, struct ward_err *err)
+/* One key of the request into req; *dim is set when it was a terminal's
+ * size. */
+static int parse_request_key(const char *key, json_t *v, struct session_request *req, bool *dim,
+			     struct ward_err *err)
 {
 	char q[QUOTE_MAX * 4 + 8];
+
+	if (strcmp(key, "tty") == 0) {
+		if (!json_is_boolean(v))
+			return ward_err_set(err, 0, "tty: must be true or false");
+		req->tty = json_is_true(v);
+		return 0;
+	}
+	if (strcmp(key, "rows") == 0 || strcmp(key, "cols") == 0) {
+		*dim = true;
+		return parse_dim(v, key, key[0] == 'r' ? &req->rows : &req->cols, err);
+	}
+	if (strcmp(key, "term") == 0)
+		return parse_string(v, "term", term_valid, req->term, sizeof(req->term), err);
+	if (strcmp(key, "remote") == 0)
+		return parse_string(v, "remote", remote_valid, req->remote, sizeof(req->remote),
+				    err);
+	/* Who the user is never comes from the client: "user", "uid" and
+	 * the like are refused like any other key. */
+	return ward_err_set(err, 0, "unknown key %s",
+			    ward_quote(key, strlen(key), QUOTE_MAX, q, sizeof(q)));
+}
+
+static int parse_request_object(json_t *root, struct session_request *req, struct ward_err *err)
+{
 	bool has_dim = false;
 	const char *key;
 	json_t *v;
@@ -88,32 +117,8 @@ static int parse_request_object(json_t *root, struct session_request *req, struc
 		return ward_err_set(err, 0, "request must be a JSON object");
 	json_object_foreach(root, key, v)
 	{
-		if (strcmp(key, "tty") == 0) {
-			if (!json_is_boolean(v))
-				return ward_err_set(err, 0, "tty: must be true or false");
-			req->tty = json_is_true(v);
-		} else if (strcmp(key, "rows") == 0) {
-			if (parse_dim(v, "rows", &req->rows, err) < 0)
-				return -1;
-			has_dim = true;
-		} else if (strcmp(key, "cols") == 0) {
-			if (parse_dim(v, "cols", &req->cols, err) < 0)
-				return -1;
-			has_dim = true;
-		} else if (strcmp(key, "term") == 0) {
-			if (parse_string(v, "term", term_valid, req->term, sizeof(req->term), err) <
-			    0)
-				return -1;
-		} else if (strcmp(key, "remote") == 0) {
-			if (parse_string(v, "remote", remote_valid, req->remote,
-					 sizeof(req->remote), err) < 0)
-				return -1;
-		} else {
-			/* Who the user is never comes from the client: "user",
-			 * "uid" and the like are refused like any other key. */
-			return ward_err_set(err, 0, "unknown key %s",
-					    ward_quote(key, strlen(key), QUOTE_MAX, q, sizeof(q)));
-		}
+		if (parse_request_key(key, v, req, &has_dim, err) < 0)
+			return -1;
 	}
 	if (has_dim && !req->tty)
 		return ward_err_set(err, 0, "rows and cols need \"tty\": true");

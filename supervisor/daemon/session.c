@@ -24,6 +24,8 @@
 #include <unistd.h>
 
 #include "basic/listener.h"
+#include "basic/log.h"
+#include "basic/text.h"
 
 #define SESSION_BACKLOG          64
 #define SESSION_ACCEPTS_PER_TURN 16
@@ -58,25 +60,25 @@ bool session_asking(const struct session *s)
 	return s->state == S_REQUEST && !s->cl.req_waiting;
 }
 
-/* A JSON string of a name the system gave us: invalid UTF-8 becomes '?'. */
+/* A JSON string of a name the system gave us (a user, a terminal, a remote
+ * host): invalid UTF-8 becomes U+FFFD, and one that needed that is cut at
+ * SYSTEM_NAME_MAX bytes. */
+enum { SYSTEM_NAME_MAX = 255 };
+
 json_t *session_json_str(const char *s)
 {
+	char buf[3 * SYSTEM_NAME_MAX];
+	size_t len, n;
 	json_t *j;
-	char buf[256];
-	size_t i;
 
 	if (!s || !*s)
 		return json_null();
 	j = json_string(s);
 	if (j)
 		return j;
-	for (i = 0; i < sizeof(buf) - 1 && s[i]; i++) {
-		buf[i] = s[i];
-		if ((unsigned char)s[i] >= 0x80)
-			buf[i] = '?';
-	}
-	buf[i] = '\0';
-	return json_string(buf);
+	len = strlen(s);
+	n = text_utf8_lossy(s, len < SYSTEM_NAME_MAX ? len : SYSTEM_NAME_MAX, buf);
+	return json_stringn(buf, text_utf8_cut(buf, n, SYSTEM_NAME_MAX));
 }
 
 static void format_time(time_t t, char *buf, size_t size)
@@ -99,7 +101,7 @@ void session_audit_logon(struct session *s, const char *verdict, const char *rea
 	json_t *f = json_object();
 
 	if (!f) {
-		fprintf(stderr, "wardd: audit: out of memory\n");
+		log_msg("audit: out of memory");
 		return;
 	}
 	json_object_set_new(f, "verdict", json_string(verdict));
@@ -169,7 +171,7 @@ void session_free(struct session *s)
 		struct ward_err err = {0};
 
 		if (cgroup_destroy(s->join.cg, &err) < 0)
-			fprintf(stderr, "wardd: session %s: %s\n", s->id, err.msg);
+			log_msg("session %s: %s", s->id, err.msg);
 	}
 	loop_timer_cancel(ss->loop, s->timer);
 	loop_timer_cancel(ss->loop, s->idle);
@@ -276,8 +278,7 @@ static void on_accept(int cfd, void *ud)
 	if (ss->n_conns >= SESSION_MAX_CONNS) {
 		close(cfd);
 		if (!ss->warned_full)
-			fprintf(stderr, "wardd: sessions: %d clients, refusing more\n",
-				SESSION_MAX_CONNS);
+			log_msg("sessions: %d clients, refusing more", SESSION_MAX_CONNS);
 		ss->warned_full = true;
 		return;
 	}

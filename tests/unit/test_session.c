@@ -804,10 +804,39 @@ static void test_state_names(void **state)
 	assert_string_equal(session_state_to_string((enum session_state)99), "unknown");
 }
 
+/* A name the system gave (a user, a tty, a remote host) reaches JSON
+ * whatever its bytes: valid UTF-8 as it is, invalid bytes as U+FFFD, and
+ * one that needed that cut at 255 bytes without splitting a character. */
+static void test_system_names_in_json(void **state)
+{
+	char long_name[400];
+	json_t *j;
+
+	(void)state;
+	assert_true(json_is_null(j = session_json_str(NULL)));
+	json_decref(j);
+	assert_true(json_is_null(j = session_json_str("")));
+	json_decref(j);
+	j = session_json_str("caf\xc3\xa9");
+	assert_string_equal(json_string_value(j), "caf\xc3\xa9");
+	json_decref(j);
+	j = session_json_str("caf\xe9 \xc3\xa9");
+	assert_string_equal(json_string_value(j), "caf\xef\xbf\xbd \xc3\xa9");
+	json_decref(j);
+
+	memset(long_name, '\xff', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	j = session_json_str(long_name);
+	assert_non_null(j);
+	assert_int_equal(json_string_length(j), 85 * 3); /* whole U+FFFDs only */
+	json_decref(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_state_names),
+	    cmocka_unit_test(test_system_names_in_json),
 	    cmocka_unit_test(test_parse_good),
 	    cmocka_unit_test(test_parse_not_a_request),
 	    cmocka_unit_test(test_parse_keys_and_values),
