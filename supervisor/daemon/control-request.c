@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "basic/text.h"
+#include "model/names.h"
 #include "model/profile.h"
 #include "model/protocol.h"
 
@@ -115,8 +116,8 @@ static int parse_name(json_t *v, const char *what, char *out, size_t size, struc
 
 static int parse_display_name(json_t *v, char *out, size_t size, struct ward_err *err)
 {
-	const char *s;
-	size_t len, chars = 0;
+	const char *s, *why;
+	size_t len;
 
 	if (!json_is_string(v))
 		return ward_err_set(err, 0, "display_name: must be a string");
@@ -124,23 +125,14 @@ static int parse_display_name(json_t *v, char *out, size_t size, struct ward_err
 	len = json_string_length(v);
 	if (len != strlen(s))
 		return ward_err_set(err, 0, "display_name: must not contain NUL characters");
-	for (size_t i = 0, n; i < len; i += n) {
-		uint32_t cp;
-
-		n = text_utf8_next(s + i, len - i, &cp);
-		if (!n)
-			return ward_err_set(err, 0, "display_name: must be valid UTF-8");
-		/* Nothing that would let a name rewrite what a terminal or log
-		 * shows around it: C0, DEL, C1, line and paragraph separators,
-		 * bidi controls. */
-		if (text_control_char(cp))
-			return ward_err_set(err, 0,
-					    "display_name: must not contain control characters");
-		chars++;
-	}
-	if (chars < 1 || chars > CONTROL_DISPLAY_NAME_MAX || len >= size)
+	/* The one rule (model/names): valid UTF-8, nothing that would let a
+	 * name rewrite what a terminal or log shows around it (C0, DEL, C1,
+	 * line and paragraph separators, bidi controls), 1..128 characters. */
+	if (display_name_check(s, len, NULL, &why) != DISPLAY_NAME_OK)
+		return ward_err_set(err, 0, "display_name: %s", why);
+	if (len >= size) /* cannot be: 128 characters of 4 bytes fit */
 		return ward_err_set(err, 0, "display_name: must be 1 to %d characters long",
-				    CONTROL_DISPLAY_NAME_MAX);
+				    DISPLAY_NAME_MAX);
 	memcpy(out, s, len + 1);
 	return 0;
 }

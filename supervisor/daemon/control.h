@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "daemon/audit.h"
+#include "model/names.h"
 #include "model/config.h"
 #include "basic/error.h"
 #include "basic/loop.h"
@@ -16,7 +17,7 @@
 #include "daemon/userdb.h"
 
 #define CONTROL_MAX_REQUEST      (64 * 1024) /* bytes, newline included */
-#define CONTROL_DISPLAY_NAME_MAX 128         /* characters (UTF-8: up to 4 bytes each) */
+#define CONTROL_DISPLAY_NAME_MAX DISPLAY_NAME_MAX /* characters (model/names.h) */
 #define CONTROL_ARCHIVE_MAX      4096        /* bytes of an archive path, NUL included */
 #define CONTROL_SESSION_ID_MAX   32          /* bytes of a session id */
 
