@@ -20,6 +20,8 @@
 #include "daemon/audit.h"
 #include "sandbox/cgroup.h"
 #include "basic/cleanup.h"
+#include "basic/fs.h"
+#include "basic/log.h"
 #include "model/config.h"
 #include "daemon/control.h"
 #include "sandbox/launch.h"
@@ -298,21 +300,140 @@ static const struct cgroup *run_cgroup_get(void *ud, struct ward_err *err)
 	return rc->cg;
 }
 
+/* One `wardd run`: what it starts, and what is undone after it. */
+struct run {
+	struct ward_tenant *t;
+	const struct ward_service *svc;
+	char **command; /* replaces the service's exec; NULL: none */
+	struct launch_paths paths;
+	struct seccomp_program prog;
+	char cg_name[WARD_NAME_MAX + 32];
+	struct cgroup *cg;
+	struct tty_state tty;
+	struct launch_handle h;
+};
+
+static const struct ward_service *run_find_service(const char *file, const struct ward_tenant *t,
+						   const char *name)
+{
+	const struct ward_service *svc = tenant_find_service(t, name);
+
+	if (!svc) {
+		fprintf(stderr, "wardd: %s: tenant %s has no service \"%s\"; it has:", file,
+			t->name, name);
+		for (size_t i = 0; i < t->n_services; i++)
+			fprintf(stderr, " %s", t->services[i].name);
+		fputc('\n', stderr);
+	}
+	return svc;
+}
+
+static int run_check_ids(const struct options *o, const char *file, const struct ward_tenant *t)
+{
+	struct ward_config cfg = {0};
+	struct subids sub = {0};
+	struct ward_err err = {0};
+	bool ok;
+
+	if (!t->ids.set) {
+		fprintf(stderr, "wardd: %s: `wardd run` needs \"ids\" in the profile\n", file);
+		return -1;
+	}
+	/* As the daemon does (subid.h): never as uids a host user can map. The
+	 * files are the settings' (ids.subuid, ids.subgid) with --config. */
+	ok = config_load(o->config, o->config_given, &cfg, &err) == 0 &&
+	     subids_load(cfg.subuid_file, cfg.subgid_file, &sub, &err) == 0 &&
+	     subids_check(&sub, "ids: uid range", t->ids.uid, t->ids.count, &err) == 0;
+	subids_free(&sub);
+	config_free(&cfg);
+	if (!ok) {
+		fprintf(stderr, "wardd: %s: %s\n", file, err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* The data directory and the seccomp filter, as the daemon prepares them. */
+static int run_prepare(const struct options *o, struct run *r)
+{
+	const struct ward_service *svc = r->svc;
+	struct ward_err err = {0};
+	char why[512];
+
+	if (prepare_paths(o->data_dir, o->state_dir, r->t->name, &r->paths, &err) < 0 ||
+	    (svc->policy.filesystem.data && prepare_data_dir(r->paths.data_dir, r->t, &err) < 0)) {
+		fprintf(stderr, "wardd: %s\n", err.msg);
+		return -1;
+	}
+	if (launch_limits_clamped(&svc->policy, why, sizeof(why)))
+		fprintf(stderr, "wardd: warning: %s/%s: %s: using the hard limit\n", r->t->name,
+			svc->name, why);
+	/* Without a state dir the filter is compiled uncached. */
+	if (prepare_seccomp(&svc->policy,
+			    prepare_state_dir(o->state_dir, &err) == 0 ? r->paths.cache_dir : NULL,
+			    &r->prog, &err) < 0) {
+		fprintf(stderr, "wardd: seccomp: %s\n", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* Starts the sandbox, the operator's terminal saved first (r->tty). */
+static int run_start(struct run *r)
+{
+	const struct ward_service *svc = r->svc;
+	struct ward_err err = {0};
+	int ret;
+
+	if (snprintf(r->cg_name, sizeof(r->cg_name), "%s.run", svc->name) >=
+	    (int)sizeof(r->cg_name)) {
+		fprintf(stderr, "wardd: %s: cgroup name too long\n", svc->name);
+		return -1;
+	}
+	/* ward.run/TENANT/SERVICE.run (-2, -3... while other runs of the
+	 * service hold those): claimed, and kept for the next run. Fail
+	 * closed: without its limits the service does not run. */
+	if (cgroup_setup(CGROUP_ROOT, CGROUP_RUN_PARENT, CGROUP_SHARED_PARENT, &err) < 0) {
+		fprintf(stderr, "wardd: cgroup: %s\n", err.msg);
+		return -1;
+	}
+	/* Claimed when the launch needs it: where the sandbox joins its
+	 * cgroup once its filesystem view is built, the claim runs meanwhile
+	 * (~0.4 ms less per launch on v1, measured). */
+	struct run_cgroup rc = {
+	    .tenant = r->t->name, .name = r->cg_name, .limits = &svc->policy.limits};
+	struct launch_spec spec = {
+	    .tenant = r->t,
+	    .service = svc,
+	    .policy = &svc->policy,
+	    .argv = r->command,
+	    .data_dir = r->paths.data_dir,
+	    .seccomp = &r->prog,
+	    .cgroup_get = run_cgroup_get,
+	    .cgroup_get_ud = &rc,
+	    .stdio = {0, 1, 2},
+	};
+	tty_save(&r->tty);
+	ret = launch_start(&spec, &r->h, &err);
+	r->cg = rc.cg;
+	if (ret < 0) {
+		/* No cgroup, no run: launch_start killed the sandbox. */
+		if (rc.asked && !r->cg)
+			fprintf(stderr, "wardd: cgroup: %s\n", err.msg);
+		else
+			fprintf(stderr, "wardd: start %s/%s: %s\n", r->t->name, svc->name, err.msg);
+		return -1;
+	}
+	return 0;
+}
+
 static int cmd_run(const struct options *o, int argc, char **argv)
 {
 	struct profile_options popts = {.policy_dirs = o->policy_dirs,
 					.n_policy_dirs = o->n_policy_dirs};
 	struct ward_diag diag = {0};
-	struct ward_tenant *t = NULL;
-	const struct ward_service *svc;
-	struct seccomp_program prog = {0};
-	struct cgroup *cg = NULL;
-	struct launch_handle h;
+	struct run r = {.tty = {.fd = -1}};
 	struct ward_err err = {0};
-	struct tty_state tty = {.fd = -1};
-	struct launch_paths paths;
-	char cg_name[WARD_NAME_MAX + 32];
-	char **command = NULL;
 	int code = EXIT_WARD;
 
 	if (argc < 2 || (argc > 2 && strcmp(argv[2], "--") != 0) || (argc == 3)) {
@@ -321,114 +442,28 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (argc > 3)
-		command = &argv[3];
+		r.command = &argv[3];
 	if (geteuid() != 0) {
 		fprintf(stderr, "wardd: run: must be started as root\n");
 		return EXIT_WARD;
 	}
-	if (profile_load(argv[0], &popts, &t, &diag) < 0) {
+	if (profile_load(argv[0], &popts, &r.t, &diag) < 0) {
 		diag_print(&diag, stderr);
 		diag_free(&diag);
 		return EXIT_WARD;
 	}
-	svc = tenant_find_service(t, argv[1]);
-	if (!svc) {
-		fprintf(stderr, "wardd: %s: tenant %s has no service \"%s\"; it has:", argv[0],
-			t->name, argv[1]);
-		for (size_t i = 0; i < t->n_services; i++)
-			fprintf(stderr, " %s", t->services[i].name);
-		fputc('\n', stderr);
-		goto out;
+	r.svc = run_find_service(argv[0], r.t, argv[1]);
+	if (r.svc && run_check_ids(o, argv[0], r.t) == 0 && run_prepare(o, &r) == 0 &&
+	    run_start(&r) == 0) {
+		code = supervise_foreground(&r.h);
+		launch_release(&r.h);
 	}
-	if (!t->ids.set) {
-		fprintf(stderr, "wardd: %s: `wardd run` needs \"ids\" in the profile\n", argv[0]);
-		goto out;
-	}
-	/* As the daemon does (subid.h): never as uids a host user can map. The
-	 * files are the settings' (ids.subuid, ids.subgid) with --config. */
-	{
-		struct ward_config cfg = {0};
-		struct subids sub = {0};
-		bool ok = config_load(o->config, o->config_given, &cfg, &err) == 0 &&
-			  subids_load(cfg.subuid_file, cfg.subgid_file, &sub, &err) == 0 &&
-			  subids_check(&sub, "ids: uid range", t->ids.uid, t->ids.count, &err) == 0;
-
-		subids_free(&sub);
-		config_free(&cfg);
-		if (!ok) {
-			fprintf(stderr, "wardd: %s: %s\n", argv[0], err.msg);
-			goto out;
-		}
-	}
-	if (prepare_paths(o->data_dir, o->state_dir, t->name, &paths, &err) < 0 ||
-	    (svc->policy.filesystem.data && prepare_data_dir(paths.data_dir, t, &err) < 0)) {
-		fprintf(stderr, "wardd: %s\n", err.msg);
-		goto out;
-	}
-	{
-		char why[512];
-		if (launch_limits_clamped(&svc->policy, why, sizeof(why)))
-			fprintf(stderr, "wardd: warning: %s/%s: %s: using the hard limit\n",
-				t->name, svc->name, why);
-	}
-	/* Without a state dir the filter is compiled uncached. */
-	if (prepare_seccomp(&svc->policy,
-			    prepare_state_dir(o->state_dir, &err) == 0 ? paths.cache_dir : NULL,
-			    &prog, &err) < 0) {
-		fprintf(stderr, "wardd: seccomp: %s\n", err.msg);
-		goto out;
-	}
-	if (snprintf(cg_name, sizeof(cg_name), "%s.run", svc->name) >= (int)sizeof(cg_name)) {
-		fprintf(stderr, "wardd: %s: cgroup name too long\n", svc->name);
-		goto out;
-	}
-	/* ward.run/TENANT/SERVICE.run (-2, -3... while other runs of the
-	 * service hold those): claimed, and kept for the next run. Fail
-	 * closed: without its limits the service does not run. */
-	if (cgroup_setup(CGROUP_ROOT, CGROUP_RUN_PARENT, CGROUP_SHARED_PARENT, &err) < 0) {
-		fprintf(stderr, "wardd: cgroup: %s\n", err.msg);
-		goto out;
-	}
-	/* Claimed when the launch needs it: where the sandbox joins its
-	 * cgroup once its filesystem view is built, the claim runs meanwhile
-	 * (~0.4 ms less per launch on v1, measured). */
-	{
-		struct run_cgroup rc = {
-		    .tenant = t->name, .name = cg_name, .limits = &svc->policy.limits};
-		struct launch_spec spec = {
-		    .tenant = t,
-		    .service = svc,
-		    .policy = &svc->policy,
-		    .argv = command,
-		    .data_dir = paths.data_dir,
-		    .seccomp = &prog,
-		    .cgroup_get = run_cgroup_get,
-		    .cgroup_get_ud = &rc,
-		    .stdio = {0, 1, 2},
-		};
-		tty_save(&tty);
-		int r = launch_start(&spec, &h, &err);
-
-		cg = rc.cg;
-		if (r < 0) {
-			/* No cgroup, no run: launch_start killed the sandbox. */
-			if (rc.asked && !cg)
-				fprintf(stderr, "wardd: cgroup: %s\n", err.msg);
-			else
-				fprintf(stderr, "wardd: start %s/%s: %s\n", t->name, svc->name,
-					err.msg);
-			goto out;
-		}
-	}
-	code = supervise_foreground(&h);
-	launch_release(&h);
-out:
-	tty_restore(&tty); /* the sandbox is gone: nothing can change it again */
-	if (cg && cgroup_destroy(cg, &err) < 0)
+	tty_restore(&r.tty); /* the sandbox is gone: nothing can change it again */
+	if (r.cg && cgroup_destroy(r.cg, &err) < 0)
 		fprintf(stderr, "wardd: cgroup: %s\n", err.msg);
 	cgroup_teardown();
-	seccomp_program_free(&prog);
-	tenant_free(t);
+	seccomp_program_free(&r.prog);
+	tenant_free(r.t);
 	return code;
 }
 
@@ -479,25 +514,6 @@ static int apply_flags(struct ward_config *cfg, const struct options *o)
 	return 0;
 }
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-	char buf[4096];
-	size_t len = strlen(path);
-
-	if (len == 0 || len >= sizeof(buf))
-		return -1;
-	memcpy(buf, path, len + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(buf, mode) < 0 && errno != EEXIST ? -1 : 0;
-}
-
 static void on_stopped(void *ud)
 {
 	struct daemon *d = ud;
@@ -513,7 +529,7 @@ static void on_terminate(struct loop *l, int sig, void *ud)
 	if (d->stop_reason)
 		return; /* already stopping */
 	d->stop_reason = sig == SIGINT ? "SIGINT" : "SIGTERM";
-	fprintf(stderr, "wardd: %s: stopping every tenant\n", d->stop_reason);
+	log_msg("%s: stopping every tenant", d->stop_reason);
 	/* Sessions first: they end as daemon-stop, not with their services. */
 	session_server_shutdown(d->ss);
 	supervisor_shutdown(d->sup, on_stopped, d);
@@ -530,7 +546,7 @@ static void on_reload(struct loop *l, int sig, void *ud)
 	/* Fail closed, as wardctl reload is: no change that could not be
 	 * recorded. */
 	if (audit_ready(d->audit, &err) < 0) {
-		fprintf(stderr, "wardd: SIGHUP: reload refused: %s\n", err.msg);
+		log_msg("SIGHUP: reload refused: %s", err.msg);
 		return;
 	}
 	json_decref(supervisor_reload(d->sup));
@@ -552,12 +568,11 @@ static int daemon_lock(struct daemon *d)
 		return -1;
 	d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (d->lock_fd < 0) {
-		fprintf(stderr, "wardd: %s: %s\n", path, strerror(errno));
+		log_msg("%s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		fprintf(stderr, "wardd: another wardd runs on %s (%s is locked)\n",
-			d->cfg.state_dir, path);
+		log_msg("another wardd runs on %s (%s is locked)", d->cfg.state_dir, path);
 		return -1;
 	}
 	return 0;
@@ -580,151 +595,214 @@ static void close_inherited(void)
 		(void)close((int)fd);
 }
 
+/* What the daemon needs of the host before anything starts: its settings
+ * with the flags, its directories, the lock, the cgroups. */
+static int daemon_host_setup(struct daemon *d, const struct options *o)
+{
+	struct ward_err err = {0};
+
+	if (apply_flags(&d->cfg, o) < 0) {
+		log_msg("out of memory");
+		return -1;
+	}
+	if (fs_mkdir_p(d->cfg.state_dir, 0755) < 0 || fs_mkdir_p(d->cfg.log_dir, 0750) < 0) {
+		log_msg("creating %s or %s: %s", d->cfg.state_dir, d->cfg.log_dir, strerror(errno));
+		return -1;
+	}
+	if (daemon_lock(d) < 0)
+		return -1;
+	/* Before anything starts: limits are not optional, and whatever a
+	 * wardd that died left in our cgroups goes now. */
+	if (cgroup_setup(CGROUP_ROOT, d->cfg.cgroup_parent, 0, &err) < 0 ||
+	    cgroup_cleanup_stale(&err) < 0) {
+		log_msg("cgroups: %s", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* Four fds per service (sandbox socket, pidfd, output pipe, log) plus
+ * clients: the default soft limit of 1024 is 250 services. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* The audit log and the event loop. */
+static int daemon_open_core(struct daemon *d)
+{
+	struct ward_err err = {0};
+	char audit_path[4096];
+
+	if (snprintf(audit_path, sizeof(audit_path), "%s/audit.jsonl", d->cfg.log_dir) >=
+	    (int)sizeof(audit_path))
+		return -1;
+	/* A client that goes away mid-reply must not kill the daemon. */
+	(void)signal(SIGPIPE, SIG_IGN); /* cannot fail */
+	raise_fd_limit();
+	d->audit = audit_open(audit_path, d->cfg.audit_fsync_each, &err);
+	d->loop = loop_new();
+	if (!d->audit || !d->loop) {
+		log_msg("%s", d->audit ? "cannot set up the event loop" : err.msg);
+		return -1;
+	}
+	audit_configure(d->audit, d->loop,
+			&(struct audit_limits){.max_bytes = d->cfg.audit_max_bytes,
+					       .refused_burst = d->cfg.audit_refused_burst,
+					       .refused_window_s = d->cfg.audit_refused_window_s});
+	return 0;
+}
+
+/* The supervisor, the network, and the sockets that serve clients. */
+static int daemon_open_modules(struct daemon *d)
+{
+	struct ward_err err = {0};
+
+	d->sup = supervisor_new(&d->cfg, d->loop, d->audit);
+	if (!d->sup)
+		return -1;
+	/* Without it the daemon still runs the tenants that have no network;
+	 * those that have one fail to start, saying why: never unfiltered. */
+	d->net = network_open(&d->cfg, d->loop, supervisor_link_gone, d->sup, &err);
+	if (d->net) {
+		supervisor_set_network(d->sup, d->net);
+	} else {
+		log_msg("%s", err.msg);
+		audit_event(d->audit, "network-unavailable", json_pack("{s:s}", "error", err.msg));
+	}
+	/* Who the control and session clients are, from the name service,
+	 * which may hang: never on the loop (userdb.h). */
+	d->udb = userdb_new(d->loop, 0, NULL);
+	if (!d->udb) {
+		log_msg("user lookups: out of memory");
+		return -1;
+	}
+	d->ctl = control_new(&d->cfg, d->loop, d->sup, d->audit, d->udb, &err);
+	if (!d->ctl) {
+		log_msg("control socket: %s", err.msg);
+		return -1;
+	}
+	d->ss = session_server_new(&d->cfg, d->loop, d->sup, d->audit, d->udb, &err);
+	if (!d->ss) {
+		log_msg("session socket: %s", err.msg);
+		return -1;
+	}
+	control_set_sessions(d->ctl, d->ss);
+	/* Onboarding takes from the supervisor's tenants and the network's pool. */
+	d->ob = onboarding_new(&d->cfg, d->loop, d->sup, d->net, d->audit);
+	if (!d->ob) {
+		log_msg("onboarding: out of memory");
+		return -1;
+	}
+	control_set_onboarding(d->ctl, d->ob);
+	return 0;
+}
+
+/* SIGTERM and SIGINT stop, SIGHUP reloads; audit records are flushed once
+ * a turn unless each is synced. */
+static int daemon_watch_signals(struct daemon *d)
+{
+	static const struct {
+		int sig;
+		loop_signal_fn fn;
+	} sigs[] = {{SIGTERM, on_terminate}, {SIGINT, on_terminate}, {SIGHUP, on_reload}};
+
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(*sigs); i++) {
+		int r = loop_add_signal(d->loop, sigs[i].sig, sigs[i].fn, d);
+
+		if (r < 0) {
+			log_msg("watching SIG%s: %s", sigabbrev_np(sigs[i].sig), strerror(-r));
+			return -1;
+		}
+	}
+	if (!d->cfg.audit_fsync_each)
+		loop_set_turn_hook(d->loop, on_turn, d);
+	return 0;
+}
+
+/* Onboarding checks the pool against the host's subordinate ids each time
+ * (and refuses it); the operator hears of it now too. */
+static void daemon_check_pool(struct daemon *d)
+{
+	struct ward_err err = {0};
+	struct subids sub = {0};
+
+	if (subids_load(d->cfg.subuid_file, d->cfg.subgid_file, &sub, &err) < 0 ||
+	    subids_check(&sub, "the uid pool (ids.pool_start+ids.pool_size)", d->cfg.id_pool_start,
+			 d->cfg.id_pool_size, &err) < 0)
+		log_msg("warning: %s: onboarding is refused until it is not", err.msg);
+	subids_free(&sub);
+}
+
+/* Loads the tenants and serves until a signal stops the daemon. */
+static int daemon_run(struct daemon *d)
+{
+	int n = supervisor_load_all(d->sup);
+
+	audit_event(d->audit, "daemon-start",
+		    json_pack("{s:i, s:s, s:i}", "pid", (int)getpid(), "version", WARD_VERSION,
+			      "tenants", n));
+	log_msg("%d tenant(s) from %s; control socket %s/control.sock", n, d->cfg.tenants_dir,
+		d->cfg.state_dir);
+	if (loop_run(d->loop) < 0) {
+		log_msg("event loop: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Whatever of the daemon was set up goes, in this order. */
+static void daemon_close(struct daemon *d)
+{
+	if (d->audit)
+		audit_event(
+		    d->audit, "daemon-stop",
+		    json_pack("{s:s}", "reason", d->stop_reason ? d->stop_reason : "error"));
+	/* First: an offboarding under way is put back or finished, and its
+	 * client answered, while the supervisor and the socket still exist. */
+	onboarding_free(d->ob);
+	control_free(d->ctl);
+	session_server_free(d->ss);
+	userdb_free(d->udb);
+	supervisor_free(d->sup);
+	/* Every sandbox is gone: their links follow with their namespaces. */
+	network_close(d->net, NETWORK_CLOSE_WAIT_MS);
+	cgroup_teardown();
+	audit_configure(d->audit, NULL, NULL); /* its timers are the loop's */
+	loop_free(d->loop);
+	audit_close(d->audit);
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
+	config_free(&d->cfg);
+}
+
 static int cmd_daemon(const struct options *o)
 {
 	struct daemon d = {.lock_fd = -1};
 	struct ward_err err = {0};
-	char audit_path[4096];
-	int code = 1, n;
+	int code = 1;
 
 	close_inherited();
 	if (geteuid() != 0) {
-		fprintf(stderr, "wardd: must be started as root\n");
+		log_msg("must be started as root");
 		return 1;
 	}
 	if (config_load(o->config, o->config_given, &d.cfg, &err) < 0) {
-		fprintf(stderr, "wardd: %s\n", err.msg);
+		log_msg("%s", err.msg);
 		return 1;
 	}
-	if (apply_flags(&d.cfg, o) < 0) {
-		fprintf(stderr, "wardd: out of memory\n");
-		goto out;
+	if (daemon_host_setup(&d, o) == 0 && daemon_open_core(&d) == 0 &&
+	    daemon_open_modules(&d) == 0 && daemon_watch_signals(&d) == 0) {
+		daemon_check_pool(&d);
+		if (daemon_run(&d) == 0)
+			code = 0;
 	}
-	if (mkdir_p(d.cfg.state_dir, 0755) < 0 || mkdir_p(d.cfg.log_dir, 0750) < 0) {
-		fprintf(stderr, "wardd: creating %s or %s: %s\n", d.cfg.state_dir, d.cfg.log_dir,
-			strerror(errno));
-		goto out;
-	}
-	if (daemon_lock(&d) < 0)
-		goto out;
-	/* Before anything starts: limits are not optional, and whatever a
-	 * wardd that died left in our cgroups goes now. */
-	if (cgroup_setup(CGROUP_ROOT, d.cfg.cgroup_parent, 0, &err) < 0 ||
-	    cgroup_cleanup_stale(&err) < 0) {
-		fprintf(stderr, "wardd: cgroups: %s\n", err.msg);
-		goto out;
-	}
-	if (snprintf(audit_path, sizeof(audit_path), "%s/audit.jsonl", d.cfg.log_dir) >=
-	    (int)sizeof(audit_path))
-		goto out;
-	/* A client that goes away mid-reply must not kill the daemon. */
-	(void)signal(SIGPIPE, SIG_IGN); /* cannot fail */
-	/* Four fds per service (sandbox socket, pidfd, output pipe, log)
-	 * plus clients: the default soft limit of 1024 is 250 services. */
-	{
-		struct rlimit rl;
-		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-			rl.rlim_cur = rl.rlim_max;
-			setrlimit(RLIMIT_NOFILE, &rl);
-		}
-	}
-	d.audit = audit_open(audit_path, d.cfg.audit_fsync_each, &err);
-	d.loop = loop_new();
-	if (!d.audit || !d.loop) {
-		fprintf(stderr, "wardd: %s\n", d.audit ? "cannot set up the event loop" : err.msg);
-		goto out;
-	}
-	audit_configure(d.audit, d.loop,
-			&(struct audit_limits){.max_bytes = d.cfg.audit_max_bytes,
-					       .refused_burst = d.cfg.audit_refused_burst,
-					       .refused_window_s = d.cfg.audit_refused_window_s});
-	d.sup = supervisor_new(&d.cfg, d.loop, d.audit);
-	if (!d.sup)
-		goto out;
-	/* Without it the daemon still runs the tenants that have no network;
-	 * those that have one fail to start, saying why: never unfiltered. */
-	d.net = network_open(&d.cfg, d.loop, supervisor_link_gone, d.sup, &err);
-	if (d.net) {
-		supervisor_set_network(d.sup, d.net);
-	} else {
-		fprintf(stderr, "wardd: %s\n", err.msg);
-		audit_event(d.audit, "network-unavailable", json_pack("{s:s}", "error", err.msg));
-	}
-	/* Who the control and session clients are, from the name service,
-	 * which may hang: never on the loop (userdb.h). */
-	d.udb = userdb_new(d.loop, 0, NULL);
-	if (!d.udb) {
-		fprintf(stderr, "wardd: user lookups: out of memory\n");
-		goto out;
-	}
-	d.ctl = control_new(&d.cfg, d.loop, d.sup, d.audit, d.udb, &err);
-	if (!d.ctl) {
-		fprintf(stderr, "wardd: control socket: %s\n", err.msg);
-		goto out;
-	}
-	d.ss = session_server_new(&d.cfg, d.loop, d.sup, d.audit, d.udb, &err);
-	if (!d.ss) {
-		fprintf(stderr, "wardd: session socket: %s\n", err.msg);
-		goto out;
-	}
-	control_set_sessions(d.ctl, d.ss);
-	/* Onboarding takes from the supervisor's tenants and the network's pool. */
-	d.ob = onboarding_new(&d.cfg, d.loop, d.sup, d.net, d.audit);
-	if (!d.ob) {
-		fprintf(stderr, "wardd: onboarding: out of memory\n");
-		goto out;
-	}
-	control_set_onboarding(d.ctl, d.ob);
-	if (loop_add_signal(d.loop, SIGTERM, on_terminate, &d) < 0 ||
-	    loop_add_signal(d.loop, SIGINT, on_terminate, &d) < 0 ||
-	    loop_add_signal(d.loop, SIGHUP, on_reload, &d) < 0)
-		goto out;
-	if (!d.cfg.audit_fsync_each)
-		loop_set_turn_hook(d.loop, on_turn, &d);
-	/* Onboarding checks the pool against the host's subordinate ids each
-	 * time (and refuses it); the operator hears of it now too. */
-	{
-		struct subids sub = {0};
-
-		if (subids_load(d.cfg.subuid_file, d.cfg.subgid_file, &sub, &err) < 0 ||
-		    subids_check(&sub, "the uid pool (ids.pool_start+ids.pool_size)",
-				 d.cfg.id_pool_start, d.cfg.id_pool_size, &err) < 0)
-			fprintf(stderr,
-				"wardd: warning: %s: onboarding is refused until it is not\n",
-				err.msg);
-		subids_free(&sub);
-	}
-	n = supervisor_load_all(d.sup);
-	audit_event(d.audit, "daemon-start",
-		    json_pack("{s:i, s:s, s:i}", "pid", (int)getpid(), "version", WARD_VERSION,
-			      "tenants", n));
-	fprintf(stderr, "wardd: %d tenant(s) from %s; control socket %s/control.sock\n", n,
-		d.cfg.tenants_dir, d.cfg.state_dir);
-	if (loop_run(d.loop) < 0) {
-		fprintf(stderr, "wardd: event loop: %s\n", strerror(errno));
-		goto out;
-	}
-	code = 0;
-out:
-	if (d.audit)
-		audit_event(d.audit, "daemon-stop",
-			    json_pack("{s:s}", "reason", d.stop_reason ? d.stop_reason : "error"));
-	/* First: an offboarding under way is put back or finished, and its
-	 * client answered, while the supervisor and the socket still exist. */
-	onboarding_free(d.ob);
-	control_free(d.ctl);
-	session_server_free(d.ss);
-	userdb_free(d.udb);
-	supervisor_free(d.sup);
-	/* Every sandbox is gone: their links follow with their namespaces. */
-	network_close(d.net, NETWORK_CLOSE_WAIT_MS);
-	cgroup_teardown();
-	audit_configure(d.audit, NULL, NULL); /* its timers are the loop's */
-	loop_free(d.loop);
-	audit_close(d.audit);
-	if (d.lock_fd >= 0)
-		close(d.lock_fd);
-	config_free(&d.cfg);
+	daemon_close(&d);
 	return code;
 }
 

@@ -474,18 +474,28 @@ static void on_child_exit(struct loop *l, int fd, uint32_t events, void *ud)
 	offboard_child_done(o, r < 0 ? -1 : st);
 }
 
+/* The child's exit (its pidfd) on the loop, its stderr pipe made
+ * non-blocking: 0, or -errno. */
+static int child_watch_exit(struct offboard *o, int pidfd, int err_r)
+{
+	if (pidfd < 0 || fcntl(err_r, F_SETFL, O_NONBLOCK) < 0)
+		return -errno;
+	return loop_add_fd(o->ob->loop, pidfd, EPOLLIN, on_child_exit, o);
+}
+
 /* Watches the child (pid, the read end of its stderr) on the loop. */
 static int child_watch(struct offboard *o, pid_t pid, int err_r, struct ward_err *err)
 {
 	struct onboarding *ob = o->ob;
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	int r;
 
 	o->child = pid;
 	o->child_err_len = 0;
 	o->child_err[0] = '\0';
-	if (pidfd < 0 || fcntl(err_r, F_SETFL, O_NONBLOCK) < 0 ||
-	    loop_add_fd(ob->loop, pidfd, EPOLLIN, on_child_exit, o) < 0) {
-		int e = errno;
+	r = child_watch_exit(o, pidfd, err_r);
+	if (r < 0) {
+		int e = -r;
 
 		if (pidfd >= 0)
 			close(pidfd);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "basic/log.h"
 #include "daemon/logs.h"
 #include "daemon/supervise-internal.h"
 
@@ -30,8 +31,7 @@ static void on_output(struct loop *l, int fd, uint32_t events, void *ud)
 	if (n > 0) {
 		struct ward_err err = {0};
 		if (v->log && log_sink_write(v->log, buf, (size_t)n, &err) < 0)
-			fprintf(stderr, "wardd: %s/%s: log: %s\n", v->tenant->profile->name,
-				v->def->name, err.msg);
+			log_service(v->tenant->profile->name, v->def->name, "log: %s", err.msg);
 		if (v->tenant->sup->out_fn)
 			v->tenant->sup->out_fn(v->tenant->profile->name, v->def->name, buf,
 					       (size_t)n, v->tenant->sup->out_ud);
@@ -49,9 +49,18 @@ int svc_log_path(struct svc *v, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
+/* Our end of the pipe on the loop: 0, or -errno. */
+static int watch_output(struct svc *v, int fd)
+{
+	/* Only our end is non-blocking: the service writes as it likes. */
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
+		return -errno;
+	return loop_add_fd(v->tenant->sup->loop, fd, EPOLLIN, on_output, v);
+}
+
 int svc_open_output(struct svc *v, int *write_end, struct ward_err *err)
 {
-	int p[2];
+	int p[2], r;
 
 	if (!v->log) {
 		char path[4096];
@@ -65,12 +74,11 @@ int svc_open_output(struct svc *v, int *write_end, struct ward_err *err)
 	}
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return ward_err_set(err, errno, "pipe");
-	/* Only our end is non-blocking: the service writes as it likes. */
-	if (fcntl(p[0], F_SETFL, O_NONBLOCK) < 0 ||
-	    loop_add_fd(v->tenant->sup->loop, p[0], EPOLLIN, on_output, v) < 0) {
+	r = watch_output(v, p[0]);
+	if (r < 0) {
 		close(p[0]);
 		close(p[1]);
-		return ward_err_set(err, errno, "output pipe");
+		return ward_err_set(err, -r, "output pipe");
 	}
 	v->out_fd = p[0];
 	*write_end = p[1];

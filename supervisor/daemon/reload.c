@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "basic/log.h"
 #include "daemon/supervise-internal.h"
 
 static bool ids_equal(const struct ward_ids *a, const struct ward_ids *b)
@@ -68,23 +69,11 @@ static void report_updates(const struct ward_tenant *op, const struct ward_tenan
 	}
 }
 
-/* Takes np and *net. */
-static void tenant_update(struct tenant_rt *t, struct ward_tenant *np, struct tenant_net *net,
-			  struct reload_report *rep)
+/* nv[i]: the service of t that goes on as np's i-th (its sandbox kept if
+ * nothing it runs with changed, restarted otherwise), or a new one. */
+static void match_services(struct tenant_rt *t, struct ward_tenant *np, struct tenant_net *net,
+			   bool ids_changed, struct svc **nv, struct reload_report *rep)
 {
-	bool ids_changed = !ids_equal(&t->profile->ids, &np->ids);
-	/* t->profile may go to a retiring tenant below. */
-	bool had_net = t->profile->network.present;
-	struct svc **nv = calloc(np->n_services ? np->n_services : 1, sizeof(*nv));
-
-	tenant_apply_cap(t->sup, np);
-	report_updates(t->profile, np, rep->updated);
-
-	if (!nv) {
-		tenant_free(np);
-		tenant_net_free(net);
-		return;
-	}
 	for (size_t i = 0; i < np->n_services; i++) {
 		struct ward_service *def = &np->services[i];
 		struct svc *old = tenant_svc(t, def->name);
@@ -113,54 +102,91 @@ static void tenant_update(struct tenant_rt *t, struct ward_tenant *np, struct te
 			svc_stop(old, STOP_BY_RELOAD);
 		}
 	}
-	/* Services the new profile no longer has go to a retiring tenant that
-	 * keeps the old profile alive until they have stopped (gracefully, in
-	 * reverse `after` order) and is then freed by tenant_progress. */
-	{
-		struct tenant_rt *ghost = calloc(1, sizeof(*ghost));
-		struct svc **gone = calloc(t->n_svcs ? t->n_svcs : 1, sizeof(*gone));
-		size_t n_gone = 0;
+}
 
-		for (size_t i = 0; i < t->n_svcs; i++) {
-			bool kept = false;
-			for (size_t j = 0; j < np->n_services; j++)
-				kept |= nv[j] == t->svcs[i];
-			if (!kept) {
-				gone[n_gone++] = t->svcs[i];
-				report_add(rep->removed, np->name, t->svcs[i]->def->name, NULL);
-			}
+/* Services the new profile no longer has go to a retiring tenant that
+ * keeps the old profile alive until they have stopped (gracefully, in
+ * reverse `after` order) and is then freed by tenant_progress. */
+static void retire_removed(struct tenant_rt *t, const struct ward_tenant *np, struct svc **nv,
+			   struct reload_report *rep)
+{
+	struct tenant_rt *ghost = calloc(1, sizeof(*ghost));
+	struct svc **gone = calloc(t->n_svcs ? t->n_svcs : 1, sizeof(*gone));
+	size_t n_gone = 0;
+
+	for (size_t i = 0; i < t->n_svcs; i++) {
+		bool kept = false;
+		for (size_t j = 0; j < np->n_services; j++)
+			kept |= nv[j] == t->svcs[i];
+		if (!kept) {
+			gone[n_gone++] = t->svcs[i];
+			report_add(rep->removed, np->name, t->svcs[i]->def->name, NULL);
 		}
-		if (n_gone && ghost && gone) {
-			*ghost = (struct tenant_rt){.sup = t->sup,
-						    .profile = t->profile,
-						    .svcs = gone,
-						    .n_svcs = n_gone,
-						    .removing = true};
-			for (size_t i = 0; i < n_gone; i++) {
-				gone[i]->tenant = ghost;
-				gone[i]->want_running = false;
-				gone[i]->stop_by = STOP_BY_RELOAD;
-			}
-			ghost->next = t->sup->tenants;
-			t->sup->tenants = ghost;
-			t->profile = NULL; /* now the ghost's */
-			gone = NULL;
-			ghost = NULL;
-		} else {
-			/* Out of memory (or nothing removed): no graceful way. */
-			for (size_t i = 0; i < n_gone; i++)
-				svc_free(gone[i]);
-		}
-		free(ghost);
-		free(gone);
 	}
+	if (n_gone && ghost && gone) {
+		*ghost = (struct tenant_rt){.sup = t->sup,
+					    .profile = t->profile,
+					    .svcs = gone,
+					    .n_svcs = n_gone,
+					    .removing = true};
+		for (size_t i = 0; i < n_gone; i++) {
+			gone[i]->tenant = ghost;
+			gone[i]->want_running = false;
+			gone[i]->stop_by = STOP_BY_RELOAD;
+		}
+		ghost->next = t->sup->tenants;
+		t->sup->tenants = ghost;
+		t->profile = NULL; /* now the ghost's */
+		gone = NULL;
+		ghost = NULL;
+	} else {
+		/* Out of memory (or nothing removed): no graceful way. */
+		for (size_t i = 0; i < n_gone; i++)
+			svc_free(gone[i]);
+	}
+	free(ghost);
+	free(gone);
+}
+
+/* New flows apply at once, in one transaction, to the services that keep
+ * running; their connections and counters stay. */
+static void resync_firewall(struct tenant_rt *t)
+{
+	struct ward_err err = {0};
+	bool any = false;
+
+	for (size_t i = 0; i < t->n_svcs; i++)
+		any |= t->svcs[i]->net.fw_installed;
+	if (any && tenant_fw_sync(t, &err) < 0)
+		log_tenant(t->profile->name, "firewall: %s", err.msg);
+}
+
+/* Takes np and *net. */
+static void tenant_update(struct tenant_rt *t, struct ward_tenant *np, struct tenant_net *net,
+			  struct reload_report *rep)
+{
+	bool ids_changed = !ids_equal(&t->profile->ids, &np->ids);
+	/* t->profile may go to a retiring tenant below. */
+	bool had_net = t->profile->network.present;
+	struct svc **nv = calloc(np->n_services ? np->n_services : 1, sizeof(*nv));
+
+	tenant_apply_cap(t->sup, np);
+	report_updates(t->profile, np, rep->updated);
+
+	if (!nv) {
+		tenant_free(np);
+		tenant_net_free(net);
+		return;
+	}
+	match_services(t, np, net, ids_changed, nv, rep);
+	retire_removed(t, np, nv, rep);
 	free(t->svcs);
 	t->svcs = nv;
 	t->n_svcs = np->n_services;
 	if (had_net && !np->network.present && t->sup->net) {
 		struct ward_err err = {0};
 		if (network_tenant_remove(t->sup->net, np->name, &err) < 0)
-			fprintf(stderr, "wardd: %s: firewall: %s\n", np->name, err.msg);
+			log_tenant(np->name, "firewall: %s", err.msg);
 		for (size_t i = 0; i < t->n_svcs; i++)
 			t->svcs[i]->net.fw_installed = false;
 	}
@@ -169,17 +195,7 @@ static void tenant_update(struct tenant_rt *t, struct ward_tenant *np, struct te
 	tenant_net_free(&t->net);
 	t->net = *net;
 	*net = (struct tenant_net){0};
-	/* New flows apply at once, in one transaction, to the services that
-	 * keep running; their connections and counters stay. */
-	{
-		struct ward_err err = {0};
-		bool any = false;
-
-		for (size_t i = 0; i < t->n_svcs; i++)
-			any |= t->svcs[i]->net.fw_installed;
-		if (any && tenant_fw_sync(t, &err) < 0)
-			fprintf(stderr, "wardd: %s: firewall: %s\n", np->name, err.msg);
-	}
+	resync_firewall(t);
 	tenant_progress(t);
 	for (struct tenant_rt *g = t->sup->tenants, *next; g; g = next) {
 		next = g->next;

@@ -8,20 +8,21 @@
 
 #include "basic/cleanup.h"
 #include "daemon/supervise-internal.h"
+#include "model/names.h"
 
 static void svc_net_status(struct svc *v, json_t *o, json_t *drops)
 {
 	struct tenant_rt *t = v->tenant;
 	size_t i = (size_t)(v->def - t->profile->services);
 	json_t *d;
-	char a[16];
+	char a[IP4_STRING_MAX];
 
 	if (!tenant_has_net(t) || i >= t->net.n) {
 		json_object_set_new(o, "address", json_null());
 		json_object_set_new(o, "drops", json_null());
 		return;
 	}
-	network_addr_string(t->net.addrs[i], a);
+	ip4_string(t->net.addrs[i], a);
 	json_object_set_new(o, "address", json_string(a));
 	d = network_service_drops(drops, &t->net, i);
 	/* No counter: the service is not installed (stopped); nothing dropped. */
@@ -121,7 +122,7 @@ static json_t *net_flows(const struct ward_tenant *p)
 	for (size_t e = 0; e < p->network.n_egress; e++) {
 		const struct ward_egress *g = &p->network.egress[e];
 		json_t *from = json_array(), *tcp = json_array(), *udp = json_array();
-		char a[16], to[24];
+		char a[IP4_STRING_MAX], to[24];
 
 		for (size_t i = 0; i < g->n_from; i++)
 			json_array_append_new(from, json_string(g->from[i]));
@@ -129,7 +130,7 @@ static json_t *net_flows(const struct ward_tenant *p)
 			json_array_append_new(tcp, json_integer(g->tcp[i]));
 		for (size_t i = 0; i < g->n_udp; i++)
 			json_array_append_new(udp, json_integer(g->udp[i]));
-		network_addr_string(g->to.addr, a);
+		ip4_string(g->to.addr, a);
 		(void)snprintf(to, sizeof(to), "%s/%u", a, g->to.prefix); /* fits: 15 + 3 */
 		json_array_append_new(flows,
 				      json_pack("{s:s, s:o, s:s, s:o, s:o}", "kind", "egress",
@@ -153,7 +154,7 @@ json_t *supervisor_net(struct supervisor *s, const char *tenant, struct ward_err
 	struct tenant_rt *t = find_tenant(s, tenant);
 	_cleanup_(json_decrefp) json_t *drops = NULL;
 	json_t *svcs;
-	char a[16], g[16], subnet[24];
+	char a[IP4_STRING_MAX], g[IP4_STRING_MAX], subnet[24];
 
 	if (!t) {
 		ward_err_set(err, 0, "no tenant \"%s\"", tenant);
@@ -172,8 +173,8 @@ json_t *supervisor_net(struct supervisor *s, const char *tenant, struct ward_err
 				    i < t->net.n ? json_string(t->net.ifnames[i]) : json_null());
 		json_array_append_new(svcs, o);
 	}
-	network_addr_string(t->net.subnet.addr, a);
-	network_addr_string(t->net.gateway, g);
+	ip4_string(t->net.subnet.addr, a);
+	ip4_string(t->net.gateway, g);
 	(void)snprintf(subnet, sizeof(subnet), "%s/%u", a, t->net.subnet.prefix); /* fits */
 	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "tenant", tenant, "subnet", subnet,
 			 "gateway", g, "uplink",

@@ -50,10 +50,10 @@ struct svc {
 	int exit_status;
 	char start_error[768]; /* the step that failed, when the sandbox failed */
 	struct seccomp_program prog;
-	bool prog_ready;
 	struct cgroup *cg; /* from the first start until the service stops */
-	bool cg_stale;     /* the definition changed: new limits at next start */
 	uint64_t oom_base; /* the cgroup's OOM kills when this run started */
+	bool prog_ready;
+	bool cg_stale; /* the definition changed: new limits at next start */
 
 	int out_fd; /* read end of the service's stdout/stderr */
 	struct log_sink *log;

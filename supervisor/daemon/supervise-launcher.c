@@ -64,18 +64,32 @@ static void on_pidfd(struct loop *l, int fd, uint32_t events, void *ud)
 	sb->gone(sb, st);
 }
 
+/* The init's socket and pidfd on the loop: 0, or -errno. */
+static int watch(struct sandbox *sb)
+{
+	int r;
+
+	if (fcntl(sb->h.sync_fd, F_SETFL, O_NONBLOCK) < 0)
+		return -errno;
+	r = loop_add_fd(sb->loop, sb->h.sync_fd, EPOLLIN, on_sync, sb);
+	if (r < 0)
+		return r;
+	return loop_add_fd(sb->loop, sb->h.pidfd, EPOLLIN, on_pidfd, sb);
+}
+
 static int real_start(struct sandbox *sb, const struct launch_spec *spec, struct ward_err *err)
 {
+	int r;
+
 	if (launch_start(spec, &sb->h, err) < 0)
 		return -1;
-	if (fcntl(sb->h.sync_fd, F_SETFL, O_NONBLOCK) < 0 ||
-	    loop_add_fd(sb->loop, sb->h.sync_fd, EPOLLIN, on_sync, sb) < 0 ||
-	    loop_add_fd(sb->loop, sb->h.pidfd, EPOLLIN, on_pidfd, sb) < 0) {
+	r = watch(sb);
+	if (r < 0) {
 		/* Without its events the sandbox cannot be supervised. */
 		loop_del_fd(sb->loop, sb->h.sync_fd);
 		launch_signal(&sb->h, SIGKILL);
 		launch_release(&sb->h);
-		return ward_err_set(err, ENOMEM, "watching the sandbox");
+		return ward_err_set(err, -r, "watching the sandbox");
 	}
 	return 0;
 }

@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "basic/cleanup.h"
+#include "basic/log.h"
 #include "daemon/supervise-internal.h"
+#include "model/names.h"
 
 bool tenant_has_net(const struct tenant_rt *t)
 {
@@ -44,8 +46,7 @@ void svc_fw_uninstall(struct svc *v)
 		return;
 	v->net.fw_installed = false;
 	if (tenant_fw_sync(v->tenant, &err) < 0)
-		fprintf(stderr, "wardd: %s/%s: firewall: %s\n", v->tenant->profile->name,
-			v->def->name, err.msg);
+		log_service(v->tenant->profile->name, v->def->name, "firewall: %s", err.msg);
 }
 
 /* Before its first launch: the tenant's services that are to run get
@@ -131,13 +132,13 @@ void svc_audit_drops(struct svc *v)
 	size_t i = svc_index(v);
 	_cleanup_(json_decrefp) json_t *drops = NULL;
 	json_t *d;
-	char a[16];
+	char a[IP4_STRING_MAX];
 
 	if (!v->net.fw_installed || !t->sup->net || !tenant_has_net(t) || i >= t->net.n)
 		return;
 	drops = network_drops(t->sup->net);
 	d = network_service_drops(drops, &t->net, i);
-	network_addr_string(t->net.addrs[i], a);
+	ip4_string(t->net.addrs[i], a);
 	audit_svc(v, "service-drops",
 		  json_pack("{s:s, s:s, s:o}", "address", a, "link", t->net.ifnames[i], "drops",
 			    d ? json_incref(d) : json_null()));

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "basic/log.h"
 #include "daemon/logs.h"
 #include "daemon/prepare.h"
 #include "daemon/supervise-internal.h"
@@ -79,8 +80,7 @@ static void svc_drop_cgroup(struct svc *v)
 	if (!v->cg)
 		return;
 	if (v->tenant->sup->launcher->cgroup_destroy(v->cg, &err) < 0)
-		fprintf(stderr, "wardd: %s/%s: cgroup: %s\n", v->tenant->profile->name,
-			v->def->name, err.msg);
+		log_service(v->tenant->profile->name, v->def->name, "cgroup: %s", err.msg);
 	v->cg = NULL;
 }
 
@@ -123,85 +123,75 @@ static void svc_on_event(struct sandbox *sb, const struct launch_event *ev)
 static void svc_schedule_restart(struct svc *v);
 static void svc_enter_failed(struct svc *v, const char *reason);
 
-/* The sandbox is gone (its init exited and was reaped, the launcher has
- * released it): decide what comes next. */
-static void svc_sandbox_gone(struct sandbox *sb, int init_status)
+/* After the init's exit: whatever is left in the service's cgroup is
+ * killed. Returns the OOM kills in the cgroup during this run. */
+static uint64_t svc_reap_cgroup(struct svc *v)
 {
-	struct svc *v = svc_of(sb);
 	struct supervisor *s = v->tenant->sup;
-	int st = v->exit_seen ? v->exit_status : init_status;
-	bool start_failed = !v->exit_seen && v->start_error[0];
-	bool was_stopping = v->state == SERVICE_STOPPING;
-	uint64_t oom_kills = 0; /* OOM kills in the cgroup during this run */
+	struct cgroup_stats cs = {0};
+	struct ward_err err = {0};
 
-	svc_cancel_timer(v);
-	/* The pid namespace is gone, so is every writer of the pipe: what is
-	 * left in it is the last output. */
-	svc_drain_output(v);
-	if (v->cg) {
-		struct cgroup_stats cs = {0};
-		struct ward_err err = {0};
+	if (!v->cg)
+		return 0;
+	/* The pid namespace died with the init; the cgroup makes sure. */
+	if (s->launcher->cgroup_stats(v->cg, &cs) == 0 && cs.pids_current > 0 &&
+	    s->launcher->cgroup_kill(v->cg, &err) < 0)
+		log_service(v->tenant->profile->name, v->def->name, "%s", err.msg);
+	return cs.oom_kills > v->oom_base ? cs.oom_kills - v->oom_base : 0;
+}
 
-		/* The pid namespace died with the init; the cgroup makes sure. */
-		if (s->launcher->cgroup_stats(v->cg, &cs) == 0 && cs.pids_current > 0 &&
-		    s->launcher->cgroup_kill(v->cg, &err) < 0)
-			fprintf(stderr, "wardd: %s/%s: %s\n", v->tenant->profile->name,
-				v->def->name, err.msg);
-		if (cs.oom_kills > v->oom_base)
-			oom_kills = cs.oom_kills - v->oom_base;
-	}
-	if (start_failed) {
-		(void)snprintf(v->last_exit, sizeof(v->last_exit), "start failed");
-		audit_svc(v, "service-start-failed", json_pack("{s:s}", "error", v->start_error));
-		fprintf(stderr, "wardd: %s/%s: %s\n", v->tenant->profile->name, v->def->name,
-			v->start_error);
-		st = 0x100; /* as "exited 1": a failed start is a failure */
-	} else if (!v->exit_seen && !v->service_pid) {
-		/* Killed while its sandbox was being built (a stop during
-		 * start): no service ran, so there is no exit to record. */
-		(void)snprintf(v->last_exit, sizeof(v->last_exit), "stopped while starting");
+/* v->last_exit for a run the OOM killer took part in. */
+static void svc_oom_reason(struct svc *v, int st, uint64_t oom_kills)
+{
+	if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) {
+		(void)snprintf(v->last_exit, sizeof(v->last_exit),
+			       "killed by the OOM killer (memory limit)");
 	} else {
-		int real = st; /* what the main process did, for the record */
+		char how[32];
 
-		exit_reason(st, v->last_exit, sizeof(v->last_exit));
-		if (oom_kills) {
-			if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) {
-				(void)snprintf(v->last_exit, sizeof(v->last_exit),
-					       "killed by the OOM killer (memory limit)");
-			} else {
-				char how[32];
-
-				memcpy(how, v->last_exit, sizeof(how) - 1);
-				how[sizeof(how) - 1] = '\0';
-				(void)snprintf(v->last_exit, sizeof(v->last_exit),
-					       "%s after the OOM killer killed %" PRIu64
-					       " of its processes (memory limit)",
-					       how, oom_kills);
-			}
-			/* An OOM kill is a failure whatever the main process did:
-			 * the verdict (restart policy, "clean") counts it as a kill,
-			 * the record keeps the exit as it was, not a SIGKILL the
-			 * main process never got. */
-			if (exit_is_clean(st))
-				st = SIGKILL;
-		}
-		audit_svc(v, "service-exit",
-			  json_pack("{s:i, s:s, s:o, s:o, s:b, s:b, s:I}", "pid",
-				    (int)v->service_pid, "status", v->last_exit, "code",
-				    WIFEXITED(real) ? json_integer(WEXITSTATUS(real)) : json_null(),
-				    "signal",
-				    WIFSIGNALED(real) ? json_integer(WTERMSIG(real)) : json_null(),
-				    "core_dumped", WIFSIGNALED(real) && WCOREDUMP(real), "clean",
-				    exit_is_clean(st), "oom_kills", (json_int_t)oom_kills));
-		if (oom_kills)
-			audit_svc(v, "service-oom",
-				  json_pack("{s:i, s:I}", "pid", (int)v->service_pid, "oom_kills",
-					    (json_int_t)oom_kills));
+		memcpy(how, v->last_exit, sizeof(how) - 1);
+		how[sizeof(how) - 1] = '\0';
+		(void)snprintf(v->last_exit, sizeof(v->last_exit),
+			       "%s after the OOM killer killed %" PRIu64
+			       " of its processes (memory limit)",
+			       how, oom_kills);
 	}
-	v->service_pid = 0;
-	v->exit_seen = false;
-	v->start_error[0] = '\0';
+}
 
+/* Records the exit of a service that ran (last_exit, the audit log).
+ * Returns the status to judge it by. */
+static int svc_record_exit(struct svc *v, int st, uint64_t oom_kills)
+{
+	int real = st; /* what the main process did, for the record */
+
+	exit_reason(st, v->last_exit, sizeof(v->last_exit));
+	if (oom_kills) {
+		svc_oom_reason(v, st, oom_kills);
+		/* An OOM kill is a failure whatever the main process did:
+		 * the verdict (restart policy, "clean") counts it as a kill,
+		 * the record keeps the exit as it was, not a SIGKILL the
+		 * main process never got. */
+		if (exit_is_clean(st))
+			st = SIGKILL;
+	}
+	audit_svc(v, "service-exit",
+		  json_pack("{s:i, s:s, s:o, s:o, s:b, s:b, s:I}", "pid", (int)v->service_pid,
+			    "status", v->last_exit, "code",
+			    WIFEXITED(real) ? json_integer(WEXITSTATUS(real)) : json_null(),
+			    "signal",
+			    WIFSIGNALED(real) ? json_integer(WTERMSIG(real)) : json_null(),
+			    "core_dumped", WIFSIGNALED(real) && WCOREDUMP(real), "clean",
+			    exit_is_clean(st), "oom_kills", (json_int_t)oom_kills));
+	if (oom_kills)
+		audit_svc(v, "service-oom",
+			  json_pack("{s:i, s:I}", "pid", (int)v->service_pid, "oom_kills",
+				    (json_int_t)oom_kills));
+	return st;
+}
+
+/* What comes after the run: stopped, a restart, or failed. */
+static void svc_after_run(struct svc *v, bool was_stopping, bool start_failed, int st)
+{
 	if (was_stopping || !v->want_running) {
 		svc_set_state(v, SERVICE_STOPPED);
 		if (was_stopping) {
@@ -220,16 +210,55 @@ static void svc_sandbox_gone(struct sandbox *sb, int init_status)
 		svc_set_state(v, SERVICE_STOPPED);
 		v->want_running = false;
 	}
-	/* Kept through a backoff; gone once the service is down for good. */
-	if (v->state == SERVICE_STOPPED || v->state == SERVICE_FAILED) {
-		svc_drop_cgroup(v);
-		/* Before its elements can go (here, with its tenant, or with
-		 * the table at shutdown): the counter is the evidence. */
-		svc_audit_drops(v);
-		if ((!v->want_running && v->after_stop != AFTER_STOP_START) ||
-		    v->state == SERVICE_FAILED)
-			svc_fw_uninstall(v);
+}
+
+/* Kept through a backoff; gone once the service is down for good. */
+static void svc_release_if_down(struct svc *v)
+{
+	if (v->state != SERVICE_STOPPED && v->state != SERVICE_FAILED)
+		return;
+	svc_drop_cgroup(v);
+	/* Before its elements can go (here, with its tenant, or with
+	 * the table at shutdown): the counter is the evidence. */
+	svc_audit_drops(v);
+	if ((!v->want_running && v->after_stop != AFTER_STOP_START) || v->state == SERVICE_FAILED)
+		svc_fw_uninstall(v);
+}
+
+/* The sandbox is gone (its init exited and was reaped, the launcher has
+ * released it): decide what comes next. */
+static void svc_sandbox_gone(struct sandbox *sb, int init_status)
+{
+	struct svc *v = svc_of(sb);
+	struct supervisor *s = v->tenant->sup;
+	int st = v->exit_seen ? v->exit_status : init_status;
+	bool start_failed = !v->exit_seen && v->start_error[0];
+	bool was_stopping = v->state == SERVICE_STOPPING;
+	uint64_t oom_kills; /* OOM kills in the cgroup during this run */
+
+	svc_cancel_timer(v);
+	/* The pid namespace is gone, so is every writer of the pipe: what is
+	 * left in it is the last output. */
+	svc_drain_output(v);
+	oom_kills = svc_reap_cgroup(v);
+	if (start_failed) {
+		(void)snprintf(v->last_exit, sizeof(v->last_exit), "start failed");
+		audit_svc(v, "service-start-failed", json_pack("{s:s}", "error", v->start_error));
+		log_service(v->tenant->profile->name, v->def->name, "%s", v->start_error);
+		st = 0x100; /* as "exited 1": a failed start is a failure */
+	} else if (!v->exit_seen && !v->service_pid) {
+		/* Killed while its sandbox was being built (a stop during
+		 * start): no service ran, so there is no exit to record. */
+		(void)snprintf(v->last_exit, sizeof(v->last_exit), "stopped while starting");
+	} else {
+		st = svc_record_exit(v, st, oom_kills);
 	}
+	v->service_pid = 0;
+	v->exit_seen = false;
+	v->start_error[0] = '\0';
+
+	svc_after_run(v, was_stopping, start_failed, st);
+	svc_release_if_down(v);
 	tenant_progress(v->tenant);
 	supervisor_check_shutdown(s);
 }
@@ -242,8 +271,7 @@ static void svc_enter_failed(struct svc *v, const char *reason)
 	svc_drop_cgroup(v);
 	svc_fw_uninstall(v);
 	audit_svc(v, "service-failed", json_pack("{s:s}", "reason", reason));
-	fprintf(stderr, "wardd: %s/%s: failed: %s\n", v->tenant->profile->name, v->def->name,
-		reason);
+	log_service(v->tenant->profile->name, v->def->name, "failed: %s", reason);
 }
 
 /* Prepares the run (prepare.c) and starts its sandbox through the
@@ -350,8 +378,7 @@ static void svc_try_start(struct svc *v)
 	if (svc_launch(v, &err) < 0) {
 		(void)snprintf(v->last_exit, sizeof(v->last_exit), "start failed");
 		audit_svc(v, "service-start-failed", json_pack("{s:s}", "error", err.msg));
-		fprintf(stderr, "wardd: %s/%s: %s\n", v->tenant->profile->name, v->def->name,
-			err.msg);
+		log_service(v->tenant->profile->name, v->def->name, "%s", err.msg);
 		/* Treated like a failed run: the restart policy applies, and
 		 * the start limit ends a start that can never work. */
 		if (v->def->policy.restart.on == RESTART_NEVER)
@@ -490,6 +517,34 @@ static void supervisor_unlink_tenant(struct supervisor *s, struct tenant_rt *t)
 		}
 }
 
+/* A retiring tenant whose services are all down: unlinked and freed. */
+static void tenant_retire(struct tenant_rt *t)
+{
+	struct supervisor *s = t->sup;
+	struct ward_err err = {0};
+
+	supervisor_unlink_tenant(s, t);
+	/* A retiring part of a reloaded tenant leaves the rules to the
+	 * live tenant of that name. */
+	if (s->net && tenant_has_net(t) && !s->shutting_down && !find_tenant(s, t->profile->name) &&
+	    network_tenant_remove(s->net, t->profile->name, &err) < 0)
+		log_tenant(t->profile->name, "firewall: %s", err.msg);
+	if (t->gone)
+		t->gone(t->profile->name, t->gone_ud);
+	tenant_free_rt(t);
+}
+
+/* Who stops a service tenant_progress stops: the shutdown, a reload that
+ * retires it, or whoever asked before. */
+static enum stop_by progress_stop_by(const struct tenant_rt *t, const struct svc *v)
+{
+	if (t->sup->shutting_down)
+		return STOP_BY_SHUTDOWN;
+	if (t->removing)
+		return STOP_BY_RELOAD;
+	return v->stop_by;
+}
+
 /* Moves every service of the tenant one step towards what is wanted:
  * services wanting to run start once their `after` services run; services
  * not wanted stop once nothing active depends on them (reverse order). */
@@ -504,9 +559,7 @@ void tenant_progress(struct tenant_rt *t)
 			svc_try_start(v);
 		else if ((v->state == SERVICE_RUNNING || v->state == SERVICE_STARTING) &&
 			 !has_active_dependents(v))
-			svc_stop(v, t->sup->shutting_down ? STOP_BY_SHUTDOWN
-				    : t->removing         ? STOP_BY_RELOAD
-							  : v->stop_by);
+			svc_stop(v, progress_stop_by(t, v));
 	}
 	for (size_t i = 0; i < t->n_svcs; i++) {
 		struct svc *v = t->svcs[i];
@@ -518,21 +571,8 @@ void tenant_progress(struct tenant_rt *t)
 			svc_try_start(v);
 		}
 	}
-	if (t->removing && all_stopped) {
-		struct supervisor *s = t->sup;
-		struct ward_err err = {0};
-
-		supervisor_unlink_tenant(s, t);
-		/* A retiring part of a reloaded tenant leaves the rules to the
-		 * live tenant of that name. */
-		if (s->net && tenant_has_net(t) && !s->shutting_down &&
-		    !find_tenant(s, t->profile->name) &&
-		    network_tenant_remove(s->net, t->profile->name, &err) < 0)
-			fprintf(stderr, "wardd: %s: firewall: %s\n", t->profile->name, err.msg);
-		if (t->gone)
-			t->gone(t->profile->name, t->gone_ud);
-		tenant_free_rt(t);
-	}
+	if (t->removing && all_stopped)
+		tenant_retire(t);
 }
 
 /* ---- tenants ---- */
@@ -598,7 +638,7 @@ void tenant_apply_cap(struct supervisor *s, const struct ward_tenant *p)
 	struct ward_err err = {0};
 
 	if (s->launcher->tenant_limits(p->name, &p->limits, &err) < 0)
-		fprintf(stderr, "wardd: %s: tenant limits: %s\n", p->name, err.msg);
+		log_tenant(p->name, "tenant limits: %s", err.msg);
 }
 
 /* The practice's disk quota (settings "quota.data") on its data directory,
@@ -619,8 +659,7 @@ static void tenant_apply_quota(struct supervisor *s, const struct ward_tenant *p
 	else
 		r = quota_apply(dir, p->ids.uid, s->cfg->data_quota, &backend, &err);
 	if (r < 0)
-		fprintf(stderr, "wardd: %s: disk quota not applied, its data is NOT limited: %s\n",
-			p->name, err.msg);
+		log_tenant(p->name, "disk quota not applied, its data is NOT limited: %s", err.msg);
 	if (s->audit)
 		(void)audit_event(s->audit, "tenant-quota",
 				  json_pack("{s:s, s:I, s:I, s:s?, s:b, s:s?}", "tenant", p->name,
@@ -639,7 +678,7 @@ void tenant_add(struct supervisor *s, struct ward_tenant *profile, struct tenant
 	tenant_apply_quota(s, profile);
 	t = tenant_rt_new(s, profile);
 	if (!t) {
-		fprintf(stderr, "wardd: %s: out of memory\n", profile->name);
+		log_tenant(profile->name, "out of memory");
 		tenant_free(profile);
 		tenant_net_free(net);
 		return;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "basic/log.h"
 #include "daemon/supervise-internal.h"
 #include "model/subid.h"
 
@@ -222,7 +223,7 @@ static void reject_network(struct supervisor *s, struct loaded *v, size_t n)
 
 		/* Kept in memory: the next flush writes them. */
 		if (network_alloc_flush(s->net, &err) < 0)
-			fprintf(stderr, "wardd: allocations: %s\n", err.msg);
+			log_msg("allocations: %s", err.msg);
 	}
 	free(others);
 }
@@ -239,8 +240,7 @@ struct loaded *tenants_dir_load(struct supervisor *s, size_t *n_out)
 
 	*n_out = 0;
 	if (!d) {
-		fprintf(stderr, "wardd: tenants directory %s: %s\n", s->cfg->tenants_dir,
-			strerror(errno));
+		log_msg("tenants directory %s: %s", s->cfg->tenants_dir, strerror(errno));
 		return NULL;
 	}
 	while ((e = readdir(d))) {
@@ -285,7 +285,7 @@ struct loaded *tenants_dir_load(struct supervisor *s, size_t *n_out)
 void loaded_audit_rejected(struct supervisor *s, struct loaded *l)
 {
 	for (size_t i = 0; i < json_array_size(l->errors); i++)
-		fprintf(stderr, "wardd: %s\n", json_string_value(json_array_get(l->errors, i)));
+		log_msg("%s", json_string_value(json_array_get(l->errors, i)));
 	audit_event(
 	    s->audit, "profile-rejected",
 	    json_pack("{s:s, s:s, s:O}", "file", l->path, "tenant", l->name, "errors", l->errors));

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "basic/cleanup.h"
+#include "basic/log.h"
+#include "model/names.h"
 #include "net/firewall.h"
 #include "net/netalloc.h"
 
@@ -32,10 +34,7 @@ struct network {
 
 void network_addr_string(uint32_t addr, char buf[16])
 {
-	struct in_addr a = {.s_addr = htonl(addr)};
-
-	if (!inet_ntop(AF_INET, &a, buf, 16))
-		(void)snprintf(buf, 16, "?");
+	ip4_string(addr, buf);
 }
 
 static void on_link_gone(const char *name, void *ud)
@@ -56,7 +55,7 @@ static void on_monitor(struct loop *l, int fd, uint32_t events, void *ud)
 	(void)fd;
 	(void)events;
 	if (netlink_monitor_read(n->nl, on_link_gone, n) < 0)
-		fprintf(stderr, "wardd: link notifications: %s\n", strerror(errno));
+		log_msg("link notifications: %s", strerror(errno));
 }
 
 struct network *network_open(const struct ward_config *cfg, struct loop *loop,
@@ -64,7 +63,7 @@ struct network *network_open(const struct ward_config *cfg, struct loop *loop,
 {
 	struct network *n = calloc(1, sizeof(*n));
 	struct firewall_options fo = {.uplink = cfg->net_uplink};
-	int left;
+	int left, r;
 
 	if (!n) {
 		ward_err_set(err, ENOMEM, "network");
@@ -95,7 +94,7 @@ struct network *network_open(const struct ward_config *cfg, struct loop *loop,
 	if (left < 0)
 		goto fail;
 	if (left)
-		fprintf(stderr, "wardd: removed %d leftover ward links\n", left);
+		log_msg("removed %d leftover ward links", left);
 	if (netlink_enable_forwarding(&n->forwarding_was_on, err) < 0)
 		goto fail;
 	/* Forwarding was off: it stays off for everything that is not ward's. */
@@ -103,8 +102,9 @@ struct network *network_open(const struct ward_config *cfg, struct loop *loop,
 	n->fw = firewall_open(&fo, err);
 	if (!n->fw)
 		goto fail;
-	if (loop_add_fd(loop, netlink_monitor_fd(n->nl), EPOLLIN, on_monitor, n) < 0) {
-		ward_err_set(err, errno, "watching link notifications");
+	r = loop_add_fd(loop, netlink_monitor_fd(n->nl), EPOLLIN, on_monitor, n);
+	if (r < 0) {
+		ward_err_set(err, -r, "watching link notifications");
 		goto fail;
 	}
 	return n;
@@ -122,7 +122,7 @@ static void forwarding_restore(struct network *n)
 		return;
 	fd = open(FORWARD_PATH, O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || write(fd, "0", 1) != 1)
-		fprintf(stderr, "wardd: %s: %s\n", FORWARD_PATH, strerror(errno));
+		log_msg("%s: %s", FORWARD_PATH, strerror(errno));
 }
 
 void network_close(struct network *n, uint64_t timeout_ms)
@@ -146,7 +146,7 @@ void network_close(struct network *n, uint64_t timeout_ms)
 				netlink_monitor_read(n->nl, on_link_gone, n);
 		}
 		if (netlink_remove_leftovers(n->nl, &err) < 0)
-			fprintf(stderr, "wardd: %s\n", err.msg);
+			log_msg("%s", err.msg);
 	}
 	if (n->fw) {
 		firewall_close(n->fw, true);
@@ -175,8 +175,8 @@ int network_check(struct network *n, const struct ward_tenant *t,
 	if (!t->network.present)
 		return 0;
 	if (netalloc_conflict(n->na, t, other, sizeof(other))) {
-		char a[16];
-		network_addr_string(t->network.subnet.addr, a);
+		char a[IP4_STRING_MAX];
+		ip4_string(t->network.subnet.addr, a);
 		return ward_err_set(err, 0,
 				    "network.subnet: %s/%u overlaps the subnet of tenant %s", a,
 				    t->network.subnet.prefix, other);
@@ -188,8 +188,8 @@ int network_check(struct network *n, const struct ward_tenant *t,
 			continue;
 		if (t->network.has_subnet && o->network.has_subnet &&
 		    cidr_overlap(&t->network.subnet, &o->network.subnet)) {
-			char a[16];
-			network_addr_string(t->network.subnet.addr, a);
+			char a[IP4_STRING_MAX];
+			ip4_string(t->network.subnet.addr, a);
 			return ward_err_set(
 			    err, 0, "network.subnet: %s/%u overlaps the subnet of tenant %s", a,
 			    t->network.subnet.prefix, o->name);
