@@ -2,6 +2,7 @@
  * blocks: the socket is non-blocking, and only the daemon's own file is
  * stat'ed, never anything a client hands in. */
 #include "basic/listener.h"
+#include "basic/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -92,7 +93,7 @@ static int socket_make(const char *path, const struct listener_opts *o, struct w
 	if (o->no_passrights &&
 	    setsockopt(fd, SOL_SOCKET, SO_PASSRIGHTS, &(int){0}, sizeof(int)) < 0 &&
 	    errno != ENOPROTOOPT && errno != EINVAL)
-		fprintf(stderr, "wardd: %s: SO_PASSRIGHTS: %s\n", o->name, strerror(errno));
+		log_msg("%s: SO_PASSRIGHTS: %s", o->name, strerror(errno));
 	/* Born 0600: nobody connects before owner and mode are final. */
 	old_mask = umask(0177);
 	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
@@ -134,7 +135,7 @@ static void on_accept(struct loop *l, int fd, uint32_t events, void *ud)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return;
-			fprintf(stderr, "wardd: %s: accept: %s\n", li->name, strerror(errno));
+			log_msg("%s: accept: %s", li->name, strerror(errno));
 			/* Out of fds or memory: the socket stays readable, so stop
 			 * watching it for a moment instead of spinning. */
 			if (!li->accept_retry && loop_mod_fd(l, li->fd, 0) == 0) {

@@ -432,7 +432,8 @@ static int cmd_run(const struct options *o, int argc, char **argv)
 	struct profile_options popts = {.policy_dirs = o->policy_dirs,
 					.n_policy_dirs = o->n_policy_dirs};
 	struct ward_diag diag = {0};
-	struct run r = {.tty = {.fd = -1}};
+	/* No flags saved yet: a run that fails before tty_save restores nothing. */
+	struct run r = {.tty = {.fd = -1, .fl = {-1, -1, -1}}};
 	struct ward_err err = {0};
 	int code = EXIT_WARD;
 

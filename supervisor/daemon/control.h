@@ -16,10 +16,10 @@
 #include "daemon/supervise.h"
 #include "daemon/userdb.h"
 
-#define CONTROL_MAX_REQUEST      (64 * 1024) /* bytes, newline included */
+#define CONTROL_MAX_REQUEST      (64 * 1024)      /* bytes, newline included */
 #define CONTROL_DISPLAY_NAME_MAX DISPLAY_NAME_MAX /* characters (model/names.h) */
-#define CONTROL_ARCHIVE_MAX      4096        /* bytes of an archive path, NUL included */
-#define CONTROL_SESSION_ID_MAX   32          /* bytes of a session id */
+#define CONTROL_ARCHIVE_MAX      4096             /* bytes of an archive path, NUL included */
+#define CONTROL_SESSION_ID_MAX   32               /* bytes of a session id */
 
 enum control_cmd {
 	CONTROL_STATUS,

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "basic/cleanup.h"
+#include "model/names.h"
 #include "basic/text.h"
 #include "daemon/onboard-internal.h"
 
@@ -23,10 +24,10 @@ int ob_path_join(char *buf, size_t size, const char *dir, const char *name, cons
 
 void ob_cidr_string(const struct ward_cidr *c, char buf[20])
 {
-	char a[16];
+	char a[IP4_STRING_MAX];
 
-	network_addr_string(c->addr, a);
-	(void)snprintf(buf, 20, "%s/%u", a, (unsigned)c->prefix); /* at most 18 bytes */
+	(void)snprintf(buf, 20, "%s/%u", ip4_string(c->addr, a),
+		       (unsigned)c->prefix); /* at most 18 bytes */
 }
 
 int ob_fsync_dir(const char *path)

@@ -3,6 +3,7 @@
  * launch_join; then the watches on the join and the service. Nothing here
  * blocks the loop but the short steps a logon takes (the home, the
  * cgroup). */
+#include "daemon/prepare.h"
 #include "daemon/session-internal.h"
 
 #include <dirent.h>
@@ -320,7 +321,8 @@ int session_start(struct session *s, const struct ward_tenant *t, const struct s
 {
 	struct session_server *ss = s->ss;
 	const struct ward_sessions *ws = &t->sessions;
-	char data_dir[4096], cache_dir[4096], home[128], cgname[64];
+	struct launch_paths paths;
+	char home[128], cgname[64];
 	struct seccomp_program prog = {0};
 	_cleanup_close_ int home_fd = -1;
 	char **env = NULL;
@@ -332,16 +334,15 @@ int session_start(struct session *s, const struct ward_tenant *t, const struct s
 	 * join's child gets its own copy of all of it. */
 	if (session_identity(s, t, err) < 0 || has_own_userns(view, &join_user, err) < 0)
 		return -1;
-	if (snprintf(data_dir, sizeof(data_dir), "%s/%s", ss->cfg->data_dir, t->name) >=
-		(int)sizeof(data_dir) ||
-	    snprintf(cache_dir, sizeof(cache_dir), "%s/cache", ss->cfg->state_dir) >=
-		(int)sizeof(cache_dir) ||
-	    snprintf(home, sizeof(home), "/home/%s", s->peer.user) >= (int)sizeof(home))
+	/* The same preparation as the services' (daemon/prepare). */
+	if (prepare_paths(ss->cfg->data_dir, ss->cfg->state_dir, t->name, &paths, err) < 0)
+		return -1;
+	if (snprintf(home, sizeof(home), "/home/%s", s->peer.user) >= (int)sizeof(home))
 		return ward_err_set(err, ENAMETOOLONG, "paths");
-	home_fd = home_open(data_dir, t, s->peer.user, s->suid, err);
+	home_fd = home_open(paths.data_dir, t, s->peer.user, s->suid, err);
 	if (home_fd < 0)
 		return -1;
-	if (seccomp_compile(&ws->policy.seccomp, cache_dir, &prog, err) < 0)
+	if (prepare_seccomp(&ws->policy, paths.cache_dir, &prog, err) < 0)
 		return ward_err_wrap(err, "seccomp");
 	env = session_env(&ws->policy, s->peer.user, home, s->req.tty ? s->req.term : NULL);
 	if (!env) {
@@ -370,7 +371,7 @@ int session_start(struct session *s, const struct ward_tenant *t, const struct s
 		    .gid = t->ids.uid,
 		    .home = home,
 		    .home_fd = home_fd,
-		    .data_dir = data_dir,
+		    .data_dir = paths.data_dir,
 		    .seccomp = &prog,
 		    .cgroup = s->join.cg,
 		    .tty = s->req.tty,

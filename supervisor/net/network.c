@@ -32,11 +32,6 @@ struct network {
 	size_t links_left; /* network_close: ward links still there */
 };
 
-void network_addr_string(uint32_t addr, char buf[16])
-{
-	ip4_string(addr, buf);
-}
-
 static void on_link_gone(const char *name, void *ud)
 {
 	struct network *n = ud;

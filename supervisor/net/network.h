@@ -88,7 +88,3 @@ bool network_link_exists(struct network *n, const char *ifname);
 
 /* {"IFNAME": packets dropped, ...} or NULL. New reference. */
 json_t *network_drops(struct network *n);
-
-/* "10.240.3.2": ip4_string (model/names.h), for the callers that have not
- * moved to it yet (daemon/onboard-common.c). */
-void network_addr_string(uint32_t addr, char buf[16]);

@@ -1031,6 +1031,23 @@ def test_unknown_service(ward):
     assert "no-such-service" in res.stderr
 
 
+def test_early_failure_leaves_the_callers_file_flags(ward, tmp_path):
+    """A run that fails before it starts anything (here: no such service)
+    must not touch the status flags of the files it was given: they belong
+    to open files the operator's shell shares. It once reset them to 0,
+    clearing O_APPEND (and O_NONBLOCK) on the shell's own stdout."""
+    profile = ward.tenant()
+    out_path = tmp_path / "out"
+    with open(out_path, "ab") as out:
+        before = fcntl.fcntl(out.fileno(), fcntl.F_GETFL)
+        assert before & os.O_APPEND
+        res = subprocess.run(ward.argv(profile, "no-such-service", [PROBE, "exit", "0"]),
+                             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE,
+                             timeout=30)
+        assert res.returncode != 0
+        assert fcntl.fcntl(out.fileno(), fcntl.F_GETFL) == before
+
+
 def test_usage_errors(ward):
     profile = ward.tenant()
     argv = ward.argv(profile)[:-1]  # PROFILE without SERVICE
