@@ -169,7 +169,7 @@ static int proc_ids_line(struct in_use *u, const char *line, uint64_t lo, uint64
 static int in_use_scan_procs(struct onboarding *ob, struct in_use *u, struct ward_err *err)
 {
 	uint64_t lo = ob->cfg->id_pool_start, hi = lo + ob->cfg->id_pool_size;
-	DIR *d = opendir("/proc");
+	_cleanup_closedir_ DIR *d = opendir("/proc");
 	struct dirent *e;
 
 	if (!d)
@@ -194,13 +194,10 @@ static int in_use_scan_procs(struct onboarding *ob, struct in_use *u, struct war
 			if (next)
 				*next++ = '\0';
 			if ((strncmp(line, "Uid:", 4) == 0 || strncmp(line, "Gid:", 4) == 0) &&
-			    proc_ids_line(u, line, lo, hi) < 0) {
-				closedir(d);
+			    proc_ids_line(u, line, lo, hi) < 0)
 				return ward_err_set(err, ENOMEM, "/proc");
-			}
 		}
 	}
-	closedir(d);
 	if (u->n_proc_ids > 1)
 		qsort(u->proc_ids, u->n_proc_ids, sizeof(*u->proc_ids), u32_cmp);
 	return 0;

@@ -82,7 +82,7 @@ static int home_open(const char *data_dir, const struct ward_tenant *t, const ch
 {
 	_cleanup_close_ int homes = homes_open(data_dir, t, err);
 	_cleanup_close_ int fd = -1;
-	DIR *d;
+	_cleanup_closedir_ DIR *d = NULL;
 	struct dirent *de;
 	bool found = false;
 
@@ -101,23 +101,19 @@ static int home_open(const char *data_dir, const struct ward_tenant *t, const ch
 			continue;
 		if (strcmp(de->d_name, user) == 0) {
 			found = true;
-			if (!S_ISDIR(st.st_mode) || st.st_uid != suid) {
-				closedir(d);
+			if (!S_ISDIR(st.st_mode) || st.st_uid != suid)
 				return ward_err_set(err, 0,
 						    "home %s/home/%s: owned by uid %u, expected "
 						    "%u",
 						    data_dir, user, (unsigned)st.st_uid,
 						    (unsigned)suid);
-			}
 		} else if (st.st_uid == suid) {
-			closedir(d);
 			return ward_err_set(err, 0,
 					    "session uid %u is also the owner of the home of "
 					    "\"%s\": the users' uids collide in the tenant's range",
 					    (unsigned)suid, de->d_name);
 		}
 	}
-	closedir(d);
 	if (!found) {
 		_cleanup_close_ int h = -1;
 

@@ -1,6 +1,7 @@
 /* cgroup v1: one hierarchy per controller (memory, pids, cpu, cpuacct,
  * freezer), as on hybrid hosts. */
 #include "sandbox/cgroup.h"
+#include "basic/cleanup.h"
 #include "basic/loop.h"
 #include "sandbox/cgroup-internal.h"
 
@@ -30,7 +31,7 @@ static int v1_find(const char *root, const char *name, char *out, size_t len)
 		return -1;
 	if (stat(out, &st) == 0 && S_ISDIR(st.st_mode))
 		return 0;
-	DIR *d = opendir(root);
+	_cleanup_closedir_ DIR *d = opendir(root);
 	if (!d)
 		return -1;
 	while ((de = readdir(d))) {
@@ -43,11 +44,9 @@ static int v1_find(const char *root, const char *name, char *out, size_t len)
 			match = match || strcmp(t, name) == 0;
 		if (match) {
 			n = snprintf(out, len, "%s/%s", root, de->d_name);
-			closedir(d);
 			return n < 0 || (size_t)n >= len ? -1 : 0;
 		}
 	}
-	closedir(d);
 	errno = ENOENT;
 	return -1;
 }
