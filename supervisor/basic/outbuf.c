@@ -54,7 +54,7 @@ void outbuf_make_room(struct outbuf *b, size_t len)
 
 void outbuf_put(struct outbuf *b, const void *data, size_t len)
 {
-	if (!len)
+	if (!len || !b->data) /* the caller made room first: data is set */
 		return;
 	memcpy(b->data + b->len, data, len);
 	b->len += len;

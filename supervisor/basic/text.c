@@ -123,8 +123,11 @@ char *text_clean_copy(char *dst, size_t size, const char *s)
 
 	if (!s)
 		s = "";
-	for (; i + 1 < size && s[i]; i++)
-		dst[i] = control_byte((unsigned char)s[i]) ? '?' : s[i];
+	for (; i + 1 < size && s[i]; i++) {
+		dst[i] = s[i];
+		if (control_byte((unsigned char)s[i]))
+			dst[i] = '?';
+	}
 	dst[i] = '\0';
 	return dst;
 }
@@ -243,7 +246,9 @@ static size_t json_escape_byte(unsigned char ch, char *out)
 		out[1] = shorts[ch];
 		return 2;
 	}
-	memcpy(out + 1, "u00", 3);
+	out[1] = 'u';
+	out[2] = '0';
+	out[3] = '0';
 	out[4] = hex[ch >> 4];
 	out[5] = hex[ch & 15];
 	return 6;

@@ -139,6 +139,7 @@ static int frag_try(struct loader *L, struct frag *f, const char *dir)
 		f->state = FRAG_UNREADABLE;
 		return -1;
 	}
+	/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): text is _cleanup_free_ */
 	f->doc = pl_doc_parse(L, path, text, len);
 	f->state = f->doc && pl_fragment_check(L, f->doc->root, f->doc->at) ? FRAG_OK : FRAG_BROKEN;
 	return 1;

@@ -363,5 +363,6 @@ enum nft_result nft_request(struct nft_helper *h, const char *text, bool json, c
 	}
 	if (out)
 		*out = TAKE_PTR(buf);
+	/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): buf is _cleanup_free_ */
 	return NFT_OK;
 }

@@ -828,8 +828,11 @@ static void test_display_name_check(void **state)
 	assert_int_equal(display_name_check("x", 1, NULL, NULL), DISPLAY_NAME_OK);
 
 	/* Characters count, not bytes: 128 of three bytes each pass. */
-	for (int i = 0; i < 129; i++)
-		memcpy(name + 3 * i, "\xe2\x82\xac", 3);
+	for (int i = 0; i < 129; i++) {
+		name[3 * i] = '\xe2';
+		name[3 * i + 1] = '\x82';
+		name[3 * i + 2] = '\xac';
+	}
 	assert_int_equal(display_name_check(name, 3 * DISPLAY_NAME_MAX, &chars, NULL),
 			 DISPLAY_NAME_OK);
 	assert_int_equal(chars, DISPLAY_NAME_MAX);
