@@ -171,7 +171,7 @@ struct listener *listener_new(struct loop *loop, const char *path, const struct 
 	memcpy(li->path, path, strlen(path) + 1); /* fits: socket_make checked */
 	r = loop_add_fd(loop, fd, EPOLLIN, on_accept, li);
 	if (r < 0) {
-		ward_err_set(err, -r, "%s: watch %s", opts->name, path);
+		ward_err_set(err, -r, "%s: watch %s", li->name, li->path);
 		unlink(path);
 		free(li);
 		return NULL;
