@@ -319,7 +319,7 @@ int session_start(struct session *s, const struct ward_tenant *t, const struct s
 	const struct ward_sessions *ws = &t->sessions;
 	struct launch_paths paths;
 	char home[128], cgname[64];
-	struct seccomp_program prog = {0};
+	_cleanup_(seccomp_program_freep) struct seccomp_program prog = {0};
 	_cleanup_close_ int home_fd = -1;
 	char **env = NULL;
 	int stdio[3] = {-1, -1, -1};
@@ -397,6 +397,5 @@ out:
 	if (r < 0)
 		s->id[0] = '\0';
 	strv_free(env);
-	seccomp_program_free(&prog);
 	return r;
 }

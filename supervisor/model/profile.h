@@ -28,6 +28,11 @@ struct ward_diag {
 };
 
 void diag_free(struct ward_diag *d);
+/* For _cleanup_(diag_freep) struct ward_diag d = {0}. */
+static inline void diag_freep(struct ward_diag *d)
+{
+	diag_free(d);
+}
 /* Appends one entry; strings are copied. Returns -1 only if out of memory. */
 int diag_add(struct ward_diag *d, const char *file, unsigned line, unsigned col, const char *path,
 	     const char *fmt, ...) __attribute__((format(printf, 6, 7)));
@@ -250,6 +255,11 @@ int profile_load_buffer(const char *name, const char *data, size_t len,
 			const struct profile_options *opts, struct ward_tenant **out,
 			struct ward_diag *diag);
 void tenant_free(struct ward_tenant *t);
+/* For _cleanup_(tenant_freep) struct ward_tenant *t = NULL. */
+static inline void tenant_freep(struct ward_tenant **t)
+{
+	tenant_free(*t);
+}
 
 const struct ward_service *tenant_find_service(const struct ward_tenant *t, const char *name);
 

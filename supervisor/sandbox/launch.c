@@ -1000,7 +1000,7 @@ static char **policy_envp(const struct ward_policy *p)
 	return envp;
 }
 
-/* The socket pair between us (sv[0]) and the sandbox (sv[1]). */
+/* The socket pair between us (sv[0]) and the sandbox or join child (sv[1]). */
 static int sync_pair(int sv[2], struct ward_err *err)
 {
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
@@ -1141,15 +1141,10 @@ int launch_join(const struct launch_join_spec *spec, struct launch_handle *h, st
 		return ward_err_set(err, 0, "the session has nothing to run");
 	if (spec->init_pidfd < 0 || spec->home_fd < 0)
 		return ward_err_set(err, EBADF, "join");
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-		return ward_err_set(err, errno, "socketpair");
-	/* Our end receives credentials: how the session's pid arrives. */
-	if (setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &(int){1}, sizeof(int)) < 0) {
-		int e = errno;
-		close(sv[0]);
-		close(sv[1]);
-		return ward_err_set(err, e, "SO_PASSCRED");
-	}
+	/* The same pair as a sandbox's: the session's pid arrives as
+	 * credentials on our end. */
+	if (sync_pair(sv, err) < 0)
+		return -1;
 	/* No new namespaces: the child joins the service's. Into its cgroup
 	 * as launch_start's child: born in it, or joining it (v1). */
 	pid = clone_sandbox(CLONE_PIDFD, &pidfd, spec->cgroup ? cgroup_clone_fd(spec->cgroup) : -1);

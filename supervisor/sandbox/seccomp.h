@@ -27,6 +27,11 @@ struct seccomp_program {
 int seccomp_compile(const struct ward_seccomp *policy, const char *cache_dir,
 		    struct seccomp_program *out, struct ward_err *err);
 void seccomp_program_free(struct seccomp_program *p);
+/* For _cleanup_(seccomp_program_freep) struct seccomp_program p = {0}. */
+static inline void seccomp_program_freep(struct seccomp_program *p)
+{
+	seccomp_program_free(p);
+}
 
 /* Installs the filter in the calling thread (no_new_privs must be set).
  * Async-signal-safe: used in the forked child right before execve. Returns 0

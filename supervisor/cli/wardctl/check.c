@@ -3,6 +3,7 @@
  * ids. Talks to no daemon. */
 #include "build-config.h"
 #include "cli/wardctl/wardctl.h"
+#include "basic/cleanup.h"
 #include "model/config.h"
 #include "model/profile.h"
 #include "model/subid.h"
@@ -35,25 +36,21 @@ static void check_usage(FILE *out)
 /* sub: the host's subordinate ids when settings were given, else NULL. */
 static int check_one(const char *path, const struct profile_options *opts, const struct subids *sub)
 {
-	struct ward_diag diag = {0};
-	struct ward_tenant *t = NULL;
+	_cleanup_(diag_freep) struct ward_diag diag = {0};
+	_cleanup_(tenant_freep) struct ward_tenant *t = NULL;
 	struct ward_err err = {0};
 
 	if (profile_load(path, opts, &t, &diag) < 0) {
 		diag_print(&diag, stderr);
-		diag_free(&diag);
 		return -1;
 	}
 	if (sub && t->ids.set &&
 	    subids_check(sub, "ids: uid range", t->ids.uid, t->ids.count, &err) < 0) {
 		fprintf(stderr, "%s: %s\n", path, err.msg);
-		tenant_free(t);
 		return -1;
 	}
 	printf("%s: ok: tenant %s, %zu service%s%s\n", path, t->name, t->n_services,
 	       t->n_services == 1 ? "" : "s", t->sessions.present ? ", sessions" : "");
-	tenant_free(t);
-	diag_free(&diag);
 	return 0;
 }
 
