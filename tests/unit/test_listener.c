@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "basic/listener.h"
+#include "tmpdir.h"
 
 struct fixture {
 	char dir[64];
@@ -31,11 +32,7 @@ static int setup(void **state)
 
 	if (!f)
 		return -1;
-	(void)snprintf(f->dir, sizeof(f->dir), "/tmp/ward-test-listener-XXXXXX");
-	if (!mkdtemp(f->dir)) {
-		free(f);
-		return -1;
-	}
+	test_tmpdir_make(f->dir, sizeof(f->dir), "listener");
 	(void)snprintf(f->path, sizeof(f->path), "%s/x.sock", f->dir);
 	*state = f;
 	return 0;

@@ -18,6 +18,7 @@
 
 #include "basic/fs.h"
 #include "basic/log.h"
+#include "tmpdir.h"
 
 static void test_format_subjects(void **state)
 {
@@ -76,11 +77,14 @@ static void test_long_lines_are_cut(void **state)
 /* log_* write whole lines to fd 2, and keep errno. */
 static void test_writes_one_line_and_keeps_errno(void **state)
 {
-	char path[] = "/tmp/ward-test-log-XXXXXX", got[256];
-	int fd = mkstemp(path), saved = dup(2);
+	char dir[64], path[128], got[256];
+	int fd, saved = dup(2);
 	ssize_t n;
 
 	(void)state;
+	test_tmpdir_make(dir, sizeof(dir), "log");
+	test_fixture_path(path, sizeof(path), dir, "stderr");
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	assert_true(fd >= 0 && saved >= 0);
 	assert_int_equal(dup2(fd, 2), 2);
 	errno = EPERM;
@@ -96,16 +100,16 @@ static void test_writes_one_line_and_keeps_errno(void **state)
 	assert_string_equal(got,
 			    "wardd: acme/db: failed: exit 1\nwardd: ?: no name\nwardd: plain\n");
 	close(fd);
-	unlink(path);
+	test_tmpdir_remove(dir);
 }
 
 static void test_mkdir_p(void **state)
 {
-	char root[] = "/tmp/ward-test-fs-XXXXXX", path[PATH_MAX], big[PATH_MAX + 8];
+	char root[64], path[PATH_MAX], big[PATH_MAX + 8];
 	struct stat st;
 
 	(void)state;
-	assert_non_null(mkdtemp(root));
+	test_tmpdir_make(root, sizeof(root), "fs");
 	(void)snprintf(path, sizeof(path), "%s/a/b/c", root);
 	assert_int_equal(fs_mkdir_p(path, 0700), 0);
 	assert_int_equal(stat(path, &st), 0);
@@ -131,8 +135,7 @@ static void test_mkdir_p(void **state)
 	big[sizeof(big) - 1] = '\0';
 	assert_int_equal(fs_mkdir_p(big, 0700), -1);
 	assert_int_equal(errno, ENAMETOOLONG);
-	(void)snprintf(path, sizeof(path), "rm -rf -- '%s'", root);
-	assert_int_equal(system(path), 0);
+	test_tmpdir_remove(root);
 }
 
 int main(void)

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "daemon/supervise-internal.h"
+#include "tmpdir.h"
 
 #define EXITED(code) ((code) << 8)
 #define KILLED(sig)  (sig)
@@ -170,8 +171,7 @@ static int setup(void **state)
 
 	assert_non_null(h);
 	memset(&fake, 0, sizeof(fake));
-	strcpy(h->dir, "/tmp/ward-unit-supervise-XXXXXX");
-	assert_non_null(mkdtemp(h->dir));
+	test_tmpdir_make(h->dir, sizeof(h->dir), "supervise");
 	(void)snprintf(h->log_dir, sizeof(h->log_dir), "%s/log", h->dir);
 	(void)snprintf(h->state_dir, sizeof(h->state_dir), "%s/state", h->dir);
 	(void)snprintf(h->data_dir, sizeof(h->data_dir), "%s/data", h->dir);
