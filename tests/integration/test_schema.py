@@ -135,6 +135,9 @@ def svc(doc):
 BROKEN = [
     ("missing tenant", lambda d: d.pop("tenant"), None, 'missing required key "tenant"'),
     ("unknown root key", lambda d: d.update(tenants=1), "tenants", "unknown key"),
+    ("display name with a bidi override",
+     lambda d: d.update(display_name="Praxis \u202eexe.txt"), "display_name",
+     "control characters"),
     ("bad tenant name", lambda d: d.update(tenant="Broken"), "tenant", "invalid name"),
     ("no services", lambda d: d.update(services={}), "services", "must not be empty"),
     ("relative exec", lambda d: svc(d).update(exec=["bin/true"]),
