@@ -178,12 +178,7 @@ static void on_offboard_done(json_t *report, const char *error, void *ud)
 		control_client_take_lines(c); /* the requests that waited */
 	if (!c->dead)
 		control_client_flush(c);
-	c->busy = false;
-	if (c->dead || (c->close_when_drained && !control_client_pending(c) && !c->waiting)) {
-		control_client_free(c);
-		return;
-	}
-	control_client_watch(c);
+	control_client_settle(c);
 	/* NOLINTEND(clang-analyzer-unix.Malloc) */
 }
 

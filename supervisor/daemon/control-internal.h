@@ -176,6 +176,10 @@ void control_client_free(struct client *c);
 size_t control_client_pending(const struct client *c);
 /* What the loop watches for c now. */
 void control_client_watch(struct client *c);
+/* The end of a turn on c, busy until now: a client that died, or that is
+ * to close and has nothing left to send or wait for, is freed; any other
+ * is watched for what it waits for. c is not to be used after. */
+void control_client_settle(struct client *c);
 /* Writes what it can without blocking. -1: the client is gone (dropped). */
 int control_client_flush(struct client *c);
 /* Queues data behind what is pending, within the cap and the budget of

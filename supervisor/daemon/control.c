@@ -73,16 +73,7 @@ static void on_peer_user(const struct userdb_answer *a, void *ud)
 	c->waiting = false;
 	c->busy = true; /* what drops it below only marks it dead */
 	control_client_arm_idle(c);
-	/* clang-analyzer loses the busy flag across the loop's calls and sees
-	 * c freed: see on_offboard_done. */
-	/* NOLINTBEGIN(clang-analyzer-unix.Malloc) */
-	c->busy = false;
-	if (c->dead) {
-		control_client_free(c);
-		return;
-	}
-	control_client_watch(c);
-	/* NOLINTEND(clang-analyzer-unix.Malloc) */
+	control_client_settle(c);
 }
 
 static size_t clients_of(const struct control *ctl, uid_t uid)
