@@ -88,33 +88,61 @@ static bool not_found(int r)
 	return r == 0 || r == ENOENT || r == ESRCH || r == EBADF || r == EPERM;
 }
 
+/* Calls lookup(q, buf, size), one of NSS's *_r functions wrapped, with a
+ * buffer grown while it says ERANGE (up to 1 MiB). *buf is the caller's to
+ * free. Returns lookup's result, or ENOMEM. */
+static int nss_grow(int (*lookup)(void *q, char *buf, size_t size), void *q, char **buf)
+{
+	for (size_t size = 1024;; size *= 2) {
+		char *p = realloc(*buf, size);
+		int r;
+
+		if (!p)
+			return ENOMEM;
+		*buf = p;
+		r = lookup(q, p, size);
+		if (r != ERANGE || size >= (1u << 20))
+			return r;
+	}
+}
+
+struct pw_query {
+	uid_t uid;
+	struct passwd pw, *res;
+};
+
+static int pw_lookup(void *q, char *buf, size_t size)
+{
+	struct pw_query *p = q;
+
+	return getpwuid_r(p->uid, &p->pw, buf, size, &p->res);
+}
+
+struct gr_query {
+	gid_t gid;
+	struct group gr, *res;
+};
+
+static int gr_lookup(void *q, char *buf, size_t size)
+{
+	struct gr_query *g = q;
+
+	return getgrgid_r(g->gid, &g->gr, buf, size, &g->res);
+}
+
 /* The name of group gid appended to names (used bytes *len of size); a gid
  * without a name gets "". */
 static int group_name_nss(gid_t gid, char *names, size_t size, size_t *len)
 {
 	_cleanup_free_ char *buf = NULL;
-	size_t bufsize = 1024, l;
-	struct group gr, *res = NULL;
+	struct gr_query q = {.gid = gid};
+	int r = nss_grow(gr_lookup, &q, &buf);
 	const char *name;
+	size_t l;
 
-	for (;;) {
-		char *p = realloc(buf, bufsize);
-		int r;
-
-		if (!p)
-			return EIO;
-		buf = p;
-		r = getgrgid_r(gid, &gr, buf, bufsize, &res);
-		if (r == ERANGE && bufsize < (1u << 20)) {
-			bufsize *= 2;
-			continue;
-		}
-		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): buf is _cleanup_free_ */
-		if (!res && !not_found(r))
-			return EIO;
-		break;
-	}
-	name = res && res->gr_name ? res->gr_name : "";
+	if (!q.res && (r == ENOMEM || !not_found(r)))
+		return EIO;
+	name = q.res && q.res->gr_name ? q.res->gr_name : "";
 	l = strlen(name) + 1;
 	if (l > USERDB_NAME_MAX || size - *len < l)
 		return E2BIG;
@@ -151,26 +179,12 @@ static int resolve_nss(uid_t uid, char *name, size_t size, gid_t *groups, size_t
 		       size_t *names_len)
 {
 	_cleanup_free_ char *buf = NULL;
-	size_t bufsize = 1024;
-	struct passwd pw, *res = NULL;
+	struct pw_query q = {.uid = uid};
+	int r = nss_grow(pw_lookup, &q, &buf);
+	const struct passwd *res = q.res;
 
-	for (;;) {
-		char *p = realloc(buf, bufsize);
-		int r;
-
-		if (!p)
-			return EIO;
-		buf = p;
-		r = getpwuid_r(uid, &pw, buf, bufsize, &res);
-		if (r == ERANGE && bufsize < (1u << 20)) {
-			bufsize *= 2;
-			continue;
-		}
-		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): buf is _cleanup_free_ */
-		if (!res || !res->pw_name)
-			return not_found(r) ? ENOENT : EIO;
-		break;
-	}
+	if (!res || !res->pw_name)
+		return r != ENOMEM && not_found(r) ? ENOENT : EIO;
 	if (strlen(res->pw_name) >= size)
 		return E2BIG;
 	memcpy(name, res->pw_name, strlen(res->pw_name) + 1);
