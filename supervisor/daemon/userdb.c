@@ -136,6 +136,7 @@ static int group_name_nss(gid_t gid, char *names, size_t size, size_t *len)
 {
 	_cleanup_free_ char *buf = NULL;
 	struct gr_query q = {.gid = gid};
+	/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): buf is _cleanup_free_ */
 	int r = nss_grow(gr_lookup, &q, &buf);
 	const char *name;
 	size_t l;
@@ -180,6 +181,7 @@ static int resolve_nss(uid_t uid, char *name, size_t size, gid_t *groups, size_t
 {
 	_cleanup_free_ char *buf = NULL;
 	struct pw_query q = {.uid = uid};
+	/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): buf is _cleanup_free_ */
 	int r = nss_grow(pw_lookup, &q, &buf);
 	const struct passwd *res = q.res;
 
